@@ -1,0 +1,1 @@
+"""The Realtime protocol core (sans-I/O) and its asyncio driver."""

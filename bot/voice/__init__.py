@@ -1,0 +1,1 @@
+"""Discord adapters for voice: receive (with DAVE), playback."""

@@ -1,0 +1,1 @@
+"""discord.py extensions (cogs) loaded by the bot at start-up."""
