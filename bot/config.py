@@ -1,0 +1,269 @@
+"""Configuration from the environment and an optional ``.env`` file, validated once at start-up.
+
+Every problem found is reported at once, one clear sentence each, so a new user fixes their ``.env`` in one go.
+Secrets are held as :class:`~bot.secret.Secret` and never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+from urllib.parse import urlparse
+
+from bot.secret import Secret
+
+Provider = Literal["openai", "azure", "custom"]
+Dialect = Literal["ga", "beta"]
+
+PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "custom")
+DIALECTS: tuple[Dialect, ...] = ("ga", "beta")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_VOICE = "marin"
+DISCORD_APPS_URL = "https://discord.com/developers/applications"
+OPENAI_KEYS_URL = "https://platform.openai.com/api-keys"
+
+
+class ConfigError(Exception):
+    """The configuration has one or more problems; ``problems`` holds one sentence for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+    def __str__(self) -> str:
+        return "\n".join(f"- {p}" for p in self.problems)
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeConfig:
+    """Where and how to reach a Realtime server."""
+
+    provider: Provider = "openai"
+    api_key: Secret | None = None
+    url: str | None = None
+    azure_endpoint: str | None = None
+    azure_deployment: str | None = None
+    azure_api_version: str | None = None
+    model: str = DEFAULT_MODEL
+    voice: str = DEFAULT_VOICE
+    dialect: Dialect | None = None
+
+    @property
+    def effective_dialect(self) -> Dialect:
+        """The dialect to speak: the explicit one, else beta for an Azure preview api-version, else GA."""
+        if self.dialect is not None:
+            return self.dialect
+        if self.provider == "azure" and self.azure_api_version:
+            return "beta"
+        return "ga"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration of one bot process."""
+
+    discord_token: Secret | None
+    realtime: RealtimeConfig
+    persona_file: Path | None = None
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    dev_guild_id: int | None = None
+    idle_leave_s: float = 60.0
+    max_session_min: float = 60.0
+    daily_budget_min: float = 0.0  # 0 = no daily budget
+    manager_role: str | None = None
+
+    def secrets(self) -> list[Secret]:
+        """Every secret this configuration holds, for the logging redaction filter."""
+        return [s for s in (self.discord_token, self.realtime.api_key) if s]
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Parse ``.env`` text: ``KEY=value`` lines, ``#`` comments, optional ``export``, optional quotes."""
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def read_environment(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:
+    """The effective settings: the ``.env`` file's values overridden by the process environment."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update(parse_env_file(env_file.read_text(encoding="utf-8")))
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+class _Reader:
+    """Reads typed values from a mapping, collecting a problem sentence for each bad one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.env.get(key, "").strip()
+        return value or default
+
+    def secret(self, key: str) -> Secret | None:
+        value = self.text(key)
+        return Secret(value) if value else None
+
+    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.text(key)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self.problems.append(f"{key} must be a number (got {value!r}).")
+            return default
+        if number < minimum:
+            self.problems.append(f"{key} must be at least {minimum:g} (got {value!r}).")
+            return default
+        return number
+
+    def choice(self, key: str, options: tuple[str, ...], default: str | None) -> str | None:
+        value = self.text(key)
+        if value is None:
+            return default
+        if value.lower() not in options:
+            self.problems.append(f"{key} must be one of {', '.join(options)} (got {value!r}).")
+            return default
+        return value.lower()
+
+
+def _check_url(reader: _Reader, key: str, url: str, schemes: tuple[str, ...]) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        reader.problems.append(f"{key} must be a {' or '.join(s + '://' for s in schemes)} URL (got {url!r}).")
+
+
+def _realtime_config(reader: _Reader) -> RealtimeConfig:
+    provider = cast(Provider, reader.choice("REALTIME_PROVIDER", PROVIDERS, "openai"))
+    dialect = cast(Dialect | None, reader.choice("REALTIME_DIALECT", DIALECTS, None))
+    model = reader.text("REALTIME_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL
+    voice = reader.text("REALTIME_VOICE", DEFAULT_VOICE) or DEFAULT_VOICE
+    if provider == "openai":
+        key = reader.secret("OPENAI_API_KEY")
+        if key is None:
+            reader.problems.append(
+                f"OPENAI_API_KEY is not set: create a key at {OPENAI_KEYS_URL} and put it in .env "
+                "(or set REALTIME_PROVIDER=azure or custom)."
+            )
+        return RealtimeConfig(provider=provider, api_key=key, model=model, voice=voice, dialect=dialect)
+    if provider == "azure":
+        endpoint = reader.text("AZURE_OPENAI_ENDPOINT")
+        key = reader.secret("AZURE_OPENAI_API_KEY")
+        deployment = reader.text("AZURE_OPENAI_DEPLOYMENT")
+        if endpoint is None:
+            reader.problems.append(
+                "AZURE_OPENAI_ENDPOINT is not set: use your resource's endpoint, "
+                "e.g. https://my-resource.openai.azure.com."
+            )
+        else:
+            _check_url(reader, "AZURE_OPENAI_ENDPOINT", endpoint, ("https", "http"))
+        if key is None:
+            reader.problems.append(
+                "AZURE_OPENAI_API_KEY is not set: copy Key 1 from your Azure OpenAI resource (Keys and Endpoint)."
+            )
+        if deployment is None:
+            reader.problems.append("AZURE_OPENAI_DEPLOYMENT is not set: name the deployment of your realtime model.")
+        return RealtimeConfig(
+            provider=provider,
+            api_key=key,
+            azure_endpoint=endpoint.rstrip("/") if endpoint else None,
+            azure_deployment=deployment,
+            azure_api_version=reader.text("AZURE_OPENAI_API_VERSION"),
+            model=deployment or model,
+            voice=voice,
+            dialect=dialect,
+        )
+    url = reader.text("REALTIME_URL")
+    if url is None:
+        reader.problems.append(
+            "REALTIME_URL is not set: with REALTIME_PROVIDER=custom, give the ws:// or wss:// URL of the server."
+        )
+    else:
+        _check_url(reader, "REALTIME_URL", url, ("ws", "wss"))
+    return RealtimeConfig(
+        provider=provider,
+        api_key=reader.secret("REALTIME_API_KEY"),
+        url=url,
+        model=model,
+        voice=voice,
+        dialect=dialect,
+    )
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    *,
+    require_discord: bool = True,
+) -> Config:
+    """Read and validate the configuration.
+
+    Args:
+        environ: the environment to read (the process environment when None).
+        env_file: an optional ``.env`` file whose values the environment overrides.
+        require_discord: whether ``DISCORD_TOKEN`` is required (not for ``simulate``).
+
+    Raises:
+        ConfigError: with one sentence for each problem found; never containing a secret value.
+    """
+    reader = _Reader(read_environment(environ, env_file))
+    token = reader.secret("DISCORD_TOKEN")
+    if token is None and require_discord:
+        reader.problems.append(
+            f"DISCORD_TOKEN is not set: create a bot at {DISCORD_APPS_URL} (Bot → Reset Token) "
+            "and put the token in .env."
+        )
+    realtime = _realtime_config(reader)
+
+    persona_text = reader.text("PERSONA_FILE")
+    persona_file = Path(persona_text).expanduser() if persona_text else None
+    if persona_file is not None and not persona_file.is_file():
+        reader.problems.append(f"PERSONA_FILE {str(persona_file)!r} does not exist or is not a file.")
+
+    dev_guild_text = reader.text("DEV_GUILD_ID")
+    dev_guild_id: int | None = None
+    if dev_guild_text is not None:
+        if dev_guild_text.isdigit():
+            dev_guild_id = int(dev_guild_text)
+        else:
+            reader.problems.append(f"DEV_GUILD_ID must be a server id, digits only (got {dev_guild_text!r}).")
+
+    log_level = (reader.choice("LOG_LEVEL", tuple(s.lower() for s in LOG_LEVELS), "info") or "info").upper()
+    config = Config(
+        discord_token=token,
+        realtime=realtime,
+        persona_file=persona_file,
+        data_dir=Path(reader.text("DATA_DIR", "./data") or "./data").expanduser(),
+        log_level=log_level,
+        dev_guild_id=dev_guild_id,
+        idle_leave_s=reader.number("IDLE_LEAVE_S", 60.0),
+        max_session_min=reader.number("MAX_SESSION_MIN", 60.0, minimum=1.0),
+        daily_budget_min=reader.number("DAILY_BUDGET_MIN", 0.0),
+        manager_role=reader.text("MANAGER_ROLE"),
+    )
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    logging.getLogger(__name__).debug("configuration loaded: provider=%s", realtime.provider)
+    return config

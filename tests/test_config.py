@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_config, parse_env_file
+
+OPENAI_KEY = "sk-test-abcdefghijklmnop"
+TOKEN = "MTIzNDU2Nzg5.discord.token-value"
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {"DISCORD_TOKEN": TOKEN, "OPENAI_API_KEY": OPENAI_KEY}
+    env.update(extra)
+    return env
+
+
+def test_minimal_openai_config_has_defaults() -> None:
+    config = load_config(base_env(), env_file=None)
+    assert config.realtime.provider == "openai"
+    assert config.realtime.model == "gpt-realtime"
+    assert config.realtime.effective_dialect == "ga"
+    assert config.data_dir == Path("data")
+    assert config.log_level == "INFO"
+    assert config.discord_token is not None and config.discord_token.reveal() == TOKEN
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"REALTIME_PROVIDER": "azure", "IDLE_LEAVE_S": "soon", "LOG_LEVEL": "loud"}, env_file=None)
+    problems = caught.value.problems
+    assert any(p.startswith("DISCORD_TOKEN is not set: create a bot at https://") for p in problems)
+    assert any(p.startswith("AZURE_OPENAI_ENDPOINT is not set") for p in problems)
+    assert any(p.startswith("AZURE_OPENAI_API_KEY is not set") for p in problems)
+    assert any(p.startswith("AZURE_OPENAI_DEPLOYMENT is not set") for p in problems)
+    assert any(p.startswith("IDLE_LEAVE_S must be a number") for p in problems)
+    assert any(p.startswith("LOG_LEVEL must be one of") for p in problems)
+    assert len(problems) == 6
+
+
+def test_discord_token_optional_for_simulate() -> None:
+    config = load_config({"OPENAI_API_KEY": OPENAI_KEY}, env_file=None, require_discord=False)
+    assert config.discord_token is None
+
+
+def test_azure_v1_is_ga_and_preview_is_beta() -> None:
+    azure = {
+        "REALTIME_PROVIDER": "azure",
+        "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/",
+        "AZURE_OPENAI_API_KEY": "azure-key-123456",
+        "AZURE_OPENAI_DEPLOYMENT": "my-realtime",
+    }
+    v1 = load_config(base_env(**azure), env_file=None).realtime
+    assert v1.effective_dialect == "ga"
+    assert v1.azure_endpoint == "https://res.openai.azure.com"
+    assert v1.model == "my-realtime"
+    preview = load_config(base_env(**azure, AZURE_OPENAI_API_VERSION="2024-10-01-preview"), env_file=None)
+    assert preview.realtime.effective_dialect == "beta"
+    forced = load_config(base_env(**azure, REALTIME_DIALECT="GA", AZURE_OPENAI_API_VERSION="x"), env_file=None)
+    assert forced.realtime.effective_dialect == "ga"
+
+
+def test_custom_provider_needs_a_websocket_url() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(REALTIME_PROVIDER="custom", REALTIME_URL="http://x"), env_file=None)
+    assert caught.value.problems == ["REALTIME_URL must be a ws:// or wss:// URL (got 'http://x')."]
+    config = load_config(base_env(REALTIME_PROVIDER="custom", REALTIME_URL="ws://127.0.0.1:9/v1"), env_file=None)
+    assert config.realtime.url == "ws://127.0.0.1:9/v1"
+    assert config.realtime.api_key is None
+
+
+def test_env_file_is_read_and_environment_overrides_it(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport DISCORD_TOKEN='from-file-token'\nOPENAI_API_KEY=\"sk-file-key-xyz\"\n"
+        "LOG_LEVEL=debug # trailing comment\nREALTIME_VOICE=cedar\n",
+        encoding="utf-8",
+    )
+    config = load_config({"REALTIME_VOICE": "marin"}, env_file=env_file)
+    assert config.discord_token is not None and config.discord_token.reveal() == "from-file-token"
+    assert config.realtime.api_key is not None and config.realtime.api_key.reveal() == "sk-file-key-xyz"
+    assert config.log_level == "DEBUG"
+    assert config.realtime.voice == "marin"
+
+
+def test_parse_env_file_ignores_junk() -> None:
+    assert parse_env_file("no equals sign\n=\nA=1\n  B = two words \n") == {
+        "": "",
+        "A": "1",
+        "B": "two words",
+    }
+
+
+def test_persona_file_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(PERSONA_FILE=str(missing)), env_file=None)
+    assert caught.value.problems == [f"PERSONA_FILE {str(missing)!r} does not exist or is not a file."]
+
+
+def test_secrets_never_appear_in_repr_str_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    config = load_config(base_env(), env_file=None)
+    for text in (repr(config), str(config), repr(config.realtime), f"{config.discord_token}"):
+        assert TOKEN not in text and OPENAI_KEY not in text
+        assert "***" in text
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(DEV_GUILD_ID="guild", REALTIME_PROVIDER="custom"), env_file=None)
+    message = str(caught.value) + repr(caught.value)
+    assert TOKEN not in message and OPENAI_KEY not in message
+    with caplog.at_level(logging.DEBUG):
+        load_config(base_env(), env_file=None)
+    assert TOKEN not in caplog.text and OPENAI_KEY not in caplog.text
