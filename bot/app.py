@@ -1,0 +1,70 @@
+"""The bot process: a ``commands.Bot`` with minimal intents that loads every cog in ``cogs/``."""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+
+import discord
+from discord.ext import commands
+
+import cogs
+from bot.config import Config
+
+_log = logging.getLogger(__name__)
+
+#: Exactly what the bot needs in a server, and nothing more.
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    connect=True,
+    speak=True,
+    send_messages=True,
+    embed_links=True,
+    use_application_commands=True,
+)
+INVITE_SCOPES = ("bot", "applications.commands")
+
+
+def bot_intents() -> discord.Intents:
+    """Guilds and voice states only: no message content, no members, no presences."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.voice_states = True
+    return intents
+
+
+def invite_url(application_id: int) -> str:
+    """The OAuth2 URL that adds the bot to a server with :data:`REQUIRED_PERMISSIONS`."""
+    return discord.utils.oauth_url(application_id, permissions=REQUIRED_PERMISSIONS, scopes=INVITE_SCOPES)
+
+
+def extension_names() -> list[str]:
+    """The dotted names of every extension module in the ``cogs`` package."""
+    return [f"{cogs.__name__}.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_")]
+
+
+class VoiceBot(commands.Bot):
+    """The bot. Shared services are passed in; extensions are loaded in :meth:`setup_hook`."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None)
+        self.config = config
+
+    async def setup_hook(self) -> None:
+        for name in extension_names():
+            await self.load_extension(name)
+            _log.info("loaded extension %s", name)
+        if self.config.dev_guild_id is not None:
+            guild = discord.Object(id=self.config.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            _log.info("synced %d commands to the development guild %s", len(synced), guild.id)
+        synced = await self.tree.sync()
+        _log.info("synced %d global commands (they may take up to an hour to appear)", len(synced))
+
+    async def on_ready(self) -> None:
+        user = self.user
+        if user is None:  # pragma: no cover - discord.py sets it before READY
+            return
+        _log.info("logged in as %s (id %s) in %d servers", user, user.id, len(self.guilds))
+        _log.info("invite the bot with: %s", invite_url(self.application_id or user.id))
