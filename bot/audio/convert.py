@@ -1,0 +1,82 @@
+"""One-shot conversion of audio at any rate and channel count to what Discord delivers (48 kHz stereo pcm16).
+
+Used to turn a WAV file into a Discord-like stream (``python -m bot simulate``); not a hot path. The resampler is a
+polyphase Kaiser-windowed sinc for any rational ratio, processed in blocks to bound memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.audio.formats import DISCORD
+
+_F32 = npt.NDArray[np.float32]
+_ZERO_CROSSINGS = 24  # taps per side per phase at the narrower band: sets the transition width
+_KAISER_BETA = 9.0
+_BLOCK_OUTPUTS = 65_536
+
+
+def _filter_bank(up: int, down: int) -> tuple[npt.NDArray[np.float64], int]:
+    """Polyphase filter bank ``(up, taps)`` for resampling by ``up/down``, and the taps' centre offset."""
+    cutoff = 0.5 / max(up, down) * 0.94  # in cycles per upsampled sample, just below the lower Nyquist
+    half = math.ceil(_ZERO_CROSSINGS * max(up, down) / up) * up
+    n = np.arange(-half, half + 1, dtype=np.float64)
+    proto = 2 * cutoff * np.sinc(2 * cutoff * n) * np.kaiser(len(n), _KAISER_BETA) * up
+    taps_per_phase = math.ceil(len(proto) / up)
+    padded = np.zeros(taps_per_phase * up)
+    padded[: len(proto)] = proto
+    # bank[p, k] = proto[p + k * up]: phase p weighs input sample (base - k) for output time base + p/up
+    bank = padded.reshape(taps_per_phase, up).T.copy()
+    return bank, half
+
+
+def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F32:
+    """Resample ``samples`` of shape ``(n, channels)`` (or ``(n,)``) from ``from_rate`` to ``to_rate`` Hz.
+
+    The output has ``round(n * to_rate / from_rate)`` frames and the same channel layout, aligned with the input.
+    """
+    data = np.asarray(samples, dtype=np.float64)
+    squeeze = data.ndim == 1
+    if squeeze:
+        data = data[:, None]
+    if from_rate <= 0 or to_rate <= 0:
+        raise ValueError("sample rates must be positive")
+    if from_rate == to_rate:
+        result = data.astype(np.float32)
+        return result[:, 0] if squeeze else result
+    g = math.gcd(from_rate, to_rate)
+    up, down = to_rate // g, from_rate // g
+    bank, half = _filter_bank(up, down)
+    taps = bank.shape[1]
+    count = round(len(data) * to_rate / from_rate)
+    # pad so that every index base - k (and the centre offset) stays inside the array
+    lead = taps + half // up + 1
+    padded = np.concatenate([np.zeros((lead, data.shape[1])), data, np.zeros((lead, data.shape[1]))])
+    out = np.empty((count, data.shape[1]), dtype=np.float32)
+    for start in range(0, count, _BLOCK_OUTPUTS):
+        n = np.arange(start, min(count, start + _BLOCK_OUTPUTS), dtype=np.int64)
+        position = n * down + half  # in upsampled samples, shifted so the filter's centre lines up with time 0
+        base, phase = position // up, position % up
+        index = base[:, None] - np.arange(taps)[None, :] + lead
+        out[start : start + len(n)] = np.einsum("nk,nkc->nc", bank[phase], padded[index]).astype(np.float32)
+    return out[:, 0] if squeeze else out
+
+
+def to_discord_pcm16(samples: npt.ArrayLike, sample_rate: int) -> bytes:
+    """Float audio in [-1, 1] of shape ``(n, channels)`` at any rate -> 48 kHz stereo pcm16 LE, as Discord delivers.
+
+    Mono is duplicated to both channels; more than two channels are averaged to mono first.
+    """
+    data = np.asarray(samples, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.shape[1] > 2:
+        data = data.mean(axis=1, keepdims=True)
+    resampled = resample_float32(data, sample_rate, DISCORD.sample_rate)
+    if resampled.shape[1] == 1:
+        resampled = np.repeat(resampled, 2, axis=1)
+    pcm16: bytes = np.clip(np.rint(resampled * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    return pcm16

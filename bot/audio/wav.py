@@ -1,0 +1,56 @@
+"""Reading and writing WAV files with the standard library (integer PCM: 8, 16, 24 or 32 bits)."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+
+class WavError(Exception):
+    """The file is missing, is not a WAV file, or holds a format this reader does not support."""
+
+
+def _decode(frames: bytes, width: int) -> npt.NDArray[np.float32]:
+    if width == 1:
+        return (np.frombuffer(frames, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    if width == 2:
+        return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    if width == 3:
+        raw = np.frombuffer(frames, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        value = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+        value = np.where(value >= 1 << 23, value - (1 << 24), value)
+        return value.astype(np.float32) / float(1 << 23)
+    if width == 4:
+        return (np.frombuffer(frames, dtype="<i4").astype(np.float64) / float(1 << 31)).astype(np.float32)
+    raise WavError(f"unsupported sample width: {8 * width} bits")
+
+
+def read_wav(path: Path) -> tuple[npt.NDArray[np.float32], int]:
+    """The samples of a WAV file as float32 of shape ``(frames, channels)`` in [-1, 1], and its sample rate."""
+    if not path.is_file():
+        raise WavError(f"{path}: no such file")
+    try:
+        with wave.open(str(path), "rb") as reader:
+            channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
+            frames = reader.readframes(reader.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise WavError(f"{path}: not a PCM WAV file ({error})") from error
+    except OSError as error:
+        raise WavError(f"{path}: cannot be read ({error.strerror or error})") from error
+    if channels < 1 or rate <= 0:
+        raise WavError(f"{path}: invalid header ({channels} channels at {rate} Hz)")
+    samples = _decode(frames[: len(frames) - len(frames) % (width * channels)], width)
+    return samples.reshape(-1, channels), rate
+
+
+def write_wav(path: Path, pcm16: bytes, sample_rate: int, channels: int) -> None:
+    """Write pcm16 LE audio as a WAV file (a partial last frame is dropped)."""
+    frame_bytes = 2 * channels
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(pcm16[: len(pcm16) - len(pcm16) % frame_bytes])
