@@ -1,0 +1,202 @@
+"""Reading a persona from TOML: every problem becomes a :class:`PersonaError` naming the file and the line."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bot.persona.model import FACT_KEYS, Persona, PersonaError
+
+_log = logging.getLogger(__name__)
+
+#: A persona file is a few hundred bytes; anything far larger is a mistake (or not a persona).
+MAX_FILE_BYTES = 256 * 1024
+MAX_AGE = 200
+DEFAULT_RESOURCE = "default.toml"
+_PACKAGE = "bot.persona"
+
+_TOP_KEYS = ("name", "aliases", "age", "style", "voice", "greeting", "facts", "extra_facts")
+_TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+_TABLE_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(?:#.*)?$")
+
+
+def load_persona(path: Path) -> Persona:
+    """Read and validate the persona in the TOML file at ``path``.
+
+    Raises:
+        PersonaError: the file is missing, unreadable, not UTF-8, not valid TOML, or a key is missing, unknown or of
+            the wrong type. The message names the file and, when there is one, the line.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PersonaError("persona file not found", source=path) from None
+    except IsADirectoryError:
+        raise PersonaError("is a directory, not a persona file", source=path) from None
+    except OSError as exc:
+        raise PersonaError(f"cannot read the persona file ({exc.strerror or exc})", source=path) from None
+    return parse_persona(data, source=str(path))
+
+
+@functools.cache
+def default_persona() -> Persona:
+    """The built-in persona shipped as ``bot/persona/default.toml``."""
+    data = resources.files(_PACKAGE).joinpath(DEFAULT_RESOURCE).read_bytes()
+    return parse_persona(data, source=f"{_PACKAGE}/{DEFAULT_RESOURCE}")
+
+
+def parse_persona(data: bytes | str, *, source: str = "<persona>") -> Persona:
+    """Validate persona TOML (``bytes`` must be UTF-8); ``source`` names it in error messages.
+
+    Raises:
+        PersonaError: as for :func:`load_persona`.
+    """
+    if isinstance(data, bytes):
+        if len(data) > MAX_FILE_BYTES:
+            raise PersonaError(
+                f"is {len(data)} bytes, more than a persona file may be ({MAX_FILE_BYTES})", source=source
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad_line = data[: exc.start].count(b"\n") + 1
+            raise PersonaError(
+                f"is not valid UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8",
+                source=source,
+                line=bad_line,
+            ) from None
+    else:
+        text = data
+    text = text.removeprefix("\ufeff")
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_POSITION.search(str(exc))
+        syntax_line = int(match.group(1)) if match else None
+        raise PersonaError(f"invalid TOML: {exc}", source=source, line=syntax_line) from None
+    persona = _Validator(text, source).persona(table)
+    _log.debug("loaded persona %r from %s", persona.name, source)
+    return persona
+
+
+class _Validator:
+    """Checks a parsed table against the persona schema, pointing at the line of the offending key."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.lines = text.splitlines()
+        self.source = source
+
+    def fail(self, reason: str, key: str | None = None, table: str | None = None) -> PersonaError:
+        line = self.find_line(key, table) if key is not None else None
+        return PersonaError(reason, source=self.source, line=line)
+
+    def find_line(self, key: str, table: str | None) -> int | None:
+        """The first line assigning ``key`` inside ``[table]`` (``None``: top level), else anywhere as a dotted key."""
+        assignment = re.compile(rf"""^\s*(?:["']?{re.escape(key)}["']?)\s*=""")
+        dotted = re.compile(rf"""(?:^|\.)\s*["']?{re.escape(key)}["']?\s*=""")
+        current: str | None = None
+        fallback: int | None = None
+        for number, line in enumerate(self.lines, start=1):
+            header = _TABLE_HEADER.match(line)
+            if header:
+                current = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
+                if table is not None and current == table and key == table:
+                    return number
+                continue
+            if current == table and assignment.match(line):
+                return number
+            if fallback is None and dotted.search(line.split("#", 1)[0]):
+                fallback = number
+        if table is not None and key != table:
+            # the whole table may be at fault (e.g. ``facts = "x"``); point at it
+            return fallback if fallback is not None else self.find_line(table, None)
+        return fallback
+
+    def persona(self, table: dict[str, Any]) -> Persona:
+        self.reject_unknown(table, _TOP_KEYS, None, "")
+        name = self.text(table, "name", required=True)
+        assert name is not None
+        age = table.get("age")
+        if age is None:
+            raise self.fail("missing required key 'age' (a whole number, e.g. age = 24)")
+        if isinstance(age, bool) or not isinstance(age, int):
+            raise self.fail(f"'age' must be a whole number, not {_kind(age)}", "age")
+        if not 0 <= age <= MAX_AGE:
+            raise self.fail(f"'age' must be between 0 and {MAX_AGE}, not {age}", "age")
+        style = self.text(table, "style", required=True)
+        assert style is not None
+        return Persona(
+            name=name,
+            age=age,
+            style=style,
+            aliases=self.aliases(table),
+            facts=self.facts(table, "facts", allowed=FACT_KEYS),
+            extra_facts=self.extra_facts(table),
+            voice=self.text(table, "voice"),
+            greeting=self.text(table, "greeting"),
+        )
+
+    def text(
+        self, table: dict[str, Any], key: str, *, required: bool = False, section: str | None = None
+    ) -> str | None:
+        label = f"{section}.{key}" if section else key
+        if key not in table:
+            if required:
+                raise self.fail(f"missing required key '{label}' (a text in quotes)")
+            return None
+        value = table[key]
+        if not isinstance(value, str):
+            raise self.fail(f"'{label}' must be a text in quotes, not {_kind(value)}", key, section)
+        value = value.strip()
+        if not value:
+            raise self.fail(f"'{label}' must not be empty", key, section)
+        return value
+
+    def aliases(self, table: dict[str, Any]) -> tuple[str, ...]:
+        value = table.get("aliases", [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail("'aliases' must be a list of non-empty texts, e.g. aliases = [\"Ai\"]", "aliases")
+        return tuple(v.strip() for v in value)
+
+    def facts(self, table: dict[str, Any], section: str, *, allowed: tuple[str, ...] | None) -> dict[str, str]:
+        value = table.get(section, {})
+        if not isinstance(value, dict):
+            raise self.fail(f"'{section}' must be a table ([{section}] with key = \"text\" lines)", section)
+        if allowed is not None:
+            self.reject_unknown(value, allowed, section, " (put other facts under [extra_facts])")
+        facts: dict[str, str] = {}
+        for key in value:
+            text = self.text(value, key, section=section)
+            assert text is not None
+            facts[key] = text
+        return facts
+
+    def extra_facts(self, table: dict[str, Any]) -> dict[str, str]:
+        extra = self.facts(table, "extra_facts", allowed=None)
+        for key in extra:
+            if key in FACT_KEYS or key in ("name", "age"):
+                where = "at the top" if key in ("name", "age") else "under [facts]"
+                raise self.fail(f"'extra_facts.{key}' is a standard fact: set it {where} instead", key, "extra_facts")
+        return extra
+
+    def reject_unknown(self, table: dict[str, Any], allowed: tuple[str, ...], section: str | None, hint: str) -> None:
+        for key in table:
+            if key in allowed:
+                continue
+            label = f"{section}.{key}" if section else key
+            close = difflib.get_close_matches(
+                key.replace("favourite", "favorite").replace("colour", "color"), allowed, 1
+            )
+            suggestion = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(allowed)}"
+            raise self.fail(f"unknown key '{label}'{suggestion}{hint}", key, section)
+
+
+def _kind(value: object) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", str: "a text", list: "a list", dict: "a table"}
+    return kinds.get(type(value), type(value).__name__)
