@@ -221,8 +221,8 @@ class ToolRegistry:
         if tool is None:
             return _failure(f"unknown tool {name!r}", known_tools=self.names())
         try:
-            arguments = json.loads(arguments_json) if arguments_json.strip() else {}
-        except (json.JSONDecodeError, AttributeError, TypeError) as exc:
+            arguments = json.loads(arguments_json, parse_constant=_reject_constant) if arguments_json.strip() else {}
+        except (ValueError, AttributeError, TypeError, RecursionError) as exc:
             return _failure(f"arguments are not valid JSON: {exc}")
         if not isinstance(arguments, dict):
             return _failure(f"arguments must be a JSON object, not {_json_kind(arguments)}")
@@ -239,19 +239,25 @@ class ToolRegistry:
         except FutureTimeoutError:
             future.cancel()  # only helps if it never started; a running thread cannot be stopped
             return _failure(f"tool {name!r} timed out after {tool.timeout_s:g} s")
-        except Exception as exc:
+        except BaseException as exc:  # the tool's own failure, raised again in this thread by the future
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             _log.warning("tool %s raised", name, exc_info=True)
             return _failure(f"tool {name!r} failed: {type(exc).__name__}: {exc}")
         if isinstance(value, str):
             return ToolResult(output=value, ok=True, error=None)
         try:
-            return ToolResult(output=json.dumps(value, ensure_ascii=False), ok=True, error=None)
-        except (TypeError, ValueError) as exc:
+            return ToolResult(output=json.dumps(value, ensure_ascii=False, allow_nan=False), ok=True, error=None)
+        except (TypeError, ValueError, RecursionError) as exc:
             return _failure(f"tool {name!r} returned a value that is not JSON: {exc}")
 
 
 def _failure(error: str, **extra: Any) -> ToolResult:
     return ToolResult(output=json.dumps({"error": error, **extra}, ensure_ascii=False), ok=False, error=error)
+
+
+def _reject_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def _json_kind(value: object) -> str:
@@ -274,8 +280,11 @@ def _build_tool(func: Callable[..., Any], *, name: str | None, description: str 
     text = (description if description is not None else summary).strip()
     if not text:
         raise ValueError(f"tool {tool_name!r} needs a description: give it a docstring or description=")
-    hints = typing.get_type_hints(func)
-    signature = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+        signature = inspect.signature(func)
+    except (NameError, TypeError, ValueError) as exc:
+        raise TypeError(f"tool {tool_name!r}: cannot read the signature and type hints: {exc}") from None
     params: list[_Param] = []
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):

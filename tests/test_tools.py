@@ -387,3 +387,64 @@ def test_parse_docstring_sections() -> None:
     assert summary == "Summary line continues here."
     assert args == {"x": "the x.", "rest": "more."}
     assert parse_docstring("") == ("", {})
+
+
+def test_non_finite_and_deeply_nested_arguments_are_rejected(registry: ToolRegistry) -> None:
+    assert error_of(registry.execute("add", '{"a": NaN}')) == "arguments are not valid JSON: NaN is not a JSON number"
+    assert "not valid JSON" in error_of(registry.execute("add", '{"a": -Infinity}'))
+    assert "not valid JSON" in error_of(registry.execute("add", "[" * 100_000 + "]" * 100_000))
+
+
+def test_non_finite_result_is_an_error() -> None:
+    reg = ToolRegistry()
+
+    @reg.register
+    def infinite() -> float:
+        """Return infinity."""
+        return float("inf")
+
+    assert "not JSON" in error_of(reg.execute("infinite", "{}"))
+
+
+def test_system_exit_in_a_tool_does_not_escape() -> None:
+    reg = ToolRegistry()
+
+    @reg.register
+    def quit_now() -> None:
+        """Try to exit."""
+        raise SystemExit(3)
+
+    assert error_of(reg.execute("quit_now", "{}")) == "tool 'quit_now' failed: SystemExit: 3"
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def bump(self, by: int = 1) -> int:
+        """Add to the running total.
+
+        Args:
+            by: how much to add.
+        """
+        self.total += by
+        return self.total
+
+
+def test_bound_method_as_a_tool() -> None:
+    counter = Counter()
+    reg = ToolRegistry()
+    reg.register(counter.bump)
+    assert reg.schemas()[0]["parameters"]["properties"] == {
+        "by": {"type": "integer", "description": "how much to add."}
+    }
+    assert reg.execute("bump", '{"by": 5}').output == "5"
+    assert reg.execute("bump", "{}").output == "6"
+    assert counter.total == 6
+
+
+def test_unresolvable_annotation_is_a_clear_type_error() -> None:
+    namespace: dict[str, Any] = {}
+    exec("from __future__ import annotations\ndef f(x: Missing) -> None:\n    'Doc.'", namespace)
+    with pytest.raises(TypeError, match="cannot read the signature and type hints"):
+        ToolRegistry().register(namespace["f"])

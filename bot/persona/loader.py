@@ -23,7 +23,7 @@ _PACKAGE = "bot.persona"
 
 _TOP_KEYS = ("name", "aliases", "age", "style", "voice", "greeting", "facts", "extra_facts")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
-_TABLE_HEADER = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\s*(?:#.*)?$")
+_TABLE_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(?:#.*)?$")
 
 
 def load_persona(path: Path) -> Persona:
@@ -106,8 +106,8 @@ class _Validator:
             header = _TABLE_HEADER.match(line)
             if header:
                 current = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
-                if table is not None and current == table and key == table:
-                    return number
+                if current == (key if table is None else f"{table}.{key}"):
+                    return number  # the key is a whole table, e.g. an unknown [fact] or a [facts.hobby]
                 continue
             if current == table and assignment.match(line):
                 return number

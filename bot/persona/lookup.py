@@ -47,7 +47,10 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
         "like to do",
         "love to do",
         "enjoy doing",
+        "thing to do",
         "weekend",
+        "your interest",
+        "are you into",
     ),
     "favorite_food": (
         "food",
@@ -84,7 +87,15 @@ _TRIGGERS: dict[str, tuple[str, ...]] = {
     ),
 }
 #: Phrases asking for everything at once.
-_ALL_TRIGGERS = ("everything", "about yourself", "all about you", "tell me about you", "all your facts", "all facts")
+_ALL_TRIGGERS = (
+    "everything",
+    "about yourself",
+    "all about you",
+    "tell me about you",
+    "all your facts",
+    "all facts",
+    "something about you",
+)
 #: Extra words that find common free-form facts (keyed by a stemmed word of the fact's key).
 _EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
     "hometown": (

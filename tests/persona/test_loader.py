@@ -164,6 +164,9 @@ def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
         ('name = "A"\nage = 3\nstyle = "s"\n[facts]\nhobby = "x"\nfavorite_food = 12\n', "'facts.favorite_food'", 6),
         ('name = "A"\nage = 3\nstyle = "s"\n[extra_facts]\npet = ["cat"]\n', "'extra_facts.pet'", 5),
         ('name = "A"\nage = 3\nstyle = "s"\nfacts.hobby = 5\n', "'facts.hobby'", 4),
+        ('name = "A"\nage = 3\nstyle = "s"\n\n[facts.hobby]\nkind = "x"\n', "'facts.hobby'", 5),
+        ('name = "A"\nage = 3\nstyle = "s"\n[[facts]]\nhobby = "x"\n', "'facts'", 4),
+        ('name = "A"\nage = 3\nstyle = "s"\n[fact]\nhobby = "x"\n', "'fact'", 4),
     ],
 )
 def test_wrong_or_missing_key_names_key_and_line(tmp_path: Path, text: str, key: str, line: int | None) -> None:

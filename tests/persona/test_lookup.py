@@ -62,6 +62,9 @@ def ask(query: str, persona: Persona = PERSONA) -> dict[str, Any]:
         ("hobby", ["hobby"]),
         ("hobbies", ["hobby"]),
         ("what do you do in your free time", ["hobby"]),
+        ("what are your interests", ["hobby"]),
+        ("what are you into", ["hobby"]),
+        ("what do you do for fun", ["hobby"]),
         ("what language do you code in", ["favorite_programming_language"]),
         ("favorite programming language", ["favorite_programming_language"]),
         ("coding", ["favorite_programming_language"]),
@@ -107,6 +110,8 @@ def test_phrasings_find_their_facts(query: str, keys: list[str]) -> None:
         "do you like it",
         "favorite",
         "teammates",  # not "team"
+        "that is interesting",  # "interesting" is not "your interests"
+        "your birthday",  # a fact this persona does not have: not guessed from the age
         "asdfghjkl",
     ],
 )
