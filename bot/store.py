@@ -140,6 +140,7 @@ class SettingsStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -253,7 +254,10 @@ class SettingsStore:
         return removed
 
     def close(self) -> None:
-        """Flush and close the file (checkpoints the write-ahead log)."""
+        """Flush and close the file (checkpoints the write-ahead log). Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
