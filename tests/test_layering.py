@@ -17,7 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("asyncio", "discord", "websockets", "davey", "cogs", "bot.app", "bot.voice")
 PURE_PACKAGES = ("bot.audio", "bot.persona")
-PURE_MODULES = ("bot.tools", "bot.config", "bot.secret", "bot.store", "bot.limits", "bot.personas")
+PURE_MODULES = (
+    "bot.tools",
+    "bot.config",
+    "bot.secret",
+    "bot.store",
+    "bot.limits",
+    "bot.personas",
+    "bot.attribution",
+    "bot.latency",
+)
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
 
