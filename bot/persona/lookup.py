@@ -112,32 +112,8 @@ _EXTRA_SYNONYMS: dict[str, tuple[str, ...]] = {
     "birthday": ("birth", "born"),
     "language": ("speak",),
 }
-#: Words in an extra fact's key that do not identify it ("favorite_anime" is found by "anime").
-_GENERIC = frozenset(
-    {
-        "favorite",
-        "my",
-        "your",
-        "the",
-        "a",
-        "an",
-        "of",
-        "in",
-        "on",
-        "to",
-        "and",
-        "or",
-        "best",
-        "most",
-        "thing",
-        "do",
-        "you",
-        "i",
-        "is",
-        "what",
-        "who",
-    }
-)
+#: Words in an extra fact's key that do not identify it ("favorite_anime" is found by "anime"). Stemmed below.
+_GENERIC_WORDS = "favorite my your the a an of in on to and or best most thing do you i is what who"
 
 
 def stem(word: str) -> str:
@@ -169,9 +145,21 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """The stemmed words of ``text``; ``_`` and ``-`` separate words, a trailing ``'s`` is dropped."""
-    text = text.lower().replace("’", "'")
-    found = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text)
-    return [stem(_BRITISH.get(w.split("'", 1)[0], w.split("'", 1)[0])) for w in found]
+    found = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower().replace("’", "'"))
+    return [stem(w.split("'", 1)[0]) for w in found]
+
+
+_Phrase = tuple[str, ...]
+
+
+def _phrases(texts: Iterable[str]) -> tuple[_Phrase, ...]:
+    return tuple(tuple(words(t)) for t in texts)
+
+
+_TRIGGER_PHRASES: dict[str, tuple[_Phrase, ...]] = {topic: _phrases(texts) for topic, texts in _TRIGGERS.items()}
+_ALL_PHRASES = _phrases(_ALL_TRIGGERS)
+_EXTRA_PHRASES: dict[str, tuple[_Phrase, ...]] = {stem(w): _phrases(texts) for w, texts in _EXTRA_SYNONYMS.items()}
+_GENERIC = frozenset(words(_GENERIC_WORDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,19 +169,18 @@ class _Match:
     builtin: bool
 
 
-def _phrase_spans(query: list[str], phrase: str) -> Iterable[frozenset[int]]:
-    target = words(phrase)
-    size = len(target)
+def _phrase_spans(query: list[str], phrase: _Phrase) -> Iterable[frozenset[int]]:
+    size = len(phrase)
     for start in range(len(query) - size + 1):
-        if query[start : start + size] == target:
+        if tuple(query[start : start + size]) == phrase:
             yield frozenset(range(start, start + size))
 
 
 def _builtin_matches(query: list[str]) -> list[_Match]:
     found: list[_Match] = []
-    for topic, phrases in _TRIGGERS.items():
+    for topic, phrases in _TRIGGER_PHRASES.items():
         found += [_Match(topic, span, True) for p in phrases for span in _phrase_spans(query, p)]
-    found += [_Match("*", span, True) for p in _ALL_TRIGGERS for span in _phrase_spans(query, p)]
+    found += [_Match("*", span, True) for p in _ALL_PHRASES for span in _phrase_spans(query, p)]
     # a matched topic also claims the words of its own key: in "what language do you code in", "language" is
     # about programming, so an extra fact "languages_spoken" must not match through it
     for topic in {m.topic for m in found} - {"*"}:
@@ -205,14 +192,15 @@ def _builtin_matches(query: list[str]) -> list[_Match]:
 def _extra_matches(query: list[str], keys: Iterable[str]) -> list[_Match]:
     found: list[_Match] = []
     for key in keys:
-        significant = [w for w in dict.fromkeys(words(key)) if w not in _GENERIC]
+        key_words = list(dict.fromkeys(words(key)))
+        significant = [w for w in key_words if w not in _GENERIC] or key_words
         hits = [i for i, w in enumerate(query) if w in significant]
         if len({query[i] for i in hits}) == len(significant) and hits:
             found.append(_Match(key, frozenset(hits), False))  # every word of the key: the strongest match
         else:
             found += [_Match(key, frozenset([i]), False) for i in hits]
         for word in significant:
-            for phrase in _EXTRA_SYNONYMS.get(word, ()):
+            for phrase in _EXTRA_PHRASES.get(word, ()):
                 found += [_Match(key, span, False) for span in _phrase_spans(query, phrase)]
     return found
 
@@ -223,13 +211,12 @@ def _resolve(matches: list[_Match]) -> list[str]:
     claimed: dict[int, str] = {}
     accepted: list[str] = []
     for match in ordered:
-        if match.topic in accepted:
-            claimed.update(dict.fromkeys(match.span, match.topic))
-            continue
-        if all(i in claimed and claimed[i] != match.topic for i in match.span):
-            continue
-        accepted.append(match.topic)
-        claimed.update({i: match.topic for i in match.span if i not in claimed})
+        if match.topic not in accepted:
+            if all(i in claimed and claimed[i] != match.topic for i in match.span):
+                continue
+            accepted.append(match.topic)
+        for i in match.span:
+            claimed.setdefault(i, match.topic)
     return accepted
 
 

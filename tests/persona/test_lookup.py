@@ -163,6 +163,22 @@ def test_every_answer_holds_only_true_facts() -> None:
             assert truth[key] == value, (query, key)
 
 
+@pytest.mark.parametrize("query", ["favorite", "what's your favourite", "the best one", "what do you like most"])
+def test_generic_words_do_not_find_extra_facts(query: str) -> None:
+    assert ask(query)["error"] == "unknown topic"
+
+
+def test_extra_fact_of_only_generic_words_is_still_found() -> None:
+    persona = Persona(name="G", age=2, style="s", extra_facts={"my_best_thing": "kites"})
+    assert ask("best thing", persona) == {"my_best_thing": "kites"}
+
+
+def test_extra_synonyms_apply_to_inflected_keys() -> None:
+    persona = Persona(name="L", age=2, style="s", extra_facts={"languages": "ja", "pets": "a fox"})
+    assert ask("what do you speak", persona) == {"languages": "ja"}
+    assert ask("any animals", persona) == {"pets": "a fox"}
+
+
 def test_extra_fact_found_by_every_word_of_its_key() -> None:
     persona = Persona(name="E", age=2, style="s", extra_facts={"lucky_number": "7", "first-concert": "Perfume"})
     assert ask("lucky number", persona) == {"lucky_number": "7"}
