@@ -34,7 +34,8 @@ def load_persona(path: Path) -> Persona:
             the wrong type. The message names the file and, when there is one, the line.
     """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # never more: PERSONA_FILE could name something huge
     except FileNotFoundError:
         raise PersonaError("persona file not found", source=path) from None
     except IsADirectoryError:
@@ -59,9 +60,7 @@ def parse_persona(data: bytes | str, *, source: str = "<persona>") -> Persona:
     """
     if isinstance(data, bytes):
         if len(data) > MAX_FILE_BYTES:
-            raise PersonaError(
-                f"is {len(data)} bytes, more than a persona file may be ({MAX_FILE_BYTES})", source=source
-            )
+            raise PersonaError(f"is larger than a persona file may be ({MAX_FILE_BYTES} bytes)", source=source)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -133,7 +133,7 @@ def test_not_utf8_names_the_line(tmp_path: Path) -> None:
 def test_oversized_file(tmp_path: Path) -> None:
     path = tmp_path / "big.toml"
     path.write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\n")
-    with pytest.raises(PersonaError, match="bytes"):
+    with pytest.raises(PersonaError, match="larger than a persona file"):
         load_persona(path)
 
 
