@@ -210,16 +210,17 @@ class ToolRegistry:
         started = self._clock()
         result = self._execute(name, arguments_json)
         duration_ms = (self._clock() - started) * 1000.0
+        shown = name[:64] if isinstance(name, str) else repr(name)[:64]  # the model picks the name: keep logs sane
         if result.ok:
-            _log.info("tool %s succeeded in %.1f ms", name, duration_ms)
+            _log.info("tool %s succeeded in %.1f ms", shown, duration_ms)
         else:
-            _log.info("tool %s failed in %.1f ms: %s", name, duration_ms, result.error)
+            _log.info("tool %s failed in %.1f ms: %.200s", shown, duration_ms, result.error)
         return result
 
     def _execute(self, name: str, arguments_json: str) -> ToolResult:
-        tool = self._tools.get(name)
+        tool = self._tools.get(name) if isinstance(name, str) else None
         if tool is None:
-            return _failure(f"unknown tool {name!r}", known_tools=self.names())
+            return _failure(f"unknown tool {str(name)[:64]!r}", known_tools=self.names())
         try:
             arguments = json.loads(arguments_json, parse_constant=_reject_constant) if arguments_json.strip() else {}
         except (ValueError, AttributeError, TypeError, RecursionError) as exc:

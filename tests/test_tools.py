@@ -242,6 +242,8 @@ def test_unknown_tool_lists_known_tools(registry: ToolRegistry) -> None:
     result = registry.execute("subtract", '{"a": 1}')
     assert error_of(result) == "unknown tool 'subtract'"
     assert json.loads(result.output)["known_tools"] == ["add", "greet"]
+    long_name = registry.execute("x" * 10_000, "{}")
+    assert error_of(long_name) == f"unknown tool {'x' * 64!r}"
 
 
 def test_exception_in_tool(caplog: pytest.LogCaptureFixture) -> None:
