@@ -1,0 +1,128 @@
+"""One voice session per guild: starting, moving, ending, and keeping guilds apart.
+
+The :class:`SessionManager` owns the registry and a lock per guild, so two ``/voice join`` in one guild cannot
+race, while guilds never wait on each other. A session that fails or ends on its own (alone, max length, budget,
+kicked by a moderator) is removed; its failure is logged and reaches no other guild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import discord
+
+from bot.persona import Persona
+from bot.store import GuildSettings, SettingsStore
+
+_log = logging.getLogger(__name__)
+
+
+class JoinError(Exception):
+    """Joining failed; the message is a short sentence for the user (no secrets)."""
+
+
+class Session(Protocol):
+    """What the manager and the commands need of a guild's session."""
+
+    @property
+    def guild_id(self) -> int: ...
+    @property
+    def channel_id(self) -> int: ...
+    @property
+    def persona(self) -> Persona: ...
+    async def reset(self) -> None: ...
+    async def say(self, text: str) -> None: ...
+    def status_embed(self, store: SettingsStore) -> discord.Embed: ...
+    async def move_to(self, channel: discord.VoiceChannel) -> None: ...
+    async def apply_settings(self, settings: GuildSettings) -> None: ...
+    async def close(self, reason: str) -> None: ...
+
+
+SessionFactory = Callable[
+    [discord.VoiceChannel, "discord.abc.Messageable | None", Callable[[Session, str], None]], Awaitable[Session]
+]
+
+
+class SessionManager:
+    """The registry of live sessions, one per guild."""
+
+    def __init__(self, factory: SessionFactory) -> None:
+        self._factory = factory
+        self._sessions: dict[int, Session] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def get(self, guild_id: int) -> Session | None:
+        return self._sessions.get(guild_id)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _lock(self, guild_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(guild_id, asyncio.Lock())
+
+    async def join(
+        self, channel: discord.VoiceChannel, text_channel: discord.abc.Messageable | None = None
+    ) -> tuple[Session, bool]:
+        """Start a session in ``channel``, or move the guild's session there. Returns ``(session, moved)``.
+
+        Raises:
+            JoinError: the voice connection or the Realtime session could not be started.
+        """
+        guild_id = channel.guild.id
+        async with self._lock(guild_id):
+            existing = self._sessions.get(guild_id)
+            if existing is not None:
+                if existing.channel_id != channel.id:
+                    await existing.move_to(channel)
+                    return existing, True
+                return existing, False
+            try:
+                session = await self._factory(channel, text_channel, self._ended)
+            except JoinError:
+                raise
+            except Exception as error:
+                _log.exception("guild %s: starting a session failed", guild_id)
+                raise JoinError(str(error) or type(error).__name__) from error
+            self._sessions[guild_id] = session
+            _log.info("guild %s: session started in channel %s", guild_id, channel.id)
+            return session, False
+
+    def _ended(self, session: Session, reason: str) -> None:
+        """Called by a session that ended on its own: forget it (it has already cleaned up)."""
+        if self._sessions.get(session.guild_id) is session:
+            del self._sessions[session.guild_id]
+            _log.info("guild %s: session ended (%s)", session.guild_id, reason)
+
+    async def leave(self, guild_id: int, reason: str) -> bool:
+        """End the guild's session; returns whether there was one."""
+        async with self._lock(guild_id):
+            session = self._sessions.pop(guild_id, None)
+            if session is None:
+                return False
+            await self._close_quietly(session, reason)
+            return True
+
+    async def apply_settings(self, guild_id: int, settings: GuildSettings) -> None:
+        """Apply changed settings to the guild's live session, if any."""
+        session = self._sessions.get(guild_id)
+        if session is not None:
+            try:
+                await session.apply_settings(settings)
+            except Exception:
+                _log.exception("guild %s: applying settings to the live session failed", guild_id)
+
+    async def close_all(self, reason: str = "shutting down") -> None:
+        """End every session (on shutdown), each in its own task so one slow guild does not hold up the rest."""
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        await asyncio.gather(*(self._close_quietly(s, reason) for s in sessions))
+
+    @staticmethod
+    async def _close_quietly(session: Session, reason: str) -> None:
+        try:
+            await session.close(reason)
+        except Exception:
+            _log.exception("guild %s: closing the session failed", session.guild_id)

@@ -1,0 +1,266 @@
+"""The per-guild session's own logic: audio routing, barge-in, transcripts, usage, limits.
+
+The voice link, playback and conversation here are small recording implementations of the session's protocols;
+the real ones (loopback voice gateway, local Realtime server) are joined in the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot import texts
+from bot.audio.formats import DISCORD_FRAME_BYTES
+from bot.guild_session import GuildSession
+from bot.limits import SessionLimits, StopReason
+from bot.persona import Persona, default_persona
+from bot.store import GuildSettings, SettingsStore
+
+
+@dataclass
+class Voice:
+    channel_id: int = 10
+    handler: Callable[[bytes], None] | None = None
+    spoken: dict[int, list[float]] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=lambda: {5: "alice", 7: "carol"})
+    humans: int = 2
+    disconnected: bool = False
+
+    def set_room_audio_handler(self, handler: Callable[[bytes], None] | None) -> None:
+        self.handler = handler
+
+    def speakers_between(self, start_s: float, end_s: float) -> set[int]:
+        return {uid for uid, times in self.spoken.items() if any(start_s <= t <= end_s for t in times)}
+
+    def member_names(self) -> Mapping[int, str]:
+        return self.names
+
+    def humans_present(self) -> int:
+        return self.humans
+
+    async def move_to(self, channel: object) -> None:
+        self.channel_id = 11
+
+    async def disconnect(self) -> None:
+        self.disconnected = True
+
+
+@dataclass
+class Player:
+    queued: dict[str, int] = field(default_factory=dict)
+    played_ms: dict[str, float] = field(default_factory=dict)
+
+    def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
+        self.queued[item_id] = self.queued.get(item_id, 0) + len(pcm16_24k_mono)
+
+    def clear(self) -> dict[str, float]:
+        self.queued.clear()
+        return dict(self.played_ms)
+
+    @property
+    def is_playing(self) -> bool:
+        return bool(self.queued)
+
+
+@dataclass
+class Talk:
+    audio: list[bytes] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    interrupts: list[Mapping[str, float]] = field(default_factory=list)
+    resets: int = 0
+    settings: list[GuildSettings] = field(default_factory=list)
+    closed: bool = False
+
+    async def push_audio(self, pcm16_24k_mono: bytes) -> None:
+        self.audio.append(pcm16_24k_mono)
+
+    async def send_text(self, text: str) -> None:
+        self.texts.append(text)
+
+    async def interrupt(self, played_ms: Mapping[str, float]) -> None:
+        self.interrupts.append(played_ms)
+
+    async def reset(self) -> None:
+        self.resets += 1
+
+    async def apply_settings(self, settings: GuildSettings, persona: Persona) -> None:
+        self.settings.append(settings)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+@dataclass
+class Rig:
+    session: GuildSession
+    voice: Voice
+    player: Player
+    talk: Talk
+    clock: Clock
+    posts: list[str]
+    ended: list[str]
+    store: SettingsStore
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    voice, player, talk, clock = Voice(), Player(), Talk(), Clock()
+    posts: list[str] = []
+    ended: list[str] = []
+    store = SettingsStore.in_data_dir(tmp_path)
+    session = GuildSession(
+        guild_id=1,
+        persona=default_persona(),
+        settings=GuildSettings(transcripts=True),
+        voice=voice,
+        playback=player,
+        conversation=talk,
+        store=store,
+        limits=SessionLimits(idle_leave_s=60, max_session_s=3600, daily_budget_s=600),
+        on_end=lambda _s, reason: ended.append(reason),
+        post=posts.append,
+        now=clock,
+        today=lambda: "2026-11-24",
+    )
+    return Rig(session, voice, player, talk, clock, posts, ended, store)
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_room_audio_is_resampled_and_pushed(rig: Rig) -> None:
+    rig.session.start()
+    assert rig.voice.handler is not None
+    t = np.arange(960 * 10) / 48_000
+    tone = np.repeat(8000 * np.sin(2 * np.pi * 440 * t), 2).astype("<i2").tobytes()
+    for i in range(10):
+        rig.voice.handler(tone[i * DISCORD_FRAME_BYTES : (i + 1) * DISCORD_FRAME_BYTES])
+    await settle()
+    pushed = b"".join(rig.talk.audio)
+    assert 0 < len(pushed) <= 10 * 960  # 24 kHz mono: 960 bytes per 20 ms, less the filter's look-ahead
+    level = np.std(np.frombuffer(pushed, dtype="<i2")[200:])
+    assert level == pytest.approx(8000 / np.sqrt(2), rel=0.02)
+    await rig.session.close("test")
+
+
+async def test_barge_in_clears_playback_and_truncates_at_what_was_played(rig: Rig) -> None:
+    rig.session.on_assistant_audio("item-1", b"\0" * 4800)
+    rig.player.played_ms["item-1"] = 640.0
+    rig.session.on_speech_started()
+    await settle()
+    assert rig.player.queued == {}
+    assert rig.talk.interrupts == [{"item-1": 640.0}]
+
+
+async def test_no_barge_in_when_interruptions_are_off_or_nothing_plays(rig: Rig) -> None:
+    rig.session.on_speech_started()  # nothing playing
+    await rig.session.apply_settings(GuildSettings(interruptions=False))
+    rig.session.on_assistant_audio("item-1", b"\0" * 4800)
+    rig.session.on_speech_started()
+    await settle()
+    assert rig.talk.interrupts == []
+    assert rig.player.queued == {"item-1": 4800}
+
+
+async def test_transcripts_name_the_speaker_and_latency_is_measured(rig: Rig) -> None:
+    rig.voice.spoken = {5: [1000.2, 1000.8]}
+    rig.session.on_speech_started()
+    rig.clock.now_s = 1001.0
+    rig.session.on_speech_stopped()
+    rig.session.on_user_transcript("What's your favourite food?")
+    rig.session.on_tool_call("get_your_info", '{"query":"favorite food"}', '{"favorite_food":"ramen"}')
+    rig.clock.now_s = 1001.35
+    rig.session.on_assistant_audio("item-2", b"\0" * 480)
+    rig.session.on_assistant_transcript("Ramen!")
+    assert rig.posts[0] == texts.transcript_line("alice", "What's your favourite food?")
+    assert rig.posts[1].startswith("-# 🔧 `get_your_info(")
+    assert rig.posts[2] == texts.transcript_line(default_persona().name, "Ramen!")
+    latency = rig.session.response_latency.percentiles()
+    assert latency is not None and latency.p50_ms == pytest.approx(350.0)
+    rig.voice.spoken = {5: [1002.0], 7: [1002.1]}
+    rig.clock.now_s = 1002.0
+    rig.session.on_speech_started()
+    rig.clock.now_s = 1002.5
+    rig.session.on_speech_stopped()
+    rig.session.on_user_transcript("hi both")
+    assert rig.posts[-1] == texts.transcript_line("several", "hi both")
+    assert sorted(rig.session.recent_speakers()) == ["alice", "carol"]
+
+
+async def test_no_transcripts_when_off(rig: Rig) -> None:
+    await rig.session.apply_settings(GuildSettings(transcripts=False))
+    rig.session.on_user_transcript("private")
+    rig.session.on_assistant_transcript("answer")
+    assert rig.posts == []
+
+
+async def test_usage_is_stored_per_day(rig: Rig) -> None:
+    rig.session.on_usage(1200, 300, 0.05)
+    rig.clock.now_s += 90
+    await rig.session.close("done")
+    usage = rig.store.usage(1, "2026-11-24")
+    assert (usage.input_tokens, usage.output_tokens, usage.seconds) == (1200, 300, 90.0)
+    assert usage.cost_usd == pytest.approx(0.05)
+    assert rig.talk.closed and rig.voice.disconnected
+
+
+async def test_limits_end_the_session_with_a_notice(rig: Rig) -> None:
+    assert rig.session.check_limits() is None
+    rig.voice.humans = 0
+    rig.session.on_presence_changed()
+    rig.clock.now_s += 61
+    assert rig.session.check_limits() is StopReason.ALONE
+    await rig.session.end(StopReason.ALONE)
+    assert rig.posts[-1] == texts.session_ended(StopReason.ALONE)
+    assert rig.ended == ["alone"] and rig.talk.closed
+
+
+async def test_daily_budget_counts_earlier_use(tmp_path: Path, rig: Rig) -> None:
+    rig.store.add_usage(1, "2026-11-24", seconds=590)
+    fresh = GuildSession(
+        guild_id=1,
+        persona=default_persona(),
+        settings=GuildSettings(),
+        voice=Voice(),
+        playback=Player(),
+        conversation=Talk(),
+        store=rig.store,
+        limits=SessionLimits(daily_budget_s=600),
+        on_end=lambda _s, _r: None,
+        now=rig.clock,
+        today=lambda: "2026-11-24",
+    )
+    rig.clock.now_s += 10
+    assert fresh.check_limits() is StopReason.DAILY_BUDGET
+
+
+async def test_a_fatal_realtime_error_is_posted_and_ends_the_session(rig: Rig) -> None:
+    rig.session.on_fatal_error("the API key was rejected")
+    await settle()
+    assert rig.posts[-1] == texts.REALTIME_FAILED.format(reason="the API key was rejected")
+    assert rig.ended == ["realtime failed"] and rig.voice.disconnected
+
+
+async def test_status_embed_has_the_figures(rig: Rig) -> None:
+    rig.session.on_usage(10, 20, 0.001)
+    rig.session.on_reconnected()
+    embed = rig.session.status_embed(rig.store)
+    fields = {f.name: f.value for f in embed.fields}
+    assert fields["Channel"] == "<#10>" and fields["Reconnects"] == "1"
+    assert "10 in / 20 out tokens" in (fields["This session"] or "")
+    assert fields["Answer latency"] == "no answer yet"

@@ -1,0 +1,126 @@
+"""The session registry: one session per guild, moves, failures that stay in their guild, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, cast
+
+import discord
+import pytest
+
+from bot.persona import Persona, default_persona
+from bot.sessions import JoinError, Session, SessionManager
+from bot.store import GuildSettings, SettingsStore
+
+
+@dataclass
+class RecordingSession:
+    """A session that records what the manager asks of it (the real one is tested with real peers)."""
+
+    guild_id: int
+    channel_id: int
+    ended: Callable[[Session, str], None]
+    calls: list[str] = field(default_factory=list)
+    persona: Persona = field(default_factory=default_persona)
+    fail_close: bool = False
+
+    async def move_to(self, channel: discord.VoiceChannel) -> None:
+        self.calls.append(f"move {channel.id}")
+        self.channel_id = channel.id
+
+    async def apply_settings(self, settings: GuildSettings) -> None:
+        self.calls.append(f"settings {settings.voice}")
+
+    async def close(self, reason: str) -> None:
+        self.calls.append(f"close {reason}")
+        if self.fail_close:
+            raise RuntimeError("boom")
+
+    async def reset(self) -> None:
+        self.calls.append("reset")
+
+    async def say(self, text: str) -> None:
+        self.calls.append(f"say {text}")
+
+    def status_embed(self, store: SettingsStore) -> discord.Embed:
+        return discord.Embed(title="status")
+
+
+def channel(guild_id: int, channel_id: int) -> discord.VoiceChannel:
+    return cast(discord.VoiceChannel, SimpleNamespace(id=channel_id, guild=SimpleNamespace(id=guild_id)))
+
+
+class Factory:
+    def __init__(self) -> None:
+        self.made: list[RecordingSession] = []
+        self.fail_guilds: set[int] = set()
+        self.delay_s = 0.0
+
+    async def __call__(self, vc: discord.VoiceChannel, text: Any, ended: Callable[[Session, str], None]) -> Session:
+        await asyncio.sleep(self.delay_s)
+        if vc.guild.id in self.fail_guilds:
+            raise ConnectionError("voice server unreachable")
+        session = RecordingSession(vc.guild.id, vc.id, ended)
+        self.made.append(session)
+        return session
+
+
+async def test_one_session_per_guild_and_moves_within_a_guild() -> None:
+    factory = Factory()
+    manager = SessionManager(factory)
+    first, moved = await manager.join(channel(1, 10))
+    assert not moved
+    again, moved = await manager.join(channel(1, 10))
+    assert again is first and not moved
+    same, moved = await manager.join(channel(1, 11))
+    assert same is first and moved
+    assert cast(RecordingSession, first).calls == ["move 11"]
+    await manager.join(channel(2, 20))
+    assert len(manager) == 2 and len(factory.made) == 2
+
+
+async def test_concurrent_joins_in_one_guild_make_one_session() -> None:
+    factory = Factory()
+    factory.delay_s = 0.05
+    manager = SessionManager(factory)
+    results = await asyncio.gather(manager.join(channel(1, 10)), manager.join(channel(1, 10)))
+    assert results[0][0] is results[1][0]
+    assert len(factory.made) == 1
+
+
+async def test_a_failing_guild_gets_a_join_error_and_others_are_untouched() -> None:
+    factory = Factory()
+    manager = SessionManager(factory)
+    healthy, _ = await manager.join(channel(1, 10))
+    factory.fail_guilds.add(2)
+    with pytest.raises(JoinError, match="voice server unreachable"):
+        await manager.join(channel(2, 20))
+    assert manager.get(2) is None
+    assert manager.get(1) is healthy and cast(RecordingSession, healthy).calls == []
+
+
+async def test_a_session_that_ends_by_itself_is_forgotten() -> None:
+    manager = SessionManager(Factory())
+    session, _ = await manager.join(channel(1, 10))
+    cast(RecordingSession, session).ended(session, "alone")
+    assert manager.get(1) is None
+    replacement, moved = await manager.join(channel(1, 10))
+    assert replacement is not session and not moved
+
+
+async def test_leave_settings_and_shutdown() -> None:
+    manager = SessionManager(Factory())
+    one, _ = await manager.join(channel(1, 10))
+    two, _ = await manager.join(channel(2, 20))
+    cast(RecordingSession, two).fail_close = True
+    await manager.apply_settings(1, GuildSettings(voice="cedar"))
+    await manager.apply_settings(3, GuildSettings(voice="cedar"))  # no session there: nothing happens
+    assert await manager.leave(1, "left by command")
+    assert not await manager.leave(1, "again")
+    await manager.close_all()  # one session failing to close does not stop the others or raise
+    assert cast(RecordingSession, one).calls == ["settings cedar", "close left by command"]
+    assert cast(RecordingSession, two).calls == ["close shutting down"]
+    assert len(manager) == 0
