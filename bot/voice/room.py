@@ -1,0 +1,160 @@
+"""The room: per-user frame queues mixed into one 20 ms-clocked stream, and a timeline of who spoke when.
+
+Pure (no asyncio, no discord); the clock is injected. A driver calls :meth:`RoomMixer.tick` every 20 ms:
+
+- while anyone has audio, each tick takes one frame per speaker, mixes them (:func:`~bot.audio.mixer.mix_pcm16`)
+  and returns the mix;
+- after the last speaker runs dry it returns silence for ``tail_ms`` more (so server-side VAD hears the end of
+  speech), then ``None``: the room is idle and nothing needs sending.
+
+A speaker's queue starts being played once it holds ``prime_frames`` frames or its first frame has waited
+``prime_ms`` (absorbs network jitter); a queue longer than ``max_queue_frames`` loses its oldest frames (counted).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.mixer import mix_pcm16
+
+DEFAULT_TAIL_MS = 300
+DEFAULT_PRIME_FRAMES = 2
+DEFAULT_PRIME_MS = 40.0
+DEFAULT_MAX_QUEUE_FRAMES = 15
+#: Timeline entries kept (one per voiced 20 ms frame): 30 minutes of continuous speech.
+DEFAULT_TIMELINE_FRAMES = 90_000
+_EPSILON_S = 1e-6
+
+
+@dataclass
+class _Queue:
+    frames: deque[bytes] = field(default_factory=deque)
+    partial: bytes = b""
+    primed: bool = False
+    first_at_s: float = 0.0
+
+
+class SpeakerTimeline:
+    """Per 20 ms frame: the instant it was mixed and the user ids voiced in it. Bounded."""
+
+    def __init__(self, max_frames: int = DEFAULT_TIMELINE_FRAMES) -> None:
+        self._times_s: deque[float] = deque(maxlen=max_frames)
+        self._users: deque[frozenset[int]] = deque(maxlen=max_frames)
+
+    def record(self, at_s: float, user_ids: frozenset[int]) -> None:
+        """Add one frame (instants must not go backwards)."""
+        if self._times_s and at_s < self._times_s[-1]:
+            raise ValueError(f"timeline instants must not go backwards ({at_s} < {self._times_s[-1]})")
+        self._times_s.append(at_s)
+        self._users.append(user_ids)
+
+    def speakers_between(self, start_s: float, end_s: float) -> set[int]:
+        """User ids voiced in any frame recorded at an instant in ``[start_s, end_s]``."""
+        if end_s < start_s:
+            return set()
+        times = list(self._times_s)
+        lo = bisect.bisect_left(times, start_s)
+        hi = bisect.bisect_right(times, end_s)
+        found: set[int] = set()
+        for index in range(lo, hi):
+            found |= self._users[index]
+        return found
+
+    def voiced_ms(self, user_id: int, start_s: float, end_s: float) -> float:
+        """How long ``user_id`` was voiced between two instants (20 ms per frame)."""
+        times = list(self._times_s)
+        lo = bisect.bisect_left(times, start_s)
+        hi = bisect.bisect_right(times, end_s)
+        return FRAME_MS * sum(1 for index in range(lo, hi) if user_id in self._users[index])
+
+    def __len__(self) -> int:
+        return len(self._times_s)
+
+
+class RoomMixer:
+    """Per-user 48 kHz stereo pcm16 in (any size, usually 20 ms frames), one mixed 20 ms stream out.
+
+    Not thread-safe: push and tick from one thread (the event loop).
+    """
+
+    def __init__(
+        self,
+        now: Callable[[], float],
+        *,
+        tail_ms: float = DEFAULT_TAIL_MS,
+        prime_frames: int = DEFAULT_PRIME_FRAMES,
+        prime_ms: float = DEFAULT_PRIME_MS,
+        max_queue_frames: int = DEFAULT_MAX_QUEUE_FRAMES,
+        timeline: SpeakerTimeline | None = None,
+    ) -> None:
+        if tail_ms < 0 or prime_frames < 1 or max_queue_frames < prime_frames:
+            raise ValueError("need tail_ms >= 0, prime_frames >= 1 and max_queue_frames >= prime_frames")
+        self._now = now
+        self._tail_frames = int(tail_ms // FRAME_MS)
+        self._prime_frames = prime_frames
+        self._prime_s = prime_ms / 1000
+        self._max_queue = max_queue_frames
+        self._queues: dict[int, _Queue] = {}
+        self._tail_left = 0
+        self.timeline = timeline if timeline is not None else SpeakerTimeline()
+        self.dropped_frames = 0
+
+    @property
+    def active(self) -> bool:
+        """True while the stream runs (speech queued, or the silence tail not yet over)."""
+        return self._tail_left > 0 or any(q.frames for q in self._queues.values())
+
+    def push(self, user_id: int, pcm16: bytes) -> None:
+        """Queue a user's decoded audio (48 kHz stereo pcm16). Partial frames are carried to the next push."""
+        queue = self._queues.setdefault(user_id, _Queue())
+        data = queue.partial + pcm16
+        whole = len(data) - len(data) % DISCORD_FRAME_BYTES
+        queue.partial = data[whole:]
+        if not queue.frames and whole:
+            queue.first_at_s = self._now()
+        for offset in range(0, whole, DISCORD_FRAME_BYTES):
+            queue.frames.append(data[offset : offset + DISCORD_FRAME_BYTES])
+        while len(queue.frames) > self._max_queue:
+            queue.frames.popleft()
+            self.dropped_frames += 1
+
+    def end_of_speech(self, user_id: int) -> None:
+        """The user sent a silence frame: play what is queued at once (no more priming wait)."""
+        queue = self._queues.get(user_id)
+        if queue is not None and queue.frames:
+            queue.primed = True
+
+    def forget(self, user_id: int) -> None:
+        """Drop a user's queue (they left)."""
+        self._queues.pop(user_id, None)
+
+    def tick(self) -> bytes | None:
+        """The next 20 ms of the room: a mix, silence (the tail), or ``None`` when idle."""
+        now_s = self._now()
+        frames: list[bytes] = []
+        voiced: set[int] = set()
+        for user_id, queue in self._queues.items():
+            if not queue.frames:
+                queue.primed = False
+                continue
+            if not queue.primed and (
+                len(queue.frames) >= self._prime_frames or now_s - queue.first_at_s >= self._prime_s - _EPSILON_S
+            ):
+                queue.primed = True
+            if queue.primed:
+                frames.append(queue.frames.popleft())
+                voiced.add(user_id)
+        if frames:
+            self._tail_left = self._tail_frames
+            self.timeline.record(now_s, frozenset(voiced))
+            return mix_pcm16(frames)
+        if any(q.frames for q in self._queues.values()):
+            return DISCORD_SILENCE_FRAME  # someone is priming: keep the stream going
+        if self._tail_left > 0:
+            self._tail_left -= 1
+            return DISCORD_SILENCE_FRAME
+        return None

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME
+from bot.voice.room import RoomMixer, SpeakerTimeline
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance_ms(self, ms: float) -> None:
+        self.now_s += ms / 1000
+
+
+def frame(value: int) -> bytes:
+    return np.full(DISCORD_FRAME_BYTES // 2, value, dtype="<i2").tobytes()
+
+
+def run(room: RoomMixer, clock: Clock, ticks: int) -> list[bytes | None]:
+    out = []
+    for _ in range(ticks):
+        out.append(room.tick())
+        clock.advance_ms(20)
+    return out
+
+
+def test_idle_room_produces_nothing() -> None:
+    clock = Clock()
+    room = RoomMixer(clock)
+    assert run(room, clock, 5) == [None] * 5
+    assert not room.active and len(room.timeline) == 0
+
+
+def test_one_speaker_then_tail_then_idle() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, tail_ms=100, prime_frames=2)
+    for value in (1, 2, 3):
+        room.push(7, frame(value))
+    out = run(room, clock, 10)
+    assert out[:3] == [frame(1), frame(2), frame(3)]
+    assert out[3:8] == [DISCORD_SILENCE_FRAME] * 5
+    assert out[8:] == [None, None]
+    assert room.timeline.speakers_between(100.0, 100.05) == {7}
+
+
+def test_two_speakers_are_mixed_with_saturation() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=1)
+    room.push(1, frame(1000) + frame(30000))
+    room.push(2, frame(-300) + frame(10000))
+    out = run(room, clock, 2)
+    assert out[0] == frame(700)
+    assert out[1] == frame(32767)
+
+
+def test_partial_frames_are_carried_between_pushes() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=1)
+    data = frame(5) + frame(6)
+    room.push(1, data[:1000])
+    assert room.tick() is None
+    room.push(1, data[1000:5000])
+    assert room.tick() == frame(5)
+    room.push(1, data[5000:])
+    assert room.tick() == frame(6)
+
+
+def test_priming_waits_for_a_second_frame_or_the_prime_time() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=2, prime_ms=40)
+    room.push(1, frame(9))
+    assert room.tick() == DISCORD_SILENCE_FRAME  # waiting for a second frame
+    clock.advance_ms(20)
+    assert room.tick() == DISCORD_SILENCE_FRAME
+    clock.advance_ms(20)
+    assert room.tick() == frame(9)  # waited 40 ms: play it
+
+
+def test_end_of_speech_plays_the_last_frame_at_once() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=3)
+    room.push(1, frame(4))
+    room.end_of_speech(1)
+    assert room.tick() == frame(4)
+
+
+def test_queue_overflow_drops_oldest_and_counts() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=1, max_queue_frames=3)
+    for value in range(6):
+        room.push(1, frame(value))
+    assert room.dropped_frames == 3
+    assert run(room, clock, 3) == [frame(3), frame(4), frame(5)]
+
+
+def test_timeline_attributes_overlapping_turns() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=1, tail_ms=0)
+    # Alice talks 5 frames, then Alice and Bob together 3 frames, then Bob alone 2.
+    for i in range(10):
+        if i < 8:
+            room.push(1, frame(1))
+        if i >= 5:
+            room.push(2, frame(2))
+        room.tick()
+        clock.advance_ms(20)
+    timeline = room.timeline
+    assert timeline.speakers_between(100.0, 100.08) == {1}
+    assert timeline.speakers_between(100.1, 100.14) == {1, 2}
+    assert timeline.speakers_between(100.16, 100.5) == {2}
+    assert timeline.speakers_between(99.0, 99.9) == set()
+    assert timeline.voiced_ms(1, 100.0, 101.0) == pytest.approx(160)
+    assert timeline.voiced_ms(2, 100.0, 101.0) == pytest.approx(100)
+    assert timeline.speakers_between(101.0, 100.0) == set()
+
+
+def test_timeline_is_bounded_and_monotonic() -> None:
+    timeline = SpeakerTimeline(max_frames=3)
+    for i in range(5):
+        timeline.record(float(i), frozenset({i}))
+    assert len(timeline) == 3
+    assert timeline.speakers_between(0, 10) == {2, 3, 4}
+    with pytest.raises(ValueError, match="backwards"):
+        timeline.record(1.0, frozenset())
+
+
+def test_forget_drops_a_users_queue() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=1, tail_ms=0)
+    room.push(1, frame(1) + frame(1))
+    room.forget(1)
+    assert room.tick() is None
+
+
+def test_bad_configuration_is_refused() -> None:
+    with pytest.raises(ValueError):
+        RoomMixer(Clock(), prime_frames=0)
+    with pytest.raises(ValueError):
+        RoomMixer(Clock(), tail_ms=-1)
+
+
+def test_room_and_packet_core_stay_pure() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bot.voice.room, bot.voice.jitter, bot.voice.rtp;"
+        "print(sorted(m for m in ('asyncio', 'discord', 'websockets', 'davey') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
