@@ -1,0 +1,186 @@
+"""The bot's voice: a ``discord.AudioSource`` fed with the Realtime answer, with immediate barge-in.
+
+Threads: :meth:`PlaybackSource.read` runs on discord.py's player thread every 20 ms; :meth:`feed`, :meth:`clear`,
+:meth:`close` and the queries run on the event loop. One ``threading.Lock`` guards all state, and nothing slow
+happens under it (resampling a chunk is a few hundred microseconds of numpy).
+
+In: ``(item_id, 24 kHz mono pcm16)`` chunks of any size. Out: exactly 3,840 bytes (20 ms of 48 kHz stereo pcm16) per
+``read()``: audio when there is some, silence on underrun (the player keeps its clock), never ``b""`` until
+:meth:`close`. Audio starts after a start-up buffer of ``prebuffer_ms`` (or once that long has passed with less),
+and the same re-priming applies after an underrun. When the queue runs dry, the last fragment (with the
+resampler's held-back tail) is played at once, padded with silence. :meth:`clear` drops everything not yet
+played: the next ``read()`` is silence. It reports, per assistant item, the milliseconds actually played, for
+``conversation.item.truncate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+import discord
+
+from bot.audio.formats import DISCORD, DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.resample import RealtimeToDiscordResampler
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_PREBUFFER_MS = 60.0
+#: Items whose played time is remembered after they finished.
+PLAYED_HISTORY_ITEMS = 64
+_BYTES_PER_MS = DISCORD.bytes_for_ms(1)  # 192
+
+
+class PlaybackSource(discord.AudioSource):
+    """A live audio source for ``VoiceClient.play``; see the module docstring for the threading contract."""
+
+    def __init__(
+        self,
+        *,
+        prebuffer_ms: float = DEFAULT_PREBUFFER_MS,
+        resampler_factory: Callable[[], RealtimeToDiscordResampler] = RealtimeToDiscordResampler,
+    ) -> None:
+        if prebuffer_ms < 0:
+            raise ValueError(f"prebuffer_ms must be >= 0, got {prebuffer_ms}")
+        self._lock = threading.Lock()
+        self._prebuffer_bytes = max(DISCORD_FRAME_BYTES, DISCORD.bytes_for_ms(prebuffer_ms))
+        self._prime_reads = max(1, round(prebuffer_ms / FRAME_MS))
+        self._resampler = resampler_factory()
+        self._segments: deque[tuple[str, bytes]] = deque()
+        self._head_offset = 0
+        self._buffered_bytes = 0
+        self._feed_item: str | None = None
+        self._resampler_holds = False
+        self._started = False
+        self._waited_reads = 0
+        self._last_read_item: str | None = None
+        self._played_bytes: OrderedDict[str, int] = OrderedDict()
+        self._closed = False
+
+    # -- event loop side --------------------------------------------------------------------------------------------
+
+    def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
+        """Queue a chunk of an assistant item (24 kHz mono pcm16, any size; an odd trailing byte is carried)."""
+        with self._lock:
+            if self._closed:
+                return
+            if item_id != self._feed_item:
+                self._end_feed_item()
+                self._feed_item = item_id
+            out = self._resampler.process(pcm16_24k_mono)
+            self._resampler_holds = True
+            self._append(item_id, out)
+
+    def clear(self) -> dict[str, float]:
+        """Drop all audio not yet played; the next ``read()`` is silence.
+
+        Returns:
+            ``{item_id: ms played}`` for every item that was cut (had audio still queued) or was playing.
+        """
+        with self._lock:
+            cut: set[str] = {item for item, _ in self._segments}
+            if self._feed_item is not None and self._resampler_holds:
+                cut.add(self._feed_item)
+            if self._last_read_item is not None:
+                cut.add(self._last_read_item)
+            self._segments.clear()
+            self._head_offset = 0
+            self._buffered_bytes = 0
+            self._resampler.reset()
+            self._resampler_holds = False
+            self._feed_item = None
+            self._started = False
+            self._waited_reads = 0
+            self._last_read_item = None
+            return {item: self._played_bytes.get(item, 0) / _BYTES_PER_MS for item in sorted(cut)}
+
+    def played_ms(self, item_id: str) -> float:
+        """Milliseconds of ``item_id`` handed to the player so far (0 for an unknown item)."""
+        with self._lock:
+            return self._played_bytes.get(item_id, 0) / _BYTES_PER_MS
+
+    @property
+    def is_playing(self) -> bool:
+        """True while audio is queued or the last frame read held audio."""
+        with self._lock:
+            return self._buffered_bytes > 0 or self._last_read_item is not None or self._resampler_holds
+
+    @property
+    def buffered_ms(self) -> float:
+        """Audio queued and not yet read."""
+        with self._lock:
+            return self._buffered_bytes / _BYTES_PER_MS
+
+    def close(self) -> None:
+        """End the source: ``read()`` returns ``b""`` from now on, which stops discord.py's player."""
+        with self._lock:
+            self._closed = True
+            self._segments.clear()
+            self._buffered_bytes = 0
+
+    # -- player thread ------------------------------------------------------------------------------------------------
+
+    def is_opus(self) -> bool:
+        return False
+
+    def read(self) -> bytes:
+        """Exactly one 20 ms frame (3,840 bytes) of 48 kHz stereo pcm16. Runs on the player thread."""
+        with self._lock:
+            if self._closed:
+                return b""
+            if not self._started:
+                primed = self._buffered_bytes >= self._prebuffer_bytes or (
+                    self._buffered_bytes > 0 and self._waited_reads >= self._prime_reads
+                )
+                if not primed:
+                    if self._buffered_bytes > 0:
+                        self._waited_reads += 1
+                    self._last_read_item = None
+                    return DISCORD_SILENCE_FRAME
+                self._started = True
+            if self._buffered_bytes < DISCORD_FRAME_BYTES:
+                # Running dry: the item's held-back resampler tail belongs to this frame.
+                self._end_feed_item()
+            frame = self._take(DISCORD_FRAME_BYTES)
+            if self._buffered_bytes == 0:
+                # Underrun from here on: the next audio is primed again.
+                self._started = False
+                self._waited_reads = 0
+            return frame + bytes(DISCORD_FRAME_BYTES - len(frame))
+
+    # -- helpers (lock held) ------------------------------------------------------------------------------------------
+
+    def _append(self, item_id: str, data: bytes) -> None:
+        if data:
+            self._segments.append((item_id, data))
+            self._buffered_bytes += len(data)
+
+    def _end_feed_item(self) -> None:
+        if self._feed_item is not None and self._resampler_holds:
+            self._append(self._feed_item, self._resampler.flush())
+        self._resampler_holds = False
+
+    def _take(self, size: int) -> bytes:
+        parts: list[bytes] = []
+        item: str | None = None
+        while size > 0 and self._segments:
+            item, data = self._segments[0]
+            chunk = data[self._head_offset : self._head_offset + size]
+            parts.append(chunk)
+            size -= len(chunk)
+            self._head_offset += len(chunk)
+            self._buffered_bytes -= len(chunk)
+            self._count_played(item, len(chunk))
+            if self._head_offset >= len(data):
+                self._segments.popleft()
+                self._head_offset = 0
+        self._last_read_item = item
+        return b"".join(parts)
+
+    def _count_played(self, item_id: str, size: int) -> None:
+        self._played_bytes[item_id] = self._played_bytes.get(item_id, 0) + size
+        self._played_bytes.move_to_end(item_id)
+        while len(self._played_bytes) > PLAYED_HISTORY_ITEMS:
+            self._played_bytes.popitem(last=False)

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import threading
+
+import discord
+import numpy as np
+import pytest
+
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME
+from bot.audio.resample import RealtimeToDiscordResampler
+from bot.voice.playback import PlaybackSource
+
+
+def tone_24k(seconds: float, frequency_hz: float = 440.0, amplitude: float = 9000.0) -> bytes:
+    t = np.arange(int(seconds * 24_000)) / 24_000
+    return np.rint(amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype("<i2").tobytes()
+
+
+def chunks(data: bytes, sizes: list[int]) -> list[bytes]:
+    out, start, index = [], 0, 0
+    while start < len(data):
+        size = sizes[index % len(sizes)]
+        out.append(data[start : start + size])
+        start += size
+        index += 1
+    return out
+
+
+def read_n(source: PlaybackSource, n: int) -> list[bytes]:
+    return [source.read() for _ in range(n)]
+
+
+def test_is_a_pcm_audio_source() -> None:
+    source = PlaybackSource()
+    assert isinstance(source, discord.AudioSource)
+    assert source.is_opus() is False
+
+
+def test_silence_before_any_audio_never_empty() -> None:
+    source = PlaybackSource()
+    frames = read_n(source, 20)
+    assert frames == [DISCORD_SILENCE_FRAME] * 20
+    assert not source.is_playing
+
+
+def test_output_is_the_resampled_input_in_exact_frames() -> None:
+    speech = tone_24k(0.5) + tone_24k(0.31, 950.0)
+    source = PlaybackSource(prebuffer_ms=60)
+    for chunk in chunks(speech, [137, 2400, 961, 5]):  # odd sizes: a byte is carried to the next chunk
+        source.feed("item_1", chunk)
+    frames = read_n(source, 60)
+    assert all(len(f) == DISCORD_FRAME_BYTES for f in frames)
+    reference = RealtimeToDiscordResampler()
+    expected = reference.process(speech) + reference.flush()
+    played = b"".join(frames)
+    assert played[: len(expected)] == expected
+    assert played[len(expected) :] == bytes(len(played) - len(expected))
+    assert source.played_ms("item_1") == pytest.approx(len(speech) / 48)  # 24 kHz mono: 48 bytes per ms
+    assert not source.is_playing
+
+
+def test_start_up_buffer_waits_for_enough_audio_or_the_prebuffer_time() -> None:
+    source = PlaybackSource(prebuffer_ms=60)
+    source.feed("a", tone_24k(0.02))  # 20 ms: less than the start-up buffer
+    assert read_n(source, 3) == [DISCORD_SILENCE_FRAME] * 3
+    assert source.read() != DISCORD_SILENCE_FRAME  # waited 60 ms: play what there is
+    source2 = PlaybackSource(prebuffer_ms=60)
+    source2.feed("a", tone_24k(0.1))
+    assert source2.read() != DISCORD_SILENCE_FRAME  # enough buffered: no wait
+
+
+def test_clear_takes_effect_at_the_next_read_and_reports_played_ms() -> None:
+    source = PlaybackSource(prebuffer_ms=0)
+    source.feed("answer", tone_24k(2.0))
+    frames = read_n(source, 10)
+    assert all(f != DISCORD_SILENCE_FRAME for f in frames)
+    assert source.is_playing
+    played = source.clear()
+    assert played == {"answer": pytest.approx(200.0)}
+    assert source.read() == DISCORD_SILENCE_FRAME
+    assert not source.is_playing
+    assert source.played_ms("answer") == pytest.approx(200.0)
+    assert source.clear() == {}
+
+
+def test_played_ms_is_split_between_items_within_a_frame() -> None:
+    source = PlaybackSource(prebuffer_ms=0)
+    source.feed("first", tone_24k(0.03))  # 30 ms
+    source.feed("second", tone_24k(0.5, 660.0))
+    read_n(source, 2)  # 40 ms: all of "first" (flushed at the item change) and 10 ms of "second"
+    assert source.played_ms("first") == pytest.approx(30.0)
+    assert source.played_ms("second") == pytest.approx(10.0)
+    assert source.clear() == {"second": pytest.approx(10.0)}
+
+
+def test_new_audio_after_clear_plays_from_its_start() -> None:
+    source = PlaybackSource(prebuffer_ms=0)
+    source.feed("a", tone_24k(1.0))
+    read_n(source, 3)
+    source.clear()
+    fresh = tone_24k(0.2, 300.0)
+    source.feed("b", fresh)
+    reference = RealtimeToDiscordResampler()
+    assert source.read() == (reference.process(fresh))[:DISCORD_FRAME_BYTES]
+
+
+def test_close_ends_the_stream() -> None:
+    source = PlaybackSource()
+    source.feed("a", tone_24k(0.2))
+    source.close()
+    assert source.read() == b""
+    source.feed("a", tone_24k(0.2))
+    assert source.read() == b""
+
+
+def test_negative_prebuffer_is_refused() -> None:
+    with pytest.raises(ValueError, match="prebuffer_ms"):
+        PlaybackSource(prebuffer_ms=-1)
+
+
+def test_concurrent_feed_and_read_keep_every_byte_and_exact_frames() -> None:
+    source = PlaybackSource(prebuffer_ms=40)
+    audio = tone_24k(1.5)
+    reference = RealtimeToDiscordResampler()
+    expected = reference.process(audio) + reference.flush()
+    frames: list[bytes] = []
+    done = threading.Event()
+
+    def player() -> None:
+        while not done.is_set() or source.is_playing:
+            frames.append(source.read())
+
+    thread = threading.Thread(target=player)
+    thread.start()
+    for chunk in chunks(audio, [480, 1234, 96]):
+        source.feed("item", chunk)
+    done.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert all(len(f) == DISCORD_FRAME_BYTES for f in frames)
+    # Underruns may split the stream, but every fed sample is played exactly once.
+    audible = b"".join(f for f in frames if f != DISCORD_SILENCE_FRAME)
+    assert len(audible) >= len(expected)
+    assert source.played_ms("item") == pytest.approx(len(audio) / 48)
