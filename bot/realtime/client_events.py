@@ -1,0 +1,144 @@
+"""Client events in both dialects. Only ``session.update`` and assistant text items differ between GA and beta.
+
+Every builder returns a plain JSON-ready ``dict``; the tests validate each one against the official ``openai``
+package's typed models for its dialect.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Dialect = Literal["ga", "beta"]
+Role = Literal["user", "assistant"]
+
+#: The largest ``input_audio_buffer.append`` the API accepts (15 MiB of base64); we send far smaller chunks.
+MAX_APPEND_PCM16_BYTES = 15 * 1024 * 1024 * 3 // 4
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Everything ``session.update`` carries; replayed after every reconnect."""
+
+    instructions: str
+    voice: str = "marin"
+    tools: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    vad_threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    create_response: bool = True
+    interrupt_response: bool = True
+    transcription_model: str = "whisper-1"
+    noise_reduction: Literal["near_field", "far_field"] | None = "far_field"
+    max_output_tokens: int | None = None
+    temperature: float | None = None  # beta only (GA has no temperature)
+
+
+def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any]:
+    """The ``session.update`` for ``settings`` in ``dialect``."""
+    turn_detection: dict[str, Any] = {
+        "type": "server_vad",
+        "threshold": settings.vad_threshold,
+        "prefix_padding_ms": settings.prefix_padding_ms,
+        "silence_duration_ms": settings.silence_duration_ms,
+        "create_response": settings.create_response,
+        "interrupt_response": settings.interrupt_response,
+    }
+    tools = [dict(t) for t in settings.tools]
+    if dialect == "ga":
+        audio_in: dict[str, Any] = {
+            "format": {"type": "audio/pcm", "rate": 24000},
+            "transcription": {"model": settings.transcription_model},
+            "turn_detection": turn_detection,
+        }
+        if settings.noise_reduction:
+            audio_in["noise_reduction"] = {"type": settings.noise_reduction}
+        session: dict[str, Any] = {
+            "type": "realtime",
+            "instructions": settings.instructions,
+            "output_modalities": ["audio"],
+            "audio": {
+                "input": audio_in,
+                "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": settings.voice},
+            },
+            "tools": tools,
+            "tool_choice": "auto",
+        }
+        if settings.max_output_tokens is not None:
+            session["max_output_tokens"] = settings.max_output_tokens
+    else:
+        session = {
+            "modalities": ["text", "audio"],
+            "instructions": settings.instructions,
+            "voice": settings.voice,
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+            "input_audio_transcription": {"model": settings.transcription_model},
+            "turn_detection": turn_detection,
+            "tools": tools,
+            "tool_choice": "auto",
+        }
+        if settings.noise_reduction:
+            session["input_audio_noise_reduction"] = {"type": settings.noise_reduction}
+        if settings.max_output_tokens is not None:
+            session["max_response_output_tokens"] = settings.max_output_tokens
+        if settings.temperature is not None:
+            session["temperature"] = settings.temperature
+    return {"type": "session.update", "session": session}
+
+
+def audio_append(pcm16: bytes) -> dict[str, Any]:
+    """``input_audio_buffer.append`` with 24 kHz mono pcm16."""
+    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm16).decode("ascii")}
+
+
+def audio_commit() -> dict[str, Any]:
+    return {"type": "input_audio_buffer.commit"}
+
+
+def audio_clear() -> dict[str, Any]:
+    return {"type": "input_audio_buffer.clear"}
+
+
+def message_item(role: Role, text: str, dialect: Dialect) -> dict[str, Any]:
+    """``conversation.item.create`` with a text message (user input, or an earlier assistant answer)."""
+    content_type = "input_text" if role == "user" else "output_text" if dialect == "ga" else "text"
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": role, "content": [{"type": content_type, "text": text}]},
+    }
+
+
+def function_output_item(call_id: str, output: str) -> dict[str, Any]:
+    """``conversation.item.create`` answering the function call ``call_id``."""
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+    }
+
+
+def response_create() -> dict[str, Any]:
+    return {"type": "response.create"}
+
+
+def response_cancel(response_id: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "response.cancel"}
+    if response_id is not None:
+        event["response_id"] = response_id
+    return event
+
+
+def item_truncate(item_id: str, content_index: int, audio_end_ms: int) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": content_index,
+        "audio_end_ms": audio_end_ms,
+    }
+
+
+def history_items(turns: Sequence[tuple[Role, str]], dialect: Dialect) -> list[dict[str, Any]]:
+    """The conversation carried over to a new session, as text items."""
+    return [message_item(role, text, dialect) for role, text in turns if text.strip()]

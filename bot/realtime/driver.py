@@ -1,0 +1,360 @@
+"""The asyncio driver: one WebSocket at a time around a :class:`~bot.realtime.protocol.RealtimeProtocol`.
+
+It only shuttles data: a receive loop feeds the protocol, a send task writes what the protocol queues, tool calls
+run in worker threads (so audio input is never blocked by a slow tool), and a supervisor reconnects with backoff,
+renews the session before the provider's time limit and stops for good on a fatal error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from bot.realtime import outputs as out
+from bot.realtime.client_events import SessionSettings
+from bot.realtime.endpoint import Endpoint
+from bot.realtime.errors import ConnectionFailed, RealtimeError, RejectedError, SessionClosed, handshake_error
+from bot.realtime.protocol import RealtimeProtocol
+from bot.realtime.retry import RetryPolicy, backoff_delay_s, renew_at_s, should_retry
+from bot.secret import RedactingFilter, Secret
+from bot.tools import ToolRegistry
+
+_log = logging.getLogger(__name__)
+_wire_log = logging.getLogger("bot.realtime.wire")
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+RENEW_POLL_S = 0.5
+
+
+class AudioSink(Protocol):
+    """Where assistant audio plays (the Discord audio source, or the simulator's WAV writer)."""
+
+    @property
+    def is_playing(self) -> bool: ...
+
+    def clear(self) -> dict[str, float]:
+        """Stop at once, drop what is buffered; returns ``{item_id: milliseconds actually played}``."""
+
+
+class RealtimeSession:
+    """A Realtime conversation that survives dropped connections. Create, :meth:`start`, read :meth:`events`."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: SessionSettings,
+        tools: ToolRegistry | None = None,
+        *,
+        sink: AudioSink | None = None,
+        policy: RetryPolicy | None = None,
+        now: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        open_timeout_s: float = 10.0,
+        debug_wire: bool = False,
+    ) -> None:
+        self._endpoint = endpoint
+        self._settings = settings
+        self._tools = tools
+        self._sink = sink
+        self._policy = policy or RetryPolicy()
+        self._now = now
+        self._rand = rand
+        self._open_timeout_s = open_timeout_s
+        self._debug_wire = debug_wire
+        self._proto = RealtimeProtocol(settings, endpoint.dialect, debug_wire=debug_wire)
+        self._ws: ClientConnection | None = None
+        self._events: asyncio.Queue[out.Output] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._renew_now = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._idle_waiters: list[asyncio.Future[bool]] = []
+        self._tool_tasks: set[asyncio.Task[None]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closed = False
+        self._ended = False
+        self.reconnects = 0
+        self.dropped_audio_bytes = 0
+        secrets = [Secret(v.split(" ")[-1]) for v in endpoint.headers.values() if v]
+        if not any(isinstance(f, RedactingFilter) for f in _wire_log.filters):
+            _wire_log.addFilter(RedactingFilter(secrets))
+
+    # -- application API ---------------------------------------------------------------------------------------
+
+    @property
+    def protocol(self) -> RealtimeProtocol:
+        """The current connection's protocol state (read-only use: usage, history, stats)."""
+        return self._proto
+
+    async def start(self) -> None:
+        """Connect and configure the session.
+
+        Raises:
+            RealtimeError: the first connection failed (unreachable, rejected key, unknown model...).
+        """
+        ws = await self._open()
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(ws), name="realtime-session")
+        ready = asyncio.ensure_future(self._ready.wait())
+        await asyncio.wait({ready, self._supervisor}, timeout=self._open_timeout_s, return_when="FIRST_COMPLETED")
+        ready.cancel()
+        if self._supervisor.done() and not self._ready.is_set():
+            raise self._end_error or SessionClosed("the Realtime session ended before it was ready")
+        if not self._ready.is_set():
+            await self.close()
+            raise ConnectionFailed("the Realtime server did not confirm the session configuration in time")
+
+    async def push_audio(self, pcm16_24k_mono: bytes) -> None:
+        """Send 24 kHz mono pcm16 (dropped, and counted, while reconnecting). Never waits on tools."""
+        if self._closed or self._ws is None or not self._proto.ready:
+            self.dropped_audio_bytes += len(pcm16_24k_mono)
+            return
+        self._proto.push_audio(pcm16_24k_mono)
+        self._wake.set()
+
+    async def commit_audio(self) -> None:
+        self._proto.commit_audio()
+        self._wake.set()
+
+    async def send_text(self, text: str) -> None:
+        self._proto.send_text(text)
+        self._wake.set()
+
+    async def interrupt(self, played_ms: Mapping[str, float]) -> None:
+        """Stop the answer; the model keeps only what was played (``{item_id: ms}`` from the audio sink)."""
+        self._proto.interrupt(played_ms)
+        self._wake.set()
+
+    async def update_settings(self, settings: SessionSettings) -> None:
+        self._settings = settings
+        self._proto.update_settings(settings)
+        self._wake.set()
+
+    async def reset(self) -> None:
+        """Forget the conversation: open a fresh session without carrying the transcript over."""
+        self._proto.history.clear()
+        self._renew_now.set()
+
+    async def events(self) -> AsyncIterator[out.Output]:
+        """Every output in order; ends after :class:`~bot.realtime.outputs.SessionEnded`."""
+        while True:
+            event = await self._events.get()
+            yield event
+            if isinstance(event, out.SessionEnded):
+                return
+
+    async def wait_until_idle(self) -> bool:
+        """Wait until no response is active and no tool call is pending; False if the connection ended first."""
+        if self._is_idle():
+            return True
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(waiter)
+        return await waiter
+
+    async def close(self) -> None:
+        """Close the socket and stop reconnecting; every waiter is resolved. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._supervisor is not None and self._supervisor is not asyncio.current_task():
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        for task in list(self._tool_tasks):
+            task.cancel()
+        self._end(None)
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    _end_error: RealtimeError | None = None
+
+    def _end(self, error: RealtimeError | None) -> None:
+        self._resolve_waiters(False)
+        if not self._ended:
+            self._ended = True
+            self._end_error = error
+            self._events.put_nowait(out.SessionEnded(None if error is None else error.message))
+
+    def _is_idle(self) -> bool:
+        return not self._proto.busy and not self._tool_tasks
+
+    def _resolve_waiters(self, value: bool) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(value)
+
+    async def _open(self) -> ClientConnection:
+        try:
+            return await connect(
+                self._endpoint.url,
+                additional_headers=self._endpoint.headers,
+                open_timeout=self._open_timeout_s,
+                max_size=MAX_MESSAGE_BYTES,
+                logger=_wire_log,
+                proxy=None if self._endpoint.url.startswith("ws://") else True,
+            )
+        except InvalidStatus as exc:
+            raise handshake_error(exc.response.status_code, _body_code(exc.response.body)) from None
+        except InvalidURI:
+            raise RejectedError(f"invalid Realtime URL {self._endpoint.describe()!r}") from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise ConnectionFailed(
+                f"cannot reach the Realtime server at {self._endpoint.describe()} ({type(exc).__name__})"
+            ) from None
+
+    async def _supervise(self, ws: ClientConnection) -> None:
+        attempt = 0
+        while not self._closed:
+            connected_at_s = self._now()
+            error = await self._serve(ws)
+            if self._closed:
+                return
+            self._drop_connection_state()
+            if self._now() - connected_at_s >= self._policy.stable_after_s:
+                attempt = 0
+            while True:
+                if error is None:  # a planned renewal: reconnect at once
+                    delay_s, reason = 0.0, "session renewal"
+                else:
+                    attempt += 1
+                    if not should_retry(error, attempt, self._policy):
+                        _log.error("Realtime session stopped: %s", error.message)
+                        self._events.put_nowait(out.ErrorReported(error.code, error.message, fatal=True))
+                        self._end(error)
+                        return
+                    delay_s, reason = backoff_delay_s(attempt, self._policy, self._rand), error.message
+                _log.info("reconnecting in %.1f s (attempt %d): %s", delay_s, attempt, reason)
+                self._events.put_nowait(out.Reconnecting(attempt, delay_s, reason))
+                await asyncio.sleep(delay_s)
+                try:
+                    ws = await self._open()
+                    break
+                except RealtimeError as exc:
+                    error = exc
+            self.reconnects += 1
+
+    async def _serve(self, ws: ClientConnection) -> RealtimeError | None:
+        """Run one connection until it drops (the error), a renewal is due (None), or a fatal server error."""
+        self._ws = ws
+        old = self._proto
+        self._proto = RealtimeProtocol(
+            self._settings, self._endpoint.dialect, history=old.history, usage=old.usage, debug_wire=self._debug_wire
+        )
+        self._proto.start()
+        self._ready.clear()
+        self._renew_now.clear()
+        self._wake.set()
+        renew_at = renew_at_s(self._now(), self._endpoint.max_session_s, self._policy)
+        tasks = {
+            asyncio.ensure_future(self._send_loop(ws)),
+            asyncio.ensure_future(self._receive_loop(ws)),
+            asyncio.ensure_future(self._renew_when_due(renew_at)),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when="FIRST_COMPLETED")
+            return next(iter(done)).result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            self._ws = None
+            await ws.close()
+
+    async def _send_loop(self, ws: ClientConnection) -> RealtimeError | None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                for text in self._proto.data_to_send():
+                    await ws.send(text)
+        except ConnectionClosed as exc:
+            code = exc.rcvd.code if exc.rcvd else None
+            return ConnectionFailed(f"the Realtime connection dropped while sending (close code {code})")
+
+    async def _receive_loop(self, ws: ClientConnection) -> RealtimeError | None:
+        try:
+            async for message in ws:
+                for event in self._proto.receive_text(message):
+                    fatal = self._dispatch(event)
+                    if fatal is not None:
+                        return fatal
+                self._wake.set()
+                if self._is_idle():
+                    self._resolve_waiters(True)
+        except ConnectionClosed:
+            pass
+        code = ws.close_code
+        return ConnectionFailed(f"the Realtime connection dropped (close code {code})")
+
+    async def _renew_when_due(self, renew_at: float) -> RealtimeError | None:
+        while not self._renew_now.is_set():
+            if self._now() >= renew_at and not self._proto.busy:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._renew_now.wait(), RENEW_POLL_S)
+        _log.info("renewing the Realtime session")
+        return None
+
+    def _drop_connection_state(self) -> None:
+        """The connection is gone: calls in flight cannot be answered on the next one; waiters learn it."""
+        for task in list(self._tool_tasks):
+            task.cancel()
+        self._tool_tasks.clear()
+        self._resolve_waiters(False)
+
+    def _dispatch(self, event: out.Output) -> RealtimeError | None:
+        match event:
+            case out.SessionReady():
+                self._ready.set()
+                event = out.SessionReady(reconnected=self.reconnects > 0)
+            case out.UserSpeechStarted():
+                if self._sink is not None and self._sink.is_playing:
+                    self._proto.interrupt(self._sink.clear())
+            case out.ToolCallRequested():
+                task = asyncio.get_running_loop().create_task(self._run_tool(event, self._proto))
+                self._tool_tasks.add(task)
+                task.add_done_callback(self._tool_done)
+            case out.ErrorReported(fatal=True, code=code, message=message):
+                return RejectedError(f"the Realtime server refused the session: {message}", code=code)
+        self._events.put_nowait(event)
+        return None
+
+    def _tool_done(self, task: asyncio.Task[None]) -> None:
+        self._tool_tasks.discard(task)
+        if self._is_idle():
+            self._resolve_waiters(True)
+
+    async def _run_tool(self, call: out.ToolCallRequested, proto: RealtimeProtocol) -> None:
+        if self._tools is None:
+            output, ok = json.dumps({"error": f"no tools are available (asked for {call.name[:64]!r})"}), False
+        else:
+            result = await asyncio.to_thread(self._tools.execute, call.name, call.arguments)
+            output, ok = result.output, result.ok
+        if proto is not self._proto or self._closed:
+            _log.info("tool %s finished after its connection ended; output dropped", call.name[:64])
+            return
+        proto.tool_output(call.call_id, output)
+        self._wake.set()
+        self._events.put_nowait(out.ToolCallFinished(call.call_id, call.name, call.arguments, output, ok))
+
+
+def _body_code(body: bytes | bytearray | None) -> str | None:
+    """The ``error.code`` of a JSON error body refusing the handshake, if any."""
+    if not body:
+        return None
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None

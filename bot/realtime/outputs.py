@@ -1,0 +1,124 @@
+"""What a Realtime session tells the application: typed, dialect-free events.
+
+A Discord cog or the ``simulate`` command reads these from :meth:`bot.realtime.driver.RealtimeSession.events`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.realtime.usage import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReady:
+    """The server confirmed the session configuration (after the first connect and after each reconnect)."""
+
+    reconnected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantAudio:
+    """A chunk of the answer: 24 kHz mono pcm16 belonging to output item ``item_id``."""
+
+    item_id: str
+    pcm16: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTranscript:
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserTranscript:
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeechStarted:
+    item_id: str
+    audio_start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeechStopped:
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested:
+    """The model asked for a tool; the driver runs it and hands the output back to the protocol."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    call_id: str
+    name: str
+    arguments: str
+    output: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFinished:
+    response_id: str
+    status: str  # completed | cancelled | incomplete | failed
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Tokens of one response (``part``) and the session total so far, with its estimated cost."""
+
+    part: Usage
+    total: Usage
+    total_cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReported:
+    """An error event from the server (``fatal``: reconnecting cannot help) or from the connection."""
+
+    code: str | None
+    message: str
+    fatal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting:
+    """The connection dropped (or the session is being renewed); the next attempt starts in ``delay_s``."""
+
+    attempt: int
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The session is over: closed by the application, or stopped by a fatal error (``error`` set)."""
+
+    error: str | None
+
+
+Output = (
+    SessionReady
+    | AssistantAudio
+    | AssistantTranscript
+    | UserTranscript
+    | UserSpeechStarted
+    | UserSpeechStopped
+    | ToolCallRequested
+    | ToolCallFinished
+    | ResponseFinished
+    | UsageReport
+    | ErrorReported
+    | Reconnecting
+    | SessionEnded
+)

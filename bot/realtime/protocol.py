@@ -1,0 +1,356 @@
+"""The sans-I/O Realtime session: JSON text in, typed outputs and JSON text to send out. No sockets, no asyncio.
+
+One :class:`RealtimeProtocol` lives for one WebSocket connection. The driver feeds it every received message with
+:meth:`~RealtimeProtocol.receive_text`, sends whatever :meth:`~RealtimeProtocol.data_to_send` returns, and calls the
+command methods (:meth:`push_audio`, :meth:`tool_output`, :meth:`interrupt`, ...) for the application.
+
+The response state machine (``IDLE -> REQUESTED -> ACTIVE -> IDLE``) guarantees the rule of the function-calling
+flow: ``response.create`` is never sent while a response is active, and after a response that called tools exactly
+one ``response.create`` follows, once that response is done and every call has its output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.realtime import client_events as ce
+from bot.realtime import events as ev
+from bot.realtime import outputs as out
+from bot.realtime.client_events import Dialect, Role, SessionSettings
+from bot.realtime.errors import is_fatal_code
+from bot.realtime.usage import GPT_REALTIME_PRICES, Prices, Usage
+
+_log = logging.getLogger(__name__)
+
+#: 24 kHz mono pcm16: bytes per millisecond.
+PCM16_BYTES_PER_MS = 48
+#: Recent assistant audio items whose received length is remembered (to clamp truncation).
+AUDIO_ITEMS_KEPT = 32
+#: Error codes that are expected in a race and harmless (logged at debug only).
+BENIGN_ERROR_CODES = frozenset({"response_cancel_not_active"})
+ACTIVE_RESPONSE_CODE = "conversation_already_has_active_response"
+
+
+class ResponseState(enum.Enum):
+    IDLE = "idle"
+    REQUESTED = "requested"  # we sent response.create; response.created not seen yet
+    ACTIVE = "active"
+
+
+@dataclass(slots=True)
+class ResponseTrack:
+    """One model response: its output items, audio items and function calls."""
+
+    response_id: str
+    output_item_ids: list[str] = field(default_factory=list)
+    audio_item_ids: list[str] = field(default_factory=list)
+    call_ids: list[str] = field(default_factory=list)
+    status: str | None = None
+
+
+@dataclass(slots=True)
+class _AudioItem:
+    response_id: str
+    content_index: int
+    received_bytes: int = 0
+    done: bool = False
+
+
+@dataclass(slots=True)
+class ProtocolStats:
+    malformed_events: int = 0
+    unknown_events: int = 0
+    server_errors: int = 0
+
+
+class RealtimeProtocol:
+    """The session state for one connection. Pure: call it from one thread (the event loop)."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        dialect: Dialect,
+        *,
+        history: Sequence[tuple[Role, str]] = (),
+        max_history_turns: int = 20,
+        prices: Prices = GPT_REALTIME_PRICES,
+        usage: Usage | None = None,
+        debug_wire: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.dialect: Dialect = dialect
+        self._max_history = max_history_turns
+        self.history: list[tuple[Role, str]] = list(history)[-max_history_turns:]
+        self._prices = prices
+        self.usage = usage if usage is not None else Usage()
+        self._debug_wire = debug_wire
+        self.stats = ProtocolStats()
+        self._outgoing: list[str] = []
+        self._state = ResponseState.IDLE
+        self._active: ResponseTrack | None = None
+        self._responses: dict[str, ResponseTrack] = {}
+        self._pending_calls: dict[str, str] = {}  # call_id -> response_id
+        self._follow_up = False
+        self._audio: dict[str, _AudioItem] = {}
+        self._muted_items: set[str] = set()
+        self._speech_active = False
+        self._started = False
+        self._ready = False
+
+    # -- state -------------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ResponseState:
+        return self._state
+
+    def _set_state(self, state: ResponseState, why: str) -> None:
+        if state is not self._state:
+            _log.debug("response state %s -> %s (%s)", self._state.value, state.value, why)
+            self._state = state
+
+    @property
+    def ready(self) -> bool:
+        """The server confirmed the configuration (``session.updated``)."""
+        return self._ready
+
+    @property
+    def busy(self) -> bool:
+        """A response is requested or active, a tool call awaits its output, or a follow-up is due."""
+        return self._state is not ResponseState.IDLE or bool(self._pending_calls) or self._follow_up
+
+    @property
+    def pending_call_ids(self) -> list[str]:
+        return list(self._pending_calls)
+
+    # -- commands ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue the session configuration and the carried-over conversation (call once, right after connecting)."""
+        if self._started:
+            return
+        self._started = True
+        self._send(ce.session_update(self.settings, self.dialect))
+        for item in ce.history_items(self.history, self.dialect):
+            self._send(item)
+
+    def update_settings(self, settings: SessionSettings) -> None:
+        self.settings = settings
+        self._send(ce.session_update(settings, self.dialect))
+
+    def push_audio(self, pcm16: bytes) -> None:
+        """Queue 24 kHz mono pcm16 for the input buffer."""
+        if len(pcm16) % 2:
+            raise ValueError("pcm16 audio must have an even number of bytes")
+        for start in range(0, len(pcm16), ce.MAX_APPEND_PCM16_BYTES):
+            self._send(ce.audio_append(pcm16[start : start + ce.MAX_APPEND_PCM16_BYTES]))
+
+    def commit_audio(self) -> None:
+        """End the user's turn by hand (for sessions without server VAD)."""
+        self._send(ce.audio_commit())
+
+    def clear_audio(self) -> None:
+        self._send(ce.audio_clear())
+
+    def send_text(self, text: str) -> None:
+        """Add a user text message and ask for an answer (now, or once the active response is done)."""
+        self._send(ce.message_item("user", text, self.dialect))
+        self._remember("user", text)
+        self.request_response()
+
+    def request_response(self) -> None:
+        """Ask the model to answer; deferred until no response is active."""
+        if self._state is ResponseState.IDLE and not self._pending_calls:
+            self._send(ce.response_create())
+            self._set_state(ResponseState.REQUESTED, "response.create sent")
+        else:
+            self._follow_up = True
+
+    def tool_output(self, call_id: str, output: str) -> bool:
+        """Send a tool's output; returns False if the call is unknown (stale after a reconnect, or a duplicate)."""
+        if self._pending_calls.pop(call_id, None) is None:
+            _log.warning("tool output for unknown call %s dropped", call_id)
+            return False
+        self._send(ce.function_output_item(call_id, output))
+        self._maybe_follow_up()
+        return True
+
+    def interrupt(self, played_ms: Mapping[str, float]) -> None:
+        """The user barged in: stop the answer and make the model remember only what was actually played.
+
+        Args:
+            played_ms: per assistant audio item, the milliseconds listeners actually heard (from the audio sink).
+        """
+        server_cancels = self._speech_active and self.settings.create_response and self.settings.interrupt_response
+        if self._state is ResponseState.ACTIVE and self._active is not None:
+            self._muted_items.update(self._active.audio_item_ids)
+            if not server_cancels:
+                self._send(ce.response_cancel(self._active.response_id))
+        for item_id, ms in played_ms.items():
+            item = self._audio.get(item_id)
+            if item is None:
+                continue
+            self._muted_items.add(item_id)
+            received_ms = item.received_bytes // PCM16_BYTES_PER_MS
+            end_ms = max(0, min(int(ms), received_ms))
+            if item.done and end_ms >= received_ms:
+                continue  # everything was heard: nothing to cut
+            self._send(ce.item_truncate(item_id, item.content_index, end_ms))
+
+    # -- I/O boundary ------------------------------------------------------------------------------------------
+
+    def data_to_send(self) -> list[str]:
+        """The JSON texts to send, in order; empties the queue."""
+        data, self._outgoing = self._outgoing, []
+        return data
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self._debug_wire:
+            _log.debug("send %s", json.dumps(_blank(event))[:2000])
+        self._outgoing.append(json.dumps(event, separators=(",", ":")))
+
+    def receive_text(self, text: str | bytes) -> list[out.Output]:
+        """Handle one message from the server; returns what the application should hear about. Never raises."""
+        try:
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise ev.MalformedEvent("event is not a JSON object")
+            if self._debug_wire:
+                _log.debug("recv %s", json.dumps(_blank(raw))[:2000])
+            event = ev.parse_server_event(raw)
+        except (ValueError, TypeError) as exc:  # JSONDecodeError and MalformedEvent are ValueErrors
+            self.stats.malformed_events += 1
+            _log.warning("malformed server event ignored (%s so far): %s", self.stats.malformed_events, exc)
+            return []
+        if event is None:
+            self.stats.unknown_events += 1
+            _log.debug("server event %r ignored", raw.get("type"))
+            return []
+        return self._handle(event)
+
+    # -- server events -----------------------------------------------------------------------------------------
+
+    def _handle(self, event: ev.ServerEvent) -> list[out.Output]:
+        match event:
+            case ev.SessionUpdated(created=created):
+                if created:
+                    return []
+                first = not self._ready
+                self._ready = True
+                return [out.SessionReady(reconnected=bool(self.history))] if first else []
+            case ev.SpeechStarted(item_id=item_id, audio_start_ms=start_ms):
+                self._speech_active = True
+                return [out.UserSpeechStarted(item_id, start_ms)]
+            case ev.SpeechStopped(item_id=item_id, audio_end_ms=end_ms):
+                self._speech_active = False
+                return [out.UserSpeechStopped(item_id, end_ms)]
+            case ev.InputTranscript(item_id=item_id, transcript=transcript):
+                self._remember("user", transcript)
+                return [out.UserTranscript(item_id, transcript)]
+            case ev.InputTranscriptFailed(item_id=item_id, message=message):
+                _log.info("transcription of %s failed: %s", item_id, message)
+                return []
+            case ev.ResponseCreated(response_id=response_id):
+                return self._on_response_created(response_id)
+            case ev.OutputItemAdded(response_id=response_id, item_id=item_id):
+                self._track(response_id).output_item_ids.append(item_id)
+                return []
+            case ev.AudioDelta(response_id=response_id, item_id=item_id, content_index=index, pcm16=pcm16):
+                return self._on_audio(response_id, item_id, index, pcm16)
+            case ev.AudioDone(item_id=item_id):
+                if item_id in self._audio:
+                    self._audio[item_id].done = True
+                return []
+            case ev.TranscriptDone(item_id=item_id, transcript=transcript):
+                self._remember("assistant", transcript)
+                return [out.AssistantTranscript(item_id, transcript)]
+            case ev.FunctionCallArgumentsDone(response_id=response_id, call_id=call_id, name=name, arguments=args):
+                if call_id in self._pending_calls:
+                    return []  # a duplicate: the call is already running
+                self._pending_calls[call_id] = response_id
+                self._track(response_id).call_ids.append(call_id)
+                return [out.ToolCallRequested(call_id, name, args)]
+            case ev.ResponseDone(response_id=response_id, status=status, usage=usage):
+                return self._on_response_done(response_id, status, usage)
+            case ev.ErrorEvent(code=code, message=message):
+                return self._on_error(code, message)
+            case _:
+                return []
+
+    def _track(self, response_id: str) -> ResponseTrack:
+        track = self._responses.get(response_id)
+        if track is None:
+            track = self._responses[response_id] = ResponseTrack(response_id)
+        return track
+
+    def _on_response_created(self, response_id: str) -> list[out.Output]:
+        if self._state is ResponseState.IDLE and self._follow_up and not self._pending_calls:
+            self._follow_up = False  # the server answers on its own, and sees every output already sent
+        self._active = self._track(response_id)
+        self._set_state(ResponseState.ACTIVE, f"response.created {response_id}")
+        return []
+
+    def _on_audio(self, response_id: str, item_id: str, index: int, pcm16: bytes) -> list[out.Output]:
+        item = self._audio.get(item_id)
+        if item is None:
+            item = self._audio[item_id] = _AudioItem(response_id, index)
+            self._track(response_id).audio_item_ids.append(item_id)
+            while len(self._audio) > AUDIO_ITEMS_KEPT:
+                self._audio.pop(next(iter(self._audio)))
+        item.received_bytes += len(pcm16)
+        if item_id in self._muted_items or not pcm16:
+            return []
+        return [out.AssistantAudio(item_id, pcm16)]
+
+    def _on_response_done(self, response_id: str, status: str, usage: Mapping[str, Any] | None) -> list[out.Output]:
+        track = self._responses.pop(response_id, None) or ResponseTrack(response_id)
+        track.status = status
+        outputs: list[out.Output] = [out.ResponseFinished(response_id, status)]
+        if self._active is not None and self._active.response_id == response_id:
+            self._active = None
+            self._set_state(ResponseState.IDLE, f"response.done {response_id} ({status})")
+        elif self._state is ResponseState.ACTIVE and self._active is None:
+            self._set_state(ResponseState.IDLE, f"response.done {response_id} ({status})")
+        if track.call_ids and status in ("completed", "incomplete"):
+            self._follow_up = True
+        if usage is not None:
+            part = self.usage.add(usage)
+            outputs.append(out.UsageReport(part, dataclasses.replace(self.usage), self.usage.cost_usd(self._prices)))
+        self._maybe_follow_up()
+        return outputs
+
+    def _on_error(self, code: str | None, message: str) -> list[out.Output]:
+        self.stats.server_errors += 1
+        if code in BENIGN_ERROR_CODES:
+            _log.debug("server error %s ignored: %s", code, message)
+            return []
+        if code == ACTIVE_RESPONSE_CODE:
+            # Our response.create raced a response the server started: answer once that one is done.
+            _log.info("a response was already active; the request is retried when it is done")
+            if self._state is ResponseState.REQUESTED:
+                self._set_state(ResponseState.ACTIVE, "server has an active response")
+            self._follow_up = True
+            return []
+        _log.warning("server error %s: %s", code, message)
+        return [out.ErrorReported(code, message, fatal=is_fatal_code(code))]
+
+    def _maybe_follow_up(self) -> None:
+        if self._follow_up and self._state is ResponseState.IDLE and not self._pending_calls:
+            self._follow_up = False
+            self._send(ce.response_create())
+            self._set_state(ResponseState.REQUESTED, "follow-up response.create sent")
+
+    def _remember(self, role: Role, text: str) -> None:
+        if text.strip():
+            self.history.append((role, text))
+            del self.history[: -self._max_history]
+
+
+def _blank(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``event`` with audio payloads blanked, for debug wire dumps."""
+    return {k: (f"<{len(v)} chars>" if k in ("delta", "audio") and isinstance(v, str) else v) for k, v in event.items()}

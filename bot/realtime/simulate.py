@@ -1,0 +1,248 @@
+"""``python -m bot simulate``: one spoken turn through the bot's audio path and a Realtime server, without Discord.
+
+The input WAV is converted to 48 kHz stereo as Discord delivers it, streamed in 20 ms frames at real-time pace
+(``pace`` > 1 runs faster, for tests) through the same 48k stereo -> 24k mono resampler the bot uses, and followed
+by silence until the answer is complete. The answer is "played" like Discord would, 20 ms of 48 kHz stereo at a
+time, into the output WAV; barge-in clears it like the Discord source would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bot.audio.convert import to_discord_pcm16
+from bot.audio.formats import DISCORD, DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.resample import DiscordToRealtimeResampler, RealtimeToDiscordResampler
+from bot.audio.wav import WavError, read_wav, write_wav
+from bot.config import Dialect, RealtimeConfig
+from bot.persona import PersonaError, default_persona, load_persona, persona_instructions, persona_tools
+from bot.realtime import outputs as out
+from bot.realtime.client_events import SessionSettings
+from bot.realtime.driver import RealtimeSession
+from bot.realtime.endpoint import endpoint_for
+from bot.realtime.errors import RealtimeError
+from bot.secret import Secret
+
+_log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationOptions:
+    input_path: Path
+    output_path: Path
+    url: str | None = None
+    api_key: Secret | None = None
+    dialect: Dialect | None = None
+    persona_file: Path | None = None
+    #: The configured server, used when ``url`` is not given (``--url`` wins).
+    realtime: RealtimeConfig | None = None
+    #: 1.0 = real time; tests may stream faster.
+    pace: float = 1.0
+    #: Longest wait for the answer after the input ends.
+    answer_timeout_s: float = 30.0
+
+
+class WavPlayback:
+    """The simulator's audio sink: plays answer audio into a buffer at (paced) real time, like Discord's player.
+
+    Implements :class:`bot.realtime.driver.AudioSink`.
+    """
+
+    def __init__(self, pace: float, now: Callable[[], float] = time.monotonic) -> None:
+        self._pace = pace
+        self._now = now
+        self._resampler = RealtimeToDiscordResampler()
+        self._item: str | None = None
+        self._pending = bytearray()
+        self._queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self.played = bytearray()
+        self.played_ms: dict[str, float] = {}
+        self.first_audio_at_s: float | None = None
+
+    def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
+        if self.first_audio_at_s is None:
+            self.first_audio_at_s = self._now()
+        if self._item is not None and item_id != self._item:
+            self._enqueue(self._item, self._resampler.flush())
+        self._item = item_id
+        self._enqueue(item_id, self._resampler.process(pcm16_24k_mono))
+
+    def end_of_item(self) -> None:
+        if self._item is not None:
+            self._enqueue(self._item, self._resampler.flush())
+            self._item = None
+
+    def _enqueue(self, item_id: str, pcm16_48k_stereo: bytes) -> None:
+        self._pending += pcm16_48k_stereo
+        while len(self._pending) >= DISCORD_FRAME_BYTES:
+            self._queue.append((item_id, bytes(self._pending[:DISCORD_FRAME_BYTES])))
+            del self._pending[:DISCORD_FRAME_BYTES]
+
+    @property
+    def is_playing(self) -> bool:
+        return bool(self._queue)
+
+    def clear(self) -> dict[str, float]:
+        self._queue.clear()
+        self._pending.clear()
+        self._resampler.reset()
+        self._item = None
+        return dict(self.played_ms)
+
+    async def run(self) -> None:
+        """Play one 20 ms frame per (paced) 20 ms, scheduled against the start so it never drifts."""
+        start = self._now()
+        frame_s = FRAME_MS / 1000 / self._pace
+        ticks = 0
+        while True:
+            ticks += 1
+            await asyncio.sleep(max(0.0, start + ticks * frame_s - self._now()))
+            if self._queue:
+                item_id, frame = self._queue.popleft()
+                self.played += frame
+                self.played_ms[item_id] = self.played_ms.get(item_id, 0.0) + FRAME_MS
+
+
+def _realtime_config(options: SimulationOptions) -> RealtimeConfig:
+    if options.url:
+        return RealtimeConfig(provider="custom", url=options.url, api_key=options.api_key, dialect=options.dialect)
+    if options.realtime is None:
+        raise ValueError("no Realtime server: give --url, or configure OPENAI_API_KEY (or Azure) in .env")
+    config = options.realtime
+    if options.api_key is not None:
+        config = replace(config, api_key=options.api_key)
+    if options.dialect is not None:
+        config = replace(config, dialect=options.dialect)
+    return config
+
+
+async def run_simulation(options: SimulationOptions, out_line: Callable[[str], None]) -> int:
+    """Run one simulated turn; prints through ``out_line``; returns the exit code (0 ok, 1 failed, 2 bad input)."""
+    try:
+        samples, rate = read_wav(options.input_path)
+        persona = load_persona(options.persona_file) if options.persona_file else default_persona()
+        config = _realtime_config(options)
+        endpoint = endpoint_for(config)
+    except (WavError, PersonaError, ValueError) as exc:
+        out_line(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    if options.pace <= 0:
+        out_line("error: pace must be positive")
+        return EXIT_BAD_INPUT
+    discord_pcm16 = to_discord_pcm16(samples, rate)
+    tools = persona_tools(persona)
+    settings = SessionSettings(
+        instructions=persona_instructions(persona), voice=config.voice, tools=tuple(tools.schemas())
+    )
+    playback = WavPlayback(options.pace)
+    session = RealtimeSession(endpoint, settings, tools, sink=playback)
+    try:
+        await session.start()
+    except RealtimeError as exc:
+        out_line(f"error: {exc.message}")
+        return EXIT_FAILED
+    out_line(f"connected to {endpoint.describe()} ({endpoint.dialect}); streaming {options.input_path.name}")
+    player = asyncio.get_running_loop().create_task(playback.run())
+    turn = _Turn(session, playback, out_line)
+    reader = asyncio.get_running_loop().create_task(turn.read())
+    try:
+        code = await _stream(discord_pcm16, session, playback, turn, options)
+    finally:
+        await session.close()
+        player.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    if turn.fatal is not None:
+        out_line(f"error: {turn.fatal}")
+        code = EXIT_FAILED
+    if turn.speech_end_at_s is not None and playback.first_audio_at_s is not None:
+        latency_ms = (playback.first_audio_at_s - turn.speech_end_at_s) * 1000
+        out_line(f"latency (end of speech -> first answer audio): {latency_ms:.0f} ms")
+    out_line(f"usage: {session.protocol.usage.summary()}")
+    try:
+        write_wav(options.output_path, bytes(playback.played), DISCORD.sample_rate, DISCORD.channels)
+    except OSError as exc:
+        out_line(f"error: cannot write {options.output_path}: {exc.strerror or exc}")
+        return EXIT_FAILED
+    seconds = len(playback.played) / DISCORD.bytes_for_ms(1000)
+    out_line(f"wrote {seconds:.2f} s of answer audio to {options.output_path}")
+    return code
+
+
+class _Turn:
+    """Reads session outputs: prints them and tracks whether the answer is complete."""
+
+    def __init__(self, session: RealtimeSession, playback: WavPlayback, out_line: Callable[[str], None]) -> None:
+        self._session = session
+        self._playback = playback
+        self.out = out_line
+        self.stream_started_at_s = 0.0
+        self.pace = 1.0
+        self.speech_end_at_s: float | None = None
+        self.answered = asyncio.Event()
+        self.fatal: str | None = None
+
+    async def read(self) -> None:
+        async for event in self._session.events():
+            match event:
+                case out.UserSpeechStopped(audio_end_ms=end_ms):
+                    self.speech_end_at_s = self.stream_started_at_s + end_ms / 1000 / self.pace
+                case out.UserTranscript(text=text):
+                    self.out(f"user: {text}")
+                case out.AssistantAudio(item_id=item_id, pcm16=pcm16):
+                    self._playback.feed(item_id, pcm16)
+                case out.AssistantTranscript(text=text):
+                    self.out(f"assistant: {text}")
+                case out.ToolCallFinished(name=name, arguments=arguments, output=output):
+                    self.out(f"tool call: {name}({arguments}) -> {output}")
+                case out.ResponseFinished(status=status):
+                    self._playback.end_of_item()
+                    if status != "completed":
+                        self.out(f"response {status}")
+                    if self._playback.first_audio_at_s is not None and not self._session.protocol.busy:
+                        self.answered.set()
+                case out.ErrorReported(message=message, fatal=fatal):
+                    self.out(f"server error: {message}")
+                    if fatal:
+                        self.fatal = message
+                case out.Reconnecting(reason=reason):
+                    self.out(f"reconnecting: {reason}")
+                case out.SessionEnded(error=error):
+                    if error:
+                        self.fatal = error
+                    self.answered.set()
+
+
+async def _stream(
+    discord_pcm16: bytes, session: RealtimeSession, playback: WavPlayback, turn: _Turn, options: SimulationOptions
+) -> int:
+    """Stream the input at pace, then silence until the answer has been played (or the timeout)."""
+    resampler = DiscordToRealtimeResampler()
+    frame_s = FRAME_MS / 1000 / options.pace
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    turn.stream_started_at_s, turn.pace = playback._now(), options.pace
+    frames = len(discord_pcm16) // DISCORD_FRAME_BYTES
+    deadline_frames = frames + int(options.answer_timeout_s * 1000 / FRAME_MS)
+    for n in range(deadline_frames):
+        if n < frames:
+            frame = discord_pcm16[n * DISCORD_FRAME_BYTES : (n + 1) * DISCORD_FRAME_BYTES]
+        else:
+            if turn.answered.is_set() and not playback.is_playing:
+                break
+            frame = DISCORD_SILENCE_FRAME
+        await session.push_audio(resampler.process(frame))
+        await asyncio.sleep(max(0.0, start + (n + 1) * frame_s - loop.time()))
+    else:
+        turn.out(f"no complete answer within {options.answer_timeout_s:.0f} s after the input ended")
+        return EXIT_FAILED
+    return EXIT_OK if turn.fatal is None else EXIT_FAILED
