@@ -16,7 +16,8 @@ from bot.audio.formats import DISCORD
 _F32 = npt.NDArray[np.float32]
 _ZERO_CROSSINGS = 24  # taps per side per phase at the narrower band: sets the transition width
 _KAISER_BETA = 9.0
-_BLOCK_OUTPUTS = 65_536
+_BLOCK_ELEMENTS = 1 << 21  # gathered input samples per block (outputs x taps x channels): bounds peak memory
+_MAX_CHANNELS = 64
 
 
 def _filter_bank(up: int, down: int) -> tuple[npt.NDArray[np.float64], int]:
@@ -33,17 +34,31 @@ def _filter_bank(up: int, down: int) -> tuple[npt.NDArray[np.float64], int]:
     return bank, half
 
 
+def _as_frames(samples: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """``samples`` as float64 of shape ``(n, channels)``, or a ValueError saying what is wrong with them."""
+    data = np.asarray(samples, dtype=np.float64)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise ValueError(f"samples must have shape (n,) or (n, channels), got {data.shape}")
+    if not 1 <= data.shape[1] <= _MAX_CHANNELS:
+        raise ValueError(f"samples must have 1 to {_MAX_CHANNELS} channels, got {data.shape[1]}")
+    return data
+
+
 def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F32:
     """Resample ``samples`` of shape ``(n, channels)`` (or ``(n,)``) from ``from_rate`` to ``to_rate`` Hz.
 
     The output has ``round(n * to_rate / from_rate)`` frames and the same channel layout, aligned with the input.
+
+    Raises:
+        ValueError: a rate that is not a positive integer, or samples that are not 1-D or 2-D with 1..64 channels.
     """
-    data = np.asarray(samples, dtype=np.float64)
-    squeeze = data.ndim == 1
-    if squeeze:
-        data = data[:, None]
-    if from_rate <= 0 or to_rate <= 0:
-        raise ValueError("sample rates must be positive")
+    data = _as_frames(samples)
+    squeeze = np.ndim(samples) == 1
+    for name, rate in (("from_rate", from_rate), ("to_rate", to_rate)):
+        if isinstance(rate, bool) or not isinstance(rate, int | np.integer) or rate <= 0:
+            raise ValueError(f"{name} must be a positive integer number of Hz (got {rate!r})")
     if from_rate == to_rate:
         result = data.astype(np.float32)
         return result[:, 0] if squeeze else result
@@ -56,8 +71,9 @@ def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F
     lead = taps + half // up + 1
     padded = np.concatenate([np.zeros((lead, data.shape[1])), data, np.zeros((lead, data.shape[1]))])
     out = np.empty((count, data.shape[1]), dtype=np.float32)
-    for start in range(0, count, _BLOCK_OUTPUTS):
-        n = np.arange(start, min(count, start + _BLOCK_OUTPUTS), dtype=np.int64)
+    block_outputs = max(1, _BLOCK_ELEMENTS // (taps * data.shape[1]))
+    for start in range(0, count, block_outputs):
+        n = np.arange(start, min(count, start + block_outputs), dtype=np.int64)
         position = n * down + half  # in upsampled samples, shifted so the filter's centre lines up with time 0
         base, phase = position // up, position % up
         index = base[:, None] - np.arange(taps)[None, :] + lead
@@ -68,15 +84,17 @@ def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F
 def to_discord_pcm16(samples: npt.ArrayLike, sample_rate: int) -> bytes:
     """Float audio in [-1, 1] of shape ``(n, channels)`` at any rate -> 48 kHz stereo pcm16 LE, as Discord delivers.
 
-    Mono is duplicated to both channels; more than two channels are averaged to mono first.
+    Mono is duplicated to both channels; more than two channels are averaged to mono first. Full scale is 32768, the
+    scale :func:`bot.audio.wav.read_wav` uses, so 48 kHz stereo pcm16 read from a WAV file comes back unchanged.
+
+    Raises:
+        ValueError: as :func:`resample_float32`.
     """
-    data = np.asarray(samples, dtype=np.float32)
-    if data.ndim == 1:
-        data = data[:, None]
+    data = _as_frames(samples)
     if data.shape[1] > 2:
         data = data.mean(axis=1, keepdims=True)
     resampled = resample_float32(data, sample_rate, DISCORD.sample_rate)
     if resampled.shape[1] == 1:
         resampled = np.repeat(resampled, 2, axis=1)
-    pcm16: bytes = np.clip(np.rint(resampled * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    pcm16: bytes = np.clip(np.rint(resampled * 32768.0), -32768, 32767).astype("<i2").tobytes()
     return pcm16

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import wave
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+_MAX_CHANNELS = 64
 
 
 class WavError(Exception):
@@ -28,28 +31,45 @@ def _decode(frames: bytes, width: int) -> npt.NDArray[np.float32]:
     raise WavError(f"unsupported sample width: {8 * width} bits")
 
 
-def read_wav(path: Path) -> tuple[npt.NDArray[np.float32], int]:
-    """The samples of a WAV file as float32 of shape ``(frames, channels)`` in [-1, 1], and its sample rate."""
+def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int]:
+    """The samples of a WAV file as float32 of shape ``(frames, channels)`` in [-1, 1], and its sample rate.
+
+    Raises:
+        WavError: the file is missing or unreadable, is not a WAV file, or is not 8/16/24/32-bit integer PCM.
+    """
+    path = Path(path)
     if not path.is_file():
         raise WavError(f"{path}: no such file")
     try:
         with wave.open(str(path), "rb") as reader:
             channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
             frames = reader.readframes(reader.getnframes())
-    except (wave.Error, EOFError) as error:
-        raise WavError(f"{path}: not a PCM WAV file ({error})") from error
+    except EOFError as error:
+        raise WavError(f"{path}: not a WAV file (empty or truncated header)") from error
+    except wave.Error as error:
+        raise WavError(f"{path}: not an integer PCM WAV file ({error or 'bad header'})") from error
     except OSError as error:
         raise WavError(f"{path}: cannot be read ({error.strerror or error})") from error
-    if channels < 1 or rate <= 0:
+    if not 1 <= channels <= _MAX_CHANNELS or rate <= 0:
         raise WavError(f"{path}: invalid header ({channels} channels at {rate} Hz)")
     samples = _decode(frames[: len(frames) - len(frames) % (width * channels)], width)
     return samples.reshape(-1, channels), rate
 
 
-def write_wav(path: Path, pcm16: bytes, sample_rate: int, channels: int) -> None:
-    """Write pcm16 LE audio as a WAV file (a partial last frame is dropped)."""
+def write_wav(path: str | os.PathLike[str], pcm16: bytes, sample_rate: int, channels: int) -> None:
+    """Write pcm16 LE audio as a WAV file (a partial last frame is dropped).
+
+    Raises:
+        ValueError: ``sample_rate`` or ``channels`` is not positive (checked before the file is created).
+        OSError: the file cannot be written.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive (got {sample_rate})")
+    if not 1 <= channels <= _MAX_CHANNELS:
+        raise ValueError(f"channels must be between 1 and {_MAX_CHANNELS} (got {channels})")
     frame_bytes = 2 * channels
-    with wave.open(str(path), "wb") as writer:
+    # open the file first: if wave.open itself fails to open it, its writer's __del__ raises a second, unrelated error
+    with open(path, "wb") as handle, wave.open(handle, "wb") as writer:
         writer.setnchannels(channels)
         writer.setsampwidth(2)
         writer.setframerate(sample_rate)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -7,6 +9,7 @@ import soxr
 from scipy.signal import resample_poly
 
 from bot.audio.convert import resample_float32, to_discord_pcm16
+from bot.audio.wav import read_wav, write_wav
 from tests.audio.conftest import as_array, snr_db
 
 
@@ -21,7 +24,8 @@ def signal(rate: int, channels: int, seconds: float = 1.0) -> npt.NDArray[np.flo
 
 
 @pytest.mark.parametrize(
-    ("from_rate", "to_rate", "channels"), [(16_000, 48_000, 1), (44_100, 48_000, 2), (48_000, 16_000, 1)]
+    ("from_rate", "to_rate", "channels"),
+    [(16_000, 48_000, 1), (44_100, 48_000, 2), (48_000, 16_000, 1), (96_000, 48_000, 2), (22_050, 48_000, 1)],
 )
 def test_matches_soxr_and_scipy(from_rate: int, to_rate: int, channels: int) -> None:
     data = signal(from_rate, channels)
@@ -39,8 +43,42 @@ def test_same_rate_is_a_copy_and_one_dimensional_input_stays_one_dimensional() -
     data = np.linspace(-1, 1, 100)
     assert np.array_equal(resample_float32(data, 8000, 8000), data.astype(np.float32))
     assert resample_float32(data, 8000, 16000).shape == (200,)
-    with pytest.raises(ValueError):
-        resample_float32(data, 0, 16000)
+
+
+@pytest.mark.parametrize(
+    ("samples", "from_rate", "message"),
+    [
+        (np.zeros(10), 0, "from_rate must be a positive integer"),
+        (np.zeros(10), 16_000.5, "from_rate must be a positive integer"),
+        (np.zeros((4, 2, 2)), 16_000, r"shape \(n,\) or \(n, channels\)"),
+        (np.zeros((4, 0)), 16_000, "1 to 64 channels"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(samples: npt.NDArray[np.float64], from_rate: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        resample_float32(samples, from_rate, 48_000)
+    with pytest.raises(ValueError, match=message):
+        to_discord_pcm16(samples, from_rate)
+
+
+def test_empty_input_gives_empty_output() -> None:
+    assert resample_float32(np.zeros((0, 2)), 16_000, 48_000).shape == (0, 2)
+    assert to_discord_pcm16(np.zeros((0, 1)), 16_000) == b""
+
+
+def test_48k_stereo_pcm16_read_from_a_wav_comes_back_unchanged(tmp_path: Path) -> None:
+    original = np.random.default_rng(5).integers(-32768, 32768, size=(4800, 2)).astype("<i2").tobytes()
+    write_wav(tmp_path / "discord.wav", original, 48_000, 2)
+    samples, rate = read_wav(tmp_path / "discord.wav")
+    assert to_discord_pcm16(samples, rate) == original
+
+
+def test_full_scale_saturates_instead_of_wrapping() -> None:
+    square = np.where(np.arange(1600) % 80 < 40, 1.0, -1.0)  # resampling overshoots a full-scale square wave
+    out = as_array(to_discord_pcm16(square, 16_000), channels=2)
+    assert out.max() == 32767 and out.min() == -32768
+    periods = out[:, 0].reshape(-1, 240)  # 80 samples at 16 kHz are 240 at 48 kHz
+    assert (periods[:, 30:90] > 30_000).all() and (periods[:, 150:210] < -30_000).all()
 
 
 def test_to_discord_pcm16_makes_48k_stereo_from_anything() -> None:

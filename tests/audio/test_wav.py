@@ -36,5 +36,49 @@ def test_missing_and_non_wav_files_are_clear_errors(tmp_path: Path) -> None:
         read_wav(tmp_path / "missing.wav")
     text = tmp_path / "notes.wav"
     text.write_text("this is not audio")
-    with pytest.raises(WavError, match="not a PCM WAV file"):
+    with pytest.raises(WavError, match=r"notes\.wav: not an integer PCM WAV file"):
         read_wav(text)
+
+
+def test_a_string_path_works_too(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.wav")
+    write_wav(path, np.array([5, -5], dtype="<i2").tobytes(), 24_000, 1)
+    samples, rate = read_wav(path)
+    assert rate == 24_000 and samples[:, 0] * 32768 == pytest.approx([5, -5])
+
+
+def test_float_wav_is_reported_as_unsupported(tmp_path: Path) -> None:
+    from scipy.io import wavfile
+
+    path = tmp_path / "float.wav"
+    wavfile.write(path, 16_000, np.zeros(100, dtype=np.float32))
+    with pytest.raises(WavError, match="not an integer PCM WAV file"):
+        read_wav(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF\x24\x00\x00\x00WAVEfmt "], ids=["empty", "truncated-header"])
+def test_empty_and_truncated_files_are_clear_errors(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "broken.wav"
+    path.write_bytes(content)
+    with pytest.raises(WavError, match=r"broken\.wav: not a"):
+        read_wav(path)
+
+
+def test_a_directory_is_not_a_wav_file(tmp_path: Path) -> None:
+    with pytest.raises(WavError, match="no such file"):
+        read_wav(tmp_path)
+
+
+@pytest.mark.parametrize(("sample_rate", "channels", "message"), [(0, 2, "sample_rate"), (48_000, 0, "channels")])
+def test_write_rejects_a_bad_format_before_creating_the_file(
+    tmp_path: Path, sample_rate: int, channels: int, message: str
+) -> None:
+    path = tmp_path / "out.wav"
+    with pytest.raises(ValueError, match=message):
+        write_wav(path, bytes(8), sample_rate, channels)
+    assert not path.exists()
+
+
+def test_write_to_a_missing_directory_raises_os_error(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        write_wav(tmp_path / "missing" / "out.wav", bytes(8), 48_000, 2)
