@@ -1,0 +1,209 @@
+"""A ``discord.VoiceClient`` that also receives: per-user PCM, one mixed room stream, a speaker timeline.
+
+Built only on discord.py 2.7's own extension points:
+
+- :meth:`create_connection_state` passes a ``hook`` that sees every voice-gateway message: SESSION_DESCRIPTION
+  (op 4: mode and key), SPEAKING (op 5: SSRC -> user), CLIENTS_CONNECT / CLIENT_CONNECT (op 11/12: who is in the
+  call) and CLIENT_DISCONNECT (op 13). DAVE state is read from the connection (``dave_session``,
+  ``dave_protocol_version``), which discord.py keeps current from the DAVE opcodes.
+- ``add_socket_listener`` delivers raw UDP datagrams on discord.py's socket reader thread to a
+  :class:`~bot.voice.receiver.VoiceReceiver`; decoded frames reach the event loop through
+  ``loop.call_soon_threadsafe``.
+
+On the event loop, frames go to a :class:`~bot.voice.room.RoomMixer` clocked every 20 ms (against
+``start + n × 20 ms``, no drift) while the room is active; each mixed frame is handed to the room-audio handler.
+Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import discord
+from discord.voice_state import VoiceConnectionState
+
+from bot.audio.formats import FRAME_MS
+from bot.voice.dave import DaveDecryptStep, connection_dave_state
+from bot.voice.metrics import VoiceMetrics
+from bot.voice.playback import PlaybackSource
+from bot.voice.receiver import DecodedFrame, VoiceReceiver
+from bot.voice.room import RoomMixer
+from bot.voice.transport_crypto import MODE
+
+_log = logging.getLogger(__name__)
+
+OP_SESSION_DESCRIPTION = 4
+OP_SPEAKING = 5
+OP_CLIENTS_CONNECT = 11
+OP_CLIENT_CONNECT = 12
+OP_CLIENT_DISCONNECT = 13
+
+RoomAudioHandler = Callable[[bytes], None]
+UserAudioHandler = Callable[[int, bytes], None]
+
+
+class ReceivingVoiceClient(discord.VoiceClient):
+    """discord.py's voice client plus a receive path. Everything public runs on the event loop.
+
+    Attributes:
+        metrics: counters for every packet outcome (see :class:`~bot.voice.metrics.VoiceMetrics`).
+        room: the mixer and its :class:`~bot.voice.room.SpeakerTimeline` (``room.timeline``).
+        call_user_ids: users the voice gateway reported in the call (op 11/12, minus op 13).
+    """
+
+    def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
+        self.metrics = VoiceMetrics()
+        self.room = RoomMixer(time.monotonic)
+        self.call_user_ids: set[int] = set()
+        self._room_handler: RoomAudioHandler | None = None
+        self._user_handler: UserAudioHandler | None = None
+        self._clock_task: asyncio.Task[None] | None = None
+        self._listening = False
+        super().__init__(client, channel)
+        self._receiver = VoiceReceiver(
+            None,
+            on_frame=self._frame_from_socket_thread,
+            on_silence=self._silence_from_socket_thread,
+            dave=DaveDecryptStep(connection_dave_state(self._connection), self.metrics),
+            metrics=self.metrics,
+        )
+
+    # -- discord.py extension points ---------------------------------------------------------------------------------
+
+    def create_connection_state(self) -> VoiceConnectionState:
+        return VoiceConnectionState(self, hook=self._on_voice_ws_message)
+
+    async def _on_voice_ws_message(self, _ws: Any, msg: dict[str, Any]) -> None:
+        """Sees every voice-gateway JSON message after discord.py handled it. Never raises."""
+        try:
+            self._handle_voice_ws_message(msg)
+        except Exception:
+            _log.exception("voice gateway message op %s could not be handled", msg.get("op"))
+
+    def _handle_voice_ws_message(self, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        data = msg.get("d") or {}
+        if op == OP_SESSION_DESCRIPTION:
+            if data.get("mode") != MODE:
+                _log.warning("voice mode %s is not %s: incoming audio cannot be decrypted", data.get("mode"), MODE)
+                self.metrics.add("unsupported_mode")
+                return
+            self._receiver.set_secret_key(data["secret_key"])
+            if not self._listening:
+                self._connection.add_socket_listener(self._receiver.receive_datagram)
+                self._listening = True
+            _log.info("voice receive ready (dave_protocol_version=%s)", data.get("dave_protocol_version", 0))
+        elif op == OP_SPEAKING:
+            if "ssrc" in data and "user_id" in data:
+                user_id = int(data["user_id"])
+                self._receiver.map_ssrc(int(data["ssrc"]), user_id)
+                self.call_user_ids.add(user_id)
+        elif op == OP_CLIENTS_CONNECT:
+            self.call_user_ids.update(int(u) for u in data.get("user_ids", ()))
+        elif op == OP_CLIENT_CONNECT:
+            if "user_id" in data:
+                user_id = int(data["user_id"])
+                self.call_user_ids.add(user_id)
+                if data.get("audio_ssrc"):
+                    self._receiver.map_ssrc(int(data["audio_ssrc"]), user_id)
+        elif op == OP_CLIENT_DISCONNECT and "user_id" in data:
+            user_id = int(data["user_id"])
+            self.call_user_ids.discard(user_id)
+            self._receiver.forget_user(user_id)
+            self.room.forget(user_id)
+
+    # -- socket thread -> event loop ----------------------------------------------------------------------------------
+
+    def _frame_from_socket_thread(self, frame: DecodedFrame) -> None:
+        """Socket thread: hand the frame to the event loop, nothing else."""
+        if frame.user_id is not None:
+            self.loop.call_soon_threadsafe(self._deliver_frame, frame.user_id, frame.pcm16)
+
+    def _silence_from_socket_thread(self, _ssrc: int, user_id: int | None) -> None:
+        """Socket thread: a speaker's talk spurt ended."""
+        if user_id is not None:
+            self.loop.call_soon_threadsafe(self.room.end_of_speech, user_id)
+
+    def _deliver_frame(self, user_id: int, pcm16: bytes) -> None:
+        if self._user_handler is not None:
+            try:
+                self._user_handler(user_id, pcm16)
+            except Exception:
+                _log.exception("user audio handler failed")
+        self.room.push(user_id, pcm16)
+        if self._clock_task is None or self._clock_task.done():
+            self._clock_task = self.loop.create_task(self._run_room_clock(), name="voice room clock")
+
+    async def _run_room_clock(self) -> None:
+        """Tick the room every 20 ms (drift-free) until it goes idle."""
+        start = self.loop.time()
+        frames = 0
+        while True:
+            try:
+                mixed = self.room.tick()
+            except Exception:
+                _log.exception("room mixer failed; the room goes idle")
+                return
+            if mixed is None:
+                self._receiver.flush()
+                return
+            if self._room_handler is not None:
+                try:
+                    self._room_handler(mixed)
+                except Exception:
+                    _log.exception("room audio handler failed")
+            frames += 1
+            await asyncio.sleep(max(0.0, start + frames * FRAME_MS / 1000 - self.loop.time()))
+
+    # -- the API for the layer above ---------------------------------------------------------------------------------
+
+    @property
+    def channel_id(self) -> int:
+        return self.channel.id
+
+    def set_room_audio_handler(self, handler: RoomAudioHandler | None) -> None:
+        """Call ``handler`` on the event loop with each mixed 20 ms 48 kHz stereo frame while the room is active."""
+        self._room_handler = handler
+
+    def set_user_audio_handler(self, handler: UserAudioHandler | None) -> None:
+        """Call ``handler(user_id, pcm16)`` on the event loop with each decoded frame of each speaker."""
+        self._user_handler = handler
+
+    def speakers_between(self, start_s: float, end_s: float) -> set[int]:
+        """User ids voiced between two ``time.monotonic()`` instants."""
+        return self.room.timeline.speakers_between(start_s, end_s)
+
+    def member_names(self) -> Mapping[int, str]:
+        """Display names of the members in the bot's voice channel."""
+        members = getattr(self.channel, "members", [])
+        return {member.id: member.display_name for member in members}
+
+    def humans_present(self) -> int:
+        """Members in the bot's voice channel who are not bots."""
+        return sum(1 for member in getattr(self.channel, "members", []) if not member.bot)
+
+    def play_source(self, source: PlaybackSource) -> None:
+        """Start discord.py's player on ``source`` (a live source: it plays until closed or stopped)."""
+        if self.is_playing():
+            self.stop()
+        self.play(source, after=self._player_ended)
+
+    def metrics_snapshot(self) -> dict[str, int]:
+        return self.metrics.snapshot()
+
+    @staticmethod
+    def _player_ended(error: Exception | None) -> None:
+        if error is not None:
+            _log.error("voice player stopped with an error: %s", error)
+
+    def cleanup(self) -> None:
+        if self._listening:
+            self._connection.remove_socket_listener(self._receiver.receive_datagram)
+            self._listening = False
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+        super().cleanup()

@@ -1,0 +1,175 @@
+"""The real voice client against a loopback voice server: real WebSocket, real UDP, real libopus, real crypto."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from bot.voice.client import ReceivingVoiceClient
+from bot.voice.playback import PlaybackSource
+from tests.discord_world import make_world
+from tests.voice.fake_gateway import FakeVoiceServer, LoopbackClient, wait_until
+from tests.voice.packets import Speaker, aligned_snr_db, mono, speech_48k_stereo, tone_48k_stereo
+
+ALICE, CAROL = 5, 7
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeVoiceServer]:
+    server = FakeVoiceServer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def voice(server: FakeVoiceServer) -> AsyncIterator[ReceivingVoiceClient]:
+    client = LoopbackClient(server)
+    async with client:
+        world = make_world(client)
+        channel = world.voice_channel(10)
+        vc = await asyncio.wait_for(channel.connect(cls=ReceivingVoiceClient, timeout=10), 15)
+        assert isinstance(vc, ReceivingVoiceClient)
+        try:
+            yield vc
+        finally:
+            await vc.disconnect(force=True)
+
+
+class Heard:
+    def __init__(self, vc: ReceivingVoiceClient) -> None:
+        self.per_user: dict[int, list[bytes]] = defaultdict(list)
+        self.room: list[bytes] = []
+        vc.set_user_audio_handler(lambda user, pcm: self.per_user[user].append(pcm))
+        vc.set_room_audio_handler(self.room.append)
+
+    def pcm(self, user_id: int) -> bytes:
+        return b"".join(self.per_user[user_id])
+
+
+async def send_paced(server: FakeVoiceServer, datagrams: list[bytes], every_s: float = 0.005) -> None:
+    for datagram in datagrams:
+        server.send_voice(datagram)
+        await asyncio.sleep(every_s)
+
+
+async def test_handshake_reaches_connected_with_the_negotiated_mode(
+    server: FakeVoiceServer, voice: ReceivingVoiceClient
+) -> None:
+    assert voice.is_connected()
+    assert voice.mode == "aead_xchacha20_poly1305_rtpsize"
+    assert bytes(voice.secret_key) == server.secret_key
+    assert voice.ssrc == server.bot_ssrc
+    identify = server.ops_received(0)[0]["d"]
+    assert identify["session_id"] == "voice-session-1" and identify["token"] == "voice-token"
+    assert server.ops_received(1)[0]["d"]["data"]["port"] == server.bot_udp_addr[1]  # type: ignore[index]
+    assert server.ops_received(5)  # discord.py announces its SSRC with SPEAKING after the key
+    # Heartbeats carry the last sequence number the bot saw.
+    await wait_until(lambda: len(server.heartbeat_acks) >= 1)
+    assert server.heartbeat_acks[-1]["seq_ack"] == server.last_seq
+
+
+async def test_two_users_speech_arrives_as_the_right_per_user_pcm(
+    server: FakeVoiceServer, voice: ReceivingVoiceClient
+) -> None:
+    heard = Heard(voice)
+    speech, tone = speech_48k_stereo(), tone_48k_stereo(660, 1.0)
+    alice, carol = Speaker(ssrc=1111), Speaker(ssrc=2222, sequence=65530)
+    await server.speaking(ALICE, 1111)
+    await server.speaking(CAROL, 2222)
+    a_packets, c_packets = alice.packets(speech, silence_tail=5), carol.packets(tone, silence_tail=5)
+    interleaved = [p for pair in zip(a_packets, c_packets, strict=False) for p in pair] + a_packets[len(c_packets) :]
+    await send_paced(server, interleaved)
+    await wait_until(lambda: len(heard.pcm(ALICE)) >= (len(a_packets) - 5) * 3840 and not voice.room.active)
+    for user, source in ((ALICE, speech), (CAROL, tone)):
+        snr, corr, _ = aligned_snr_db(mono(source), mono(heard.pcm(user)))
+        assert corr > 0.95 and snr > 10, (user, snr, corr)
+    # The room stream mixed both while they overlapped and attributes the frames to both.
+    assert heard.room and all(len(f) == 3840 for f in heard.room)
+    assert voice.speakers_between(0, float("inf")) == {ALICE, CAROL}
+    assert voice.metrics.get("decoded") == len(a_packets) + len(c_packets) - 10
+    assert voice.call_user_ids >= {ALICE, CAROL}
+
+
+async def test_loss_reorder_duplicates_and_garbage_are_survived(
+    server: FakeVoiceServer, voice: ReceivingVoiceClient
+) -> None:
+    heard = Heard(voice)
+    speech = speech_48k_stereo()
+    speaker = Speaker(ssrc=3333)
+    await server.speaking(ALICE, 3333)
+    packets = speaker.packets(speech)
+    rng = random.Random(9)
+    wire: list[bytes] = []
+    for index, datagram in enumerate(packets):
+        if index in (30, 31, 90):
+            continue  # lost
+        wire.append(datagram)
+        if index % 13 == 0:
+            wire.append(datagram)  # duplicated
+        if index % 19 == 0:
+            wire.append(rng.randbytes(rng.randrange(1, 60)))  # garbage
+    for index in range(4, len(wire) - 1, 9):
+        wire[index], wire[index + 1] = wire[index + 1], wire[index]  # reordered
+    await send_paced(server, wire)
+    await wait_until(lambda: voice.metrics.get("decoded") == len(packets))  # every slot: real or concealed
+    metrics = voice.metrics.snapshot()
+    assert metrics["lost"] == 3 and metrics["duplicate"] >= 1, sorted(metrics.items())
+    assert metrics.get("internal_error", 0) == 0
+    snr, corr, _ = aligned_snr_db(mono(speech), mono(heard.pcm(ALICE)))
+    assert corr > 0.9 and snr > 5, (snr, corr)
+
+
+async def test_client_disconnect_forgets_the_user(server: FakeVoiceServer, voice: ReceivingVoiceClient) -> None:
+    heard = Heard(voice)
+    speaker = Speaker(ssrc=4444)
+    await server.speaking(CAROL, 4444)
+    await send_paced(server, speaker.packets(tone_48k_stereo(500, 0.2)))
+    await wait_until(lambda: len(heard.per_user[CAROL]) == 10)
+    await server.client_disconnect(CAROL)
+    await wait_until(lambda: CAROL not in voice.call_user_ids)
+    parked_before = voice.metrics.get("unknown_ssrc")
+    await send_paced(server, speaker.packets(tone_48k_stereo(500, 0.1)))
+    await wait_until(lambda: voice.metrics.get("unknown_ssrc") == parked_before + 5)
+    assert len(heard.per_user[CAROL]) == 10
+
+
+async def test_playback_reaches_the_server_as_the_audio_played(
+    server: FakeVoiceServer, voice: ReceivingVoiceClient
+) -> None:
+    source = PlaybackSource(prebuffer_ms=60)
+    t = np.arange(24_000) / 24_000  # 1 s at 24 kHz
+    answer = np.rint(9000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    voice.play_source(source)
+    for start in range(0, len(answer), 4800):
+        source.feed("item_a", answer[start : start + 4800])
+    await wait_until(lambda: source.played_ms("item_a") >= 999 and not source.is_playing)
+    await wait_until(lambda: len(server.voice_datagrams) >= 50)
+    voice.stop()
+    pcm, packets = server.decode_bot_audio()
+    assert packets >= 50
+    reference = np.repeat(np.rint(9000 * np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)), 2)
+    received = mono(pcm)
+    voiced = received[np.abs(received) > 0]
+    assert len(voiced) > 40_000
+    snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), received)
+    assert corr > 0.95 and snr > 10, (snr, corr)
+
+
+async def test_barge_in_clear_stops_the_audio_sent(server: FakeVoiceServer, voice: ReceivingVoiceClient) -> None:
+    source = PlaybackSource(prebuffer_ms=0)
+    t = np.arange(24_000 * 5) / 24_000  # 5 s
+    voice.play_source(source)
+    source.feed("long", np.rint(9000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+    await wait_until(lambda: source.played_ms("long") >= 300)
+    played = source.clear()
+    assert 300 <= played["long"] < 5000
+    await asyncio.sleep(0.2)
+    assert source.played_ms("long") == played["long"]
+    assert not source.is_playing
+    voice.stop()
