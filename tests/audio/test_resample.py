@@ -71,10 +71,19 @@ def test_upsampler_output_does_not_depend_on_chunking(speech_48k_stereo: bytes, 
     assert np.max(np.abs(as_array(pieces) - as_array(whole))) <= 1
 
 
-def test_no_clicks_at_frame_edges() -> None:
+def test_no_clicks_at_frame_edges_when_upsampling() -> None:
     signal = tone(440.0, 1.0, 24_000)
     whole = as_array(one_shot(RealtimeToDiscordResampler(), pcm16(signal)), channels=2)[:, 0]
     framed = as_array(chunked(RealtimeToDiscordResampler(), pcm16(signal), fixed(REALTIME_FRAME_BYTES)), 2)[:, 0]
+    assert len(framed) == len(whole)
+    assert np.max(np.abs(np.diff(framed))) <= np.max(np.abs(np.diff(whole))) + 1
+
+
+def test_no_clicks_at_frame_edges_when_downsampling() -> None:
+    signal = pcm16(tone(440.0, 1.0, 48_000), channels=2)
+    whole = as_array(one_shot(DiscordToRealtimeResampler(), signal))
+    framed = as_array(chunked(DiscordToRealtimeResampler(), signal, fixed(DISCORD_FRAME_BYTES)))
+    assert len(framed) == len(whole)
     assert np.max(np.abs(np.diff(framed))) <= np.max(np.abs(np.diff(whole))) + 1
 
 
@@ -112,7 +121,7 @@ def test_downsampler_is_within_40db_of_soxr_vhq_on_speech(speech_48k_stereo: byt
 
 
 def test_upsampler_is_within_40db_of_soxr_vhq_on_speech(speech_48k_stereo: bytes) -> None:
-    mono_24k = as_array(speech_48k_stereo, channels=2).mean(axis=1)[::2]
+    mono_24k = np.rint(soxr.resample(as_array(speech_48k_stereo, channels=2).mean(axis=1), 48_000, 24_000, "VHQ"))
     reference = soxr.resample(mono_24k, 24_000, 48_000, quality="VHQ")
     ours = as_array(one_shot(RealtimeToDiscordResampler(), pcm16(mono_24k)), channels=2)
     assert len(ours) == len(reference)
@@ -137,3 +146,40 @@ def test_partial_frames_are_carried_and_reset_forgets_them() -> None:
     fresh = DiscordToRealtimeResampler()
     assert resampler.process(frame) == fresh.process(frame)
     assert 0 < DiscordToRealtimeResampler.delay_ms < 2 and 0 < RealtimeToDiscordResampler.delay_ms < 2
+
+
+def test_upsampler_images_are_attenuated_60db() -> None:
+    signal = tone(5_000.0, 1.0, 24_000, amplitude=20_000.0)
+    up = as_array(one_shot(RealtimeToDiscordResampler(), pcm16(signal)), channels=2)[EDGE:-EDGE, 0]
+    spectrum = np.abs(np.fft.rfft(up * np.hanning(len(up))))
+    frequencies_hz = np.fft.rfftfreq(len(up), 1 / 48_000)
+    wanted = spectrum[np.abs(frequencies_hz - 5_000) < 50].max()
+    image = spectrum[np.abs(frequencies_hz - 19_000) < 50].max()  # 24 kHz - 5 kHz: what zero-stuffing leaves
+    assert 20 * np.log10(wanted / image) >= 60
+
+
+@pytest.mark.parametrize(
+    ("resampler", "input_rate", "input_channels", "output_rate", "output_channels"),
+    [(DiscordToRealtimeResampler, 48_000, 2, 24_000, 1), (RealtimeToDiscordResampler, 24_000, 1, 48_000, 2)],
+)
+def test_delay_ms_is_the_audio_held_back_until_flush(
+    resampler: type[Resampler], input_rate: int, input_channels: int, output_rate: int, output_channels: int
+) -> None:
+    instance = resampler()
+    frame = pcm16(tone(300.0, 0.02, input_rate), channels=input_channels)
+    emitted_bytes = sum(len(instance.process(frame)) for _ in range(10))
+    held_back_bytes = len(instance.flush())
+    output_frame_bytes = 2 * output_channels
+    assert emitted_bytes + held_back_bytes == 10 * 20 * output_rate // 1000 * output_frame_bytes
+    held_back_ms = held_back_bytes / output_frame_bytes * 1000 / output_rate
+    assert held_back_ms > 0
+    assert abs(held_back_ms - instance.delay_ms) <= 1000 / output_rate  # within one output sample
+
+
+@pytest.mark.parametrize("resampler", [DiscordToRealtimeResampler, RealtimeToDiscordResampler])
+def test_flush_starts_a_new_stream(resampler: type[Resampler], speech_48k_stereo: bytes) -> None:
+    data = speech_48k_stereo[: DISCORD_FRAME_BYTES * 5]
+    used = resampler()
+    used.process(data[:1001])
+    used.flush()
+    assert one_shot(used, data) == one_shot(resampler(), data)
