@@ -12,8 +12,8 @@ import pytest
 
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import PlaybackSource
-from tests.discord_world import make_world
 from tests.voice.fake_gateway import FakeVoiceServer, LoopbackClient, wait_until
+from tests.voice.guild import lounge
 from tests.voice.packets import Speaker, aligned_snr_db, mono, speech_48k_stereo, tone_48k_stereo
 
 ALICE, CAROL = 5, 7
@@ -31,8 +31,7 @@ async def server() -> AsyncIterator[FakeVoiceServer]:
 async def voice(server: FakeVoiceServer) -> AsyncIterator[ReceivingVoiceClient]:
     client = LoopbackClient(server)
     async with client:
-        world = make_world(client)
-        channel = world.voice_channel(10)
+        channel = lounge(client)
         vc = await asyncio.wait_for(channel.connect(cls=ReceivingVoiceClient, timeout=10), 15)
         assert isinstance(vc, ReceivingVoiceClient)
         try:
@@ -173,3 +172,9 @@ async def test_barge_in_clear_stops_the_audio_sent(server: FakeVoiceServer, voic
     assert source.played_ms("long") == played["long"]
     assert not source.is_playing
     voice.stop()
+
+
+async def test_members_and_humans_come_from_the_channel(voice: ReceivingVoiceClient) -> None:
+    assert voice.channel_id == 10
+    assert voice.member_names() == {5: "alice", 7: "carol"}
+    assert voice.humans_present() == 2
