@@ -17,6 +17,8 @@ from bot.audio.formats import DISCORD, REALTIME, SAMPLE_WIDTH_BYTES
 from bot.audio.halfband import HALF_LENGTH, symmetric_branch
 
 _F32 = npt.NDArray[np.float32]
+#: What ``process`` accepts: any contiguous bytes-like object holding pcm16 LE.
+PcmBuffer = bytes | bytearray | memoryview
 _EMPTY = np.zeros(0, dtype=np.float32)
 _INT16_MIN, _INT16_MAX = -32768.0, 32767.0
 
@@ -35,11 +37,13 @@ class _ByteCarry:
         self._frame_bytes = frame_bytes
         self._rest = b""
 
-    def take(self, data: bytes) -> npt.NDArray[np.int16]:
+    def take(self, data: PcmBuffer) -> npt.NDArray[np.int16]:
+        """The whole frames of carry + ``data`` as int16 (a view valid until the caller changes ``data``)."""
         if self._rest:
             data = self._rest + data
         usable = len(data) - len(data) % self._frame_bytes
-        self._rest = data[usable:]
+        # a copy: ``data`` may be a memoryview or bytearray the caller reuses for the next chunk
+        self._rest = bytes(data[usable:])
         return np.frombuffer(data, dtype="<i2", count=usable // SAMPLE_WIDTH_BYTES)
 
     @property
@@ -69,8 +73,12 @@ class DiscordToRealtimeResampler:
         self._inputs = 0  # mono 48 kHz samples received
         self._outputs = 0  # 24 kHz samples emitted
 
-    def process(self, pcm16: bytes) -> bytes:
-        """Feed any number of bytes of 48 kHz stereo pcm16; returns the 24 kHz mono pcm16 now computable."""
+    def process(self, pcm16: PcmBuffer) -> bytes:
+        """Feed any number of bytes (bytes, bytearray or memoryview) of 48 kHz stereo pcm16.
+
+        Returns:
+            The 24 kHz mono pcm16 now computable; a trailing partial frame is kept for the next call.
+        """
         stereo = self._carry.take(pcm16).astype(np.float32).reshape(-1, 2)
         if len(stereo) == 0:
             return b""
@@ -122,8 +130,12 @@ class RealtimeToDiscordResampler:
         self._inputs = 0
         self._outputs = 0  # input-rate positions emitted (each gives two 48 kHz samples)
 
-    def process(self, pcm16: bytes) -> bytes:
-        """Feed any number of bytes of 24 kHz mono pcm16; returns the 48 kHz stereo pcm16 now computable."""
+    def process(self, pcm16: PcmBuffer) -> bytes:
+        """Feed any number of bytes (bytes, bytearray or memoryview) of 24 kHz mono pcm16.
+
+        Returns:
+            The 48 kHz stereo pcm16 now computable; a trailing odd byte is kept for the next call.
+        """
         mono = self._carry.take(pcm16).astype(np.float32)
         if len(mono) == 0:
             return b""

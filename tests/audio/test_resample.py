@@ -183,3 +183,27 @@ def test_flush_starts_a_new_stream(resampler: type[Resampler], speech_48k_stereo
     used.process(data[:1001])
     used.flush()
     assert one_shot(used, data) == one_shot(resampler(), data)
+
+
+@pytest.mark.parametrize("resampler", [DiscordToRealtimeResampler, RealtimeToDiscordResampler])
+def test_a_reused_caller_buffer_does_not_change_the_carried_partial_frame(
+    resampler: type[Resampler], speech_48k_stereo: bytes
+) -> None:
+    data = speech_48k_stereo[: DISCORD_FRAME_BYTES * 2]
+    expected = one_shot(resampler(), data)
+    instance, buffer, out = resampler(), bytearray(1001), []
+    for position in range(0, len(data), 1001):
+        piece = data[position : position + 1001]
+        buffer[: len(piece)] = piece
+        out.append(instance.process(memoryview(buffer)[: len(piece)]))  # 1001 bytes: always a partial frame
+    out.append(instance.flush())
+    assert b"".join(out) == expected
+
+
+@pytest.mark.parametrize("stereo_frames", [1, 2, 3, 41, 42, 83, 1001])
+def test_output_length_matches_soxr_for_any_input_length(stereo_frames: int) -> None:
+    samples = np.random.default_rng(stereo_frames).integers(-1000, 1000, size=(stereo_frames, 2)).astype("<i2")
+    down = one_shot(DiscordToRealtimeResampler(), samples.tobytes())
+    assert len(down) // 2 == len(soxr.resample(samples.mean(axis=1), 48_000, 24_000, quality="VHQ"))
+    up = one_shot(RealtimeToDiscordResampler(), samples[:, 0].tobytes())
+    assert len(up) // 4 == len(soxr.resample(samples[:, 0].astype(np.float64), 24_000, 48_000, quality="VHQ"))
