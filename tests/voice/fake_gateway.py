@@ -61,6 +61,7 @@ class FakeVoiceServer:
         self.dave_protocol_version = dave_protocol_version
         self.bot_ssrc = SERVER_SSRC_FOR_BOT
         self.received_json: list[dict[str, Any]] = []
+        self.received_binary: list[bytes] = []
         self.heartbeat_acks: list[dict[str, Any]] = []
         self.voice_datagrams: list[bytes] = []
         self.bot_udp_addr: tuple[str, int] | None = None
@@ -116,6 +117,9 @@ class FakeVoiceServer:
         self._ws = ws
         await ws.send(json.dumps({"op": 8, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}))
         async for raw in ws:
+            if isinstance(raw, bytes):  # DAVE binary opcodes (e.g. 26 MLS_KEY_PACKAGE): recorded, not answered
+                self.received_binary.append(raw)
+                continue
             message = json.loads(raw)
             self.received_json.append(message)
             op, data = message["op"], message.get("d") or {}

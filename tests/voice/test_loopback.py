@@ -178,3 +178,29 @@ async def test_members_and_humans_come_from_the_channel(voice: ReceivingVoiceCli
     assert voice.channel_id == 10
     assert voice.member_names() == {5: "alice", 7: "carol"}
     assert voice.humans_present() == 2
+
+
+async def test_dave_call_before_the_group_is_ready_passes_plain_frames() -> None:
+    """With ``dave_protocol_version`` 1 discord.py creates a real davey session and sends its MLS key package; until
+    the group is established, frames arrive unencrypted and the receive path passes them through."""
+    server = FakeVoiceServer(dave_protocol_version=1)
+    await server.start()
+    client = LoopbackClient(server)
+    try:
+        async with client:
+            vc = await asyncio.wait_for(lounge(client).connect(cls=ReceivingVoiceClient, timeout=10), 15)
+            assert isinstance(vc, ReceivingVoiceClient)
+            heard = Heard(vc)
+            await wait_until(lambda: any(b[0] == 26 for b in server.received_binary))  # MLS_KEY_PACKAGE
+            session = vc._connection.dave_session
+            assert session is not None and not session.ready
+            await server.speaking(ALICE, 5555)
+            tone = tone_48k_stereo(800, 0.4)
+            await send_paced(server, Speaker(ssrc=5555).packets(tone))
+            await wait_until(lambda: len(heard.pcm(ALICE)) == 20 * 3840)
+            _snr, corr, _ = aligned_snr_db(mono(tone), mono(heard.pcm(ALICE)))
+            assert corr > 0.95
+            assert vc.metrics.get("dave_passthrough") == 20
+            await vc.disconnect(force=True)
+    finally:
+        await server.close()
