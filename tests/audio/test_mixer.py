@@ -17,9 +17,10 @@ def test_two_speakers_are_summed() -> None:
     assert np.array_equal(mixed[:, 0], expected) and np.array_equal(mixed[:, 1], expected)
 
 
-def test_loud_in_phase_speakers_saturate_instead_of_wrapping() -> None:
+@pytest.mark.parametrize("speakers", [2, 3])
+def test_loud_in_phase_speakers_saturate_instead_of_wrapping(speakers: int) -> None:
     loud = pcm16(tone(440.0, 0.02, 48_000, amplitude=30_000.0), 2)
-    mixed = as_array(mix_pcm16([loud, loud, loud]), channels=2)
+    mixed = as_array(mix_pcm16([loud] * speakers), channels=2)
     source = as_array(loud, channels=2)
     assert mixed.max() == 32767 and mixed.min() == -32768
     assert (np.sign(mixed) == np.sign(source)).all()  # a wrapped sum would flip sign
