@@ -18,6 +18,8 @@ _ZERO_CROSSINGS = 24  # taps per side per phase at the narrower band: sets the t
 _KAISER_BETA = 9.0
 _BLOCK_ELEMENTS = 1 << 21  # gathered input samples per block (outputs x taps x channels): bounds peak memory
 _MAX_CHANNELS = 64
+#: Largest term of the reduced ratio up/down: the prototype filter has ~48x this many taps (here at most ~50 MB).
+MAX_RATIO_TERM = 1 << 17
 
 
 def _filter_bank(up: int, down: int) -> tuple[npt.NDArray[np.float64], int]:
@@ -52,7 +54,9 @@ def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F
     The output has ``round(n * to_rate / from_rate)`` frames and the same channel layout, aligned with the input.
 
     Raises:
-        ValueError: a rate that is not a positive integer, or samples that are not 1-D or 2-D with 1..64 channels.
+        ValueError: a rate that is not a positive integer, a ratio whose reduced terms exceed ``MAX_RATIO_TERM``
+            (e.g. 48,000 Hz from a prime rate such as 2,147,483,647 Hz out of a corrupt header), or samples that are
+            not 1-D or 2-D with 1..64 channels.
     """
     data = _as_frames(samples)
     squeeze = np.ndim(samples) == 1
@@ -64,6 +68,10 @@ def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F
         return result[:, 0] if squeeze else result
     g = math.gcd(from_rate, to_rate)
     up, down = to_rate // g, from_rate // g
+    if max(up, down) > MAX_RATIO_TERM:
+        raise ValueError(
+            f"cannot resample {from_rate} Hz to {to_rate} Hz: the ratio {up}/{down} needs too large a filter"
+        )
     bank, half = _filter_bank(up, down)
     taps = bank.shape[1]
     count = round(len(data) * to_rate / from_rate)

@@ -52,6 +52,7 @@ def test_same_rate_is_a_copy_and_one_dimensional_input_stays_one_dimensional() -
         (np.zeros(10), 16_000.5, "from_rate must be a positive integer"),
         (np.zeros((4, 2, 2)), 16_000, r"shape \(n,\) or \(n, channels\)"),
         (np.zeros((4, 0)), 16_000, "1 to 64 channels"),
+        (np.zeros(10), 2**31 - 1, "too large a filter"),  # a prime rate from a corrupt header
     ],
 )
 def test_bad_input_is_a_clear_value_error(samples: npt.NDArray[np.float64], from_rate: int, message: str) -> None:
@@ -59,6 +60,14 @@ def test_bad_input_is_a_clear_value_error(samples: npt.NDArray[np.float64], from
         resample_float32(samples, from_rate, 48_000)
     with pytest.raises(ValueError, match=message):
         to_discord_pcm16(samples, from_rate)
+
+
+def test_an_odd_but_legal_rate_still_resamples() -> None:
+    data = np.sin(2 * np.pi * 440 * np.arange(44_101) / 44_101)  # ratio 48000/44101: a 48,000-phase filter bank
+    out = resample_float32(data, 44_101, 48_000)
+    assert out.shape == (48_000,)
+    expected = np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)
+    assert snr_db(expected[1000:-1000], out[1000:-1000]) >= 40
 
 
 def test_empty_input_gives_empty_output() -> None:
