@@ -25,7 +25,7 @@ from bot.realtime.endpoint import Endpoint
 from bot.realtime.errors import ConnectionFailed, RealtimeError, RejectedError, SessionClosed, handshake_error
 from bot.realtime.protocol import RealtimeProtocol
 from bot.realtime.retry import RetryPolicy, backoff_delay_s, renew_at_s, should_retry
-from bot.secret import RedactingFilter, Secret
+from bot.secret import redact
 from bot.tools import ToolRegistry
 
 _log = logging.getLogger(__name__)
@@ -35,8 +35,37 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 RENEW_POLL_S = 0.5
 
 
+class _HeaderSecretsFilter(logging.Filter):
+    """Blanks header secrets (keys, tokens) in the websockets library's handshake debug log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        if len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self._secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_WIRE_FILTER = _HeaderSecretsFilter()
+_wire_log.addFilter(_WIRE_FILTER)
+
+
 class AudioSink(Protocol):
-    """Where assistant audio plays (the Discord audio source, or the simulator's WAV writer)."""
+    """Where assistant audio plays (the Discord audio source, or the simulator's WAV writer).
+
+    When a session has a sink it feeds it itself, in order, before it reports the audio as an event: so at a
+    barge-in the sink knows exactly what it was given and what it has played.
+    """
+
+    def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None: ...
 
     @property
     def is_playing(self) -> bool: ...
@@ -83,9 +112,8 @@ class RealtimeSession:
         self._ended = False
         self.reconnects = 0
         self.dropped_audio_bytes = 0
-        secrets = [Secret(v.split(" ")[-1]) for v in endpoint.headers.values() if v]
-        if not any(isinstance(f, RedactingFilter) for f in _wire_log.filters):
-            _wire_log.addFilter(RedactingFilter(secrets))
+        for value in endpoint.headers.values():
+            _WIRE_FILTER.add(value.split(" ")[-1])
 
     # -- application API ---------------------------------------------------------------------------------------
 
@@ -316,6 +344,9 @@ class RealtimeSession:
             case out.SessionReady():
                 self._ready.set()
                 event = out.SessionReady(reconnected=self.reconnects > 0)
+            case out.AssistantAudio(item_id=item_id, pcm16=pcm16):
+                if self._sink is not None:
+                    self._sink.feed(item_id, pcm16)
             case out.UserSpeechStarted():
                 if self._sink is not None and self._sink.is_playing:
                     self._proto.interrupt(self._sink.clear())

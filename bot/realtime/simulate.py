@@ -198,8 +198,6 @@ class _Turn:
                     self.speech_end_at_s = self.stream_started_at_s + end_ms / 1000 / self.pace
                 case out.UserTranscript(text=text):
                     self.out(f"user: {text}")
-                case out.AssistantAudio(item_id=item_id, pcm16=pcm16):
-                    self._playback.feed(item_id, pcm16)
                 case out.AssistantTranscript(text=text):
                     self.out(f"assistant: {text}")
                 case out.ToolCallFinished(name=name, arguments=arguments, output=output):

@@ -61,6 +61,9 @@ class Peer:
     received: list[dict[str, Any]] = field(default_factory=list)
     audio: bytearray = field(default_factory=bytearray)
     session_updates: list[dict[str, Any]] = field(default_factory=list)
+    configured: asyncio.Event = field(default_factory=asyncio.Event)
+    last_user_item_id: str = ""
+    last_response_id: str = ""
     _queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _audio_changed: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -89,6 +92,7 @@ class Peer:
             if kind == "session.update":
                 self.session_updates.append(event)
                 await self.send({"type": "session.updated", "session": event.get("session", {})})
+                self.configured.set()
                 continue
             elif kind == "input_audio_buffer.append":
                 self.audio += base64.b64decode(event["audio"])

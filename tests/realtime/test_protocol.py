@@ -1,0 +1,301 @@
+"""The sans-I/O protocol, fed JSON strings synchronously: no sockets, no event loop."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from bot.realtime import outputs as out
+from bot.realtime.client_events import SessionSettings
+from bot.realtime.events import GA_TO_BETA_NAMES
+from bot.realtime.protocol import RealtimeProtocol, ResponseState
+from tests.realtime.schema import schema_problems
+
+SETTINGS = SessionSettings(instructions="Be brief.")
+
+
+class Wire:
+    """A protocol and the events it sent, decoded; every sent event is checked against the openai schema."""
+
+    def __init__(self, dialect: str = "ga", settings: SessionSettings = SETTINGS, **options: Any) -> None:
+        self.dialect = dialect
+        self.proto = RealtimeProtocol(settings, "beta" if dialect == "beta" else "ga", **options)
+        self.sent: list[dict[str, Any]] = []
+
+    def feed(self, event: dict[str, Any]) -> list[out.Output]:
+        if self.dialect == "beta":
+            event = {**event, "type": GA_TO_BETA_NAMES.get(event["type"], event["type"])}
+        return self.proto.receive_text(json.dumps(event))
+
+    def drain(self) -> list[dict[str, Any]]:
+        new = [json.loads(text) for text in self.proto.data_to_send()]
+        for event in new:
+            assert schema_problems(event, self.dialect) == []
+        self.sent += new
+        return new
+
+    def kinds(self) -> list[str]:
+        return [e["type"] for e in self.drain()]
+
+
+def created(response_id: str) -> dict[str, Any]:
+    return {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}}
+
+
+def done(response_id: str, status: str = "completed", usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"id": response_id, "status": status}
+    if usage is not None:
+        response["usage"] = usage
+    return {"type": "response.done", "response": response}
+
+
+def call(response_id: str, call_id: str, name: str = "get_your_info", arguments: str = "{}") -> dict[str, Any]:
+    return {
+        "type": "response.function_call_arguments.done",
+        "response_id": response_id,
+        "item_id": f"item_{call_id}",
+        "output_index": 0,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def audio(response_id: str, item_id: str, pcm16: bytes) -> dict[str, Any]:
+    return {
+        "type": "response.output_audio.delta",
+        "response_id": response_id,
+        "item_id": item_id,
+        "output_index": 0,
+        "content_index": 0,
+        "delta": base64.b64encode(pcm16).decode(),
+    }
+
+
+def test_start_sends_the_session_update_then_the_carried_over_conversation() -> None:
+    wire = Wire(history=[("user", "hi"), ("assistant", "hello there"), ("user", "  ")])
+    wire.proto.start()
+    wire.proto.start()  # idempotent
+    sent = wire.drain()
+    assert [e["type"] for e in sent] == ["session.update", "conversation.item.create", "conversation.item.create"]
+    assert sent[2]["item"]["content"] == [{"type": "output_text", "text": "hello there"}]
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_one_tool_call_sends_its_output_and_one_response_create_after_the_response_is_done(dialect: str) -> None:
+    wire = Wire(dialect)
+    wire.feed(created("r1"))
+    [request] = wire.feed(call("r1", "c1", arguments='{"query": "age"}'))
+    assert request == out.ToolCallRequested("c1", "get_your_info", '{"query": "age"}')
+    assert wire.proto.tool_output("c1", '{"age": 24}')
+    assert wire.kinds() == ["conversation.item.create"]  # no response.create while r1 is active
+    assert wire.sent[-1]["item"] == {"type": "function_call_output", "call_id": "c1", "output": '{"age": 24}'}
+    wire.feed(done("r1"))
+    assert wire.kinds() == ["response.create"]
+    assert wire.proto.state is ResponseState.REQUESTED
+    wire.feed(created("r2"))
+    wire.feed(done("r2"))
+    assert wire.kinds() == [] and not wire.proto.busy
+
+
+def test_the_follow_up_waits_for_a_slow_tool_that_finishes_after_the_response() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(call("r1", "c1"))
+    wire.feed(done("r1"))
+    assert wire.kinds() == [] and wire.proto.busy
+    wire.proto.tool_output("c1", "{}")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]
+
+
+def test_two_parallel_calls_get_both_outputs_then_a_single_response_create() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(call("r1", "c1"))
+    wire.feed(call("r1", "c2"))
+    wire.feed(call("r1", "c2"))  # a duplicate done event does not start the tool twice
+    wire.feed(done("r1"))
+    wire.proto.tool_output("c2", "two")
+    assert wire.kinds() == ["conversation.item.create"]
+    assert not wire.proto.tool_output("c2", "again")  # unknown now: dropped
+    wire.proto.tool_output("c1", "one")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]
+    assert [e["item"]["call_id"] for e in wire.sent if e["type"] == "conversation.item.create"] == ["c2", "c1"]
+
+
+def test_a_response_the_server_starts_meanwhile_delays_the_follow_up_until_it_is_done() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(call("r1", "c1"))
+    wire.feed(done("r1"))
+    wire.feed(created("r2"))  # server VAD answered someone else before our tool returned
+    wire.proto.tool_output("c1", "{}")
+    assert wire.kinds() == ["conversation.item.create"]
+    wire.feed(done("r2"))
+    assert wire.kinds() == ["response.create"]
+
+
+def test_a_cancelled_response_with_a_call_gets_the_output_but_no_follow_up() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(call("r1", "c1"))
+    wire.feed(done("r1", status="cancelled"))
+    wire.proto.tool_output("c1", "{}")
+    assert wire.kinds() == ["conversation.item.create"] and not wire.proto.busy
+
+
+def test_active_response_error_retries_the_request_once_the_other_response_is_done() -> None:
+    wire = Wire()
+    wire.proto.send_text("hello?")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]
+    outputs = wire.feed(
+        {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "conversation_already_has_active_response",
+                "message": "busy",
+                "event_id": None,
+            },
+        }
+    )
+    assert outputs == []  # handled, not reported as a failure
+    wire.feed(created("r0"))
+    wire.feed(done("r0"))
+    assert wire.kinds() == ["response.create"]
+
+
+def test_send_text_while_a_response_is_active_asks_only_afterwards() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.proto.send_text("and you?")
+    assert wire.kinds() == ["conversation.item.create"]
+    wire.feed(done("r1"))
+    assert wire.kinds() == ["response.create"]
+
+
+def test_barge_in_truncates_at_the_played_ms_clamped_to_the_audio_received() -> None:
+    wire = Wire(settings=SessionSettings(instructions="x", interrupt_response=False))
+    wire.feed(created("r1"))
+    outputs = wire.feed(audio("r1", "a1", bytes(48 * 300)))  # 300 ms received
+    assert outputs == [out.AssistantAudio("a1", bytes(48 * 300))]
+    wire.feed({"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 10})
+    wire.proto.interrupt({"a1": 120.7, "unknown": 50.0})
+    sent = wire.drain()
+    assert [e["type"] for e in sent] == ["response.cancel", "conversation.item.truncate"]
+    assert sent[1] == {"type": "conversation.item.truncate", "item_id": "a1", "content_index": 0, "audio_end_ms": 120}
+    assert wire.feed(audio("r1", "a1", bytes(480))) == []  # late audio of the interrupted item is not played
+    wire.proto.interrupt({"a1": 10_000.0})
+    assert wire.drain()[-1]["audio_end_ms"] == 310  # never past what was received
+
+
+def test_with_server_interrupt_response_the_bot_truncates_but_does_not_cancel() -> None:
+    wire = Wire()  # GA default: turn_detection.interrupt_response = true
+    wire.feed(created("r1"))
+    wire.feed(audio("r1", "a1", bytes(48 * 100)))
+    wire.feed({"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 10})
+    wire.proto.interrupt({"a1": 40.0})
+    assert wire.kinds() == ["conversation.item.truncate"]
+
+
+def test_an_item_heard_to_the_end_is_not_truncated() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(audio("r1", "a1", bytes(48 * 100)))
+    wire.feed(
+        {
+            "type": "response.output_audio.done",
+            "response_id": "r1",
+            "item_id": "a1",
+            "output_index": 0,
+            "content_index": 0,
+        }
+    )
+    wire.feed(done("r1"))
+    wire.proto.interrupt({"a1": 100.0})
+    assert wire.kinds() == []
+
+
+def test_malformed_and_unknown_events_are_counted_and_never_fatal() -> None:
+    wire = Wire()
+    assert wire.proto.receive_text("{not json") == []
+    assert wire.proto.receive_text("[1, 2]") == []
+    assert wire.proto.receive_text(json.dumps({"type": "response.created"})) == []  # no response object
+    assert (
+        wire.proto.receive_text(
+            json.dumps({"type": "response.output_audio.delta", "response_id": "r", "item_id": "i", "delta": "%%%"})
+        )
+        == []
+    )
+    assert wire.proto.receive_text(json.dumps({"type": "brand.new.event", "x": 1})) == []
+    assert wire.proto.stats.malformed_events == 4 and wire.proto.stats.unknown_events == 1
+    wire.feed(created("r1"))
+    assert wire.proto.state is ResponseState.ACTIVE
+
+
+def test_transcripts_are_reported_and_remembered_for_a_reconnect() -> None:
+    wire = Wire("beta")
+    user = wire.feed(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "u1",
+            "content_index": 0,
+            "transcript": "hi Aiko",
+        }
+    )
+    bot = wire.feed(
+        {
+            "type": "response.output_audio_transcript.done",
+            "response_id": "r",
+            "item_id": "a1",
+            "output_index": 0,
+            "content_index": 0,
+            "transcript": "hey!",
+        }
+    )
+    assert user == [out.UserTranscript("u1", "hi Aiko")] and bot == [out.AssistantTranscript("a1", "hey!")]
+    assert wire.proto.history == [("user", "hi Aiko"), ("assistant", "hey!")]
+
+
+def test_usage_is_summed_over_responses_with_a_cost_estimate() -> None:
+    wire = Wire()
+    usage = {
+        "input_tokens": 1_000_000,
+        "output_tokens": 1_000_000,
+        "input_token_details": {"text_tokens": 500_000, "audio_tokens": 500_000, "cached_tokens": 100_000},
+        "output_token_details": {"text_tokens": 250_000, "audio_tokens": 750_000},
+    }
+    wire.feed(created("r1"))
+    first = wire.feed(done("r1", usage=usage))
+    wire.feed(created("r2"))
+    second = wire.feed(done("r2", usage=usage))
+    report = next(o for o in second if isinstance(o, out.UsageReport))
+    assert next(o for o in first if isinstance(o, out.UsageReport)).total.input_tokens == 1_000_000
+    assert report.total.input_tokens == 2_000_000 and report.total.responses == 2
+    # per response: 400k text in $1.60, 500k audio in $16, 100k cached $0.04, 250k text out $4, 750k audio out $48
+    assert report.total_cost_usd == pytest.approx(2 * (1.6 + 16 + 0.04 + 4 + 48))
+
+
+def test_fatal_server_errors_are_flagged() -> None:
+    wire = Wire()
+    [fatal] = wire.feed(
+        {
+            "type": "error",
+            "error": {"type": "invalid_request_error", "code": "insufficient_quota", "message": "no money"},
+        }
+    )
+    [other] = wire.feed({"type": "error", "error": {"type": "server_error", "code": None, "message": "oops"}})
+    assert fatal == out.ErrorReported("insufficient_quota", "no money", fatal=True)
+    assert other == out.ErrorReported(None, "oops", fatal=False)
+    assert wire.feed({"type": "error", "error": {"code": "response_cancel_not_active", "message": "x"}}) == []
+
+
+def test_audio_is_split_below_the_append_limit_and_must_be_whole_samples() -> None:
+    wire = Wire()
+    wire.proto.push_audio(bytes(960))
+    assert wire.kinds() == ["input_audio_buffer.append"]
+    with pytest.raises(ValueError):
+        wire.proto.push_audio(b"\x00")
