@@ -18,6 +18,7 @@ Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -121,12 +122,14 @@ class ReceivingVoiceClient(discord.VoiceClient):
     def _frame_from_socket_thread(self, frame: DecodedFrame) -> None:
         """Socket thread: hand the frame to the event loop, nothing else."""
         if frame.user_id is not None:
-            self.loop.call_soon_threadsafe(self._deliver_frame, frame.user_id, frame.pcm16)
+            with contextlib.suppress(RuntimeError):  # the loop closed while the socket thread was still reading
+                self.loop.call_soon_threadsafe(self._deliver_frame, frame.user_id, frame.pcm16)
 
     def _silence_from_socket_thread(self, _ssrc: int, user_id: int | None) -> None:
         """Socket thread: a speaker's talk spurt ended."""
         if user_id is not None:
-            self.loop.call_soon_threadsafe(self.room.end_of_speech, user_id)
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.room.end_of_speech, user_id)
 
     def _deliver_frame(self, user_id: int, pcm16: bytes) -> None:
         if self._user_handler is not None:

@@ -82,14 +82,18 @@ async def test_two_users_speech_arrives_as_the_right_per_user_pcm(
     await server.speaking(ALICE, 1111)
     await server.speaking(CAROL, 2222)
     a_packets, c_packets = alice.packets(speech, silence_tail=5), carol.packets(tone, silence_tail=5)
-    interleaved = [p for pair in zip(a_packets, c_packets, strict=False) for p in pair] + a_packets[len(c_packets) :]
-    await send_paced(server, interleaved)
+    # Both talk at once, each at Discord's pace of one packet per 20 ms.
+    await asyncio.gather(send_paced(server, a_packets, 0.02), send_paced(server, c_packets, 0.02))
     await wait_until(lambda: len(heard.pcm(ALICE)) >= (len(a_packets) - 5) * 3840 and not voice.room.active)
     for user, source in ((ALICE, speech), (CAROL, tone)):
         snr, corr, _ = aligned_snr_db(mono(source), mono(heard.pcm(user)))
         assert corr > 0.95 and snr > 10, (user, snr, corr)
     # The room stream mixed both while they overlapped and attributes the frames to both.
     assert heard.room and all(len(f) == 3840 for f in heard.room)
+    # One frame per 20 ms while Alice (the longer speaker) talks, then the 300 ms silence tail.
+    assert len(heard.room) >= (len(a_packets) - 5) + 15
+    assert heard.room[-15:] == [bytes(3840)] * 15
+    assert voice.room.dropped_frames == 0
     assert voice.speakers_between(0, float("inf")) == {ALICE, CAROL}
     assert voice.metrics.get("decoded") == len(a_packets) + len(c_packets) - 10
     assert voice.call_user_ids >= {ALICE, CAROL}
@@ -126,6 +130,8 @@ async def test_loss_reorder_duplicates_and_garbage_are_survived(
 
 async def test_client_disconnect_forgets_the_user(server: FakeVoiceServer, voice: ReceivingVoiceClient) -> None:
     heard = Heard(voice)
+    await server.send(11, {"user_ids": ["5", "7"]})  # CLIENTS_CONNECT
+    await wait_until(lambda: voice.call_user_ids == {ALICE, CAROL})
     speaker = Speaker(ssrc=4444)
     await server.speaking(CAROL, 4444)
     await send_paced(server, speaker.packets(tone_48k_stereo(500, 0.2)))
@@ -201,6 +207,25 @@ async def test_dave_call_before_the_group_is_ready_passes_plain_frames() -> None
             _snr, corr, _ = aligned_snr_db(mono(tone), mono(heard.pcm(ALICE)))
             assert corr > 0.95
             assert vc.metrics.get("dave_passthrough") == 20
+            await vc.disconnect(force=True)
+    finally:
+        await server.close()
+
+
+async def test_a_legacy_mode_is_reported_and_nothing_is_decrypted() -> None:
+    server = FakeVoiceServer(modes=("xsalsa20_poly1305_lite",))
+    await server.start()
+    client = LoopbackClient(server)
+    try:
+        async with client:
+            vc = await asyncio.wait_for(lounge(client).connect(cls=ReceivingVoiceClient, timeout=10), 15)
+            assert isinstance(vc, ReceivingVoiceClient)
+            assert vc.mode == "xsalsa20_poly1305_lite"
+            assert vc.metrics.get("unsupported_mode") == 1
+            await server.speaking(ALICE, 6666)
+            await send_paced(server, Speaker(ssrc=6666).packets(tone_48k_stereo(800, 0.1)))
+            await asyncio.sleep(0.1)
+            assert vc.metrics.get("decoded") == 0
             await vc.disconnect(force=True)
     finally:
         await server.close()
