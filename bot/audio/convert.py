@@ -6,12 +6,16 @@ polyphase Kaiser-windowed sinc for any rational ratio, processed in blocks to bo
 
 from __future__ import annotations
 
+import logging
 import math
+from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
 
 from bot.audio.formats import DISCORD
+
+_log = logging.getLogger(__name__)
 
 _F32 = npt.NDArray[np.float32]
 _ZERO_CROSSINGS = 24  # taps per side per phase at the narrower band: sets the transition width
@@ -48,15 +52,34 @@ def _as_frames(samples: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return data
 
 
+def _ratio(from_rate: int, to_rate: int) -> tuple[int, int]:
+    """The reduced ratio ``(up, down)``; one whose terms exceed ``MAX_RATIO_TERM`` becomes the nearest one within it.
+
+    Odd rates (a prime such as 767,999 Hz, or a corrupt header's 2,147,483,647 Hz) would otherwise need a filter of
+    hundreds of MB or more. The nearest bounded fraction differs from the exact ratio by less than 1/MAX_RATIO_TERM
+    (under 8 ppm: at most 0.03 s per hour, inaudible); the output length still follows the exact rates.
+    """
+    g = math.gcd(from_rate, to_rate)
+    up, down = to_rate // g, from_rate // g
+    if max(up, down) <= MAX_RATIO_TERM:
+        return up, down
+    approx = Fraction(to_rate, from_rate).limit_denominator(
+        max(1, MAX_RATIO_TERM * from_rate // max(from_rate, to_rate))
+    )
+    if approx == 0 or max(approx.numerator, approx.denominator) > MAX_RATIO_TERM:
+        raise ValueError(f"cannot resample {from_rate} Hz to {to_rate} Hz: more than {MAX_RATIO_TERM}x apart")
+    _log.debug("resampling %d -> %d Hz as the ratio %d/%d", from_rate, to_rate, approx.numerator, approx.denominator)
+    return approx.numerator, approx.denominator
+
+
 def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F32:
     """Resample ``samples`` of shape ``(n, channels)`` (or ``(n,)``) from ``from_rate`` to ``to_rate`` Hz.
 
     The output has ``round(n * to_rate / from_rate)`` frames and the same channel layout, aligned with the input.
 
     Raises:
-        ValueError: a rate that is not a positive integer, a ratio whose reduced terms exceed ``MAX_RATIO_TERM``
-            (e.g. 48,000 Hz from a prime rate such as 2,147,483,647 Hz out of a corrupt header), or samples that are
-            not 1-D or 2-D with 1..64 channels.
+        ValueError: a rate that is not a positive integer, a ratio above ``MAX_RATIO_TERM`` (either way), or
+            samples that are not 1-D or 2-D with 1..64 channels.
     """
     data = _as_frames(samples)
     squeeze = np.ndim(samples) == 1
@@ -66,12 +89,7 @@ def resample_float32(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> _F
     if from_rate == to_rate:
         result = data.astype(np.float32)
         return result[:, 0] if squeeze else result
-    g = math.gcd(from_rate, to_rate)
-    up, down = to_rate // g, from_rate // g
-    if max(up, down) > MAX_RATIO_TERM:
-        raise ValueError(
-            f"cannot resample {from_rate} Hz to {to_rate} Hz: the ratio {up}/{down} needs too large a filter"
-        )
+    up, down = _ratio(from_rate, to_rate)
     bank, half = _filter_bank(up, down)
     taps = bank.shape[1]
     count = round(len(data) * to_rate / from_rate)

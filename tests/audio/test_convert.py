@@ -52,7 +52,8 @@ def test_same_rate_is_a_copy_and_one_dimensional_input_stays_one_dimensional() -
         (np.zeros(10), 16_000.5, "from_rate must be a positive integer"),
         (np.zeros((4, 2, 2)), 16_000, r"shape \(n,\) or \(n, channels\)"),
         (np.zeros((4, 0)), 16_000, "1 to 64 channels"),
-        (np.zeros(10), 2**31 - 1, "too large a filter"),  # a prime rate from a corrupt header
+        (np.zeros(10), -5, "from_rate must be a positive integer"),
+        (np.zeros(10), 48_000 * 2**19, "more than 131072x apart"),
     ],
 )
 def test_bad_input_is_a_clear_value_error(samples: npt.NDArray[np.float64], from_rate: int, message: str) -> None:
@@ -68,6 +69,26 @@ def test_an_odd_but_legal_rate_still_resamples() -> None:
     assert out.shape == (48_000,)
     expected = np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)
     assert snr_db(expected[1000:-1000], out[1000:-1000]) >= 40
+
+
+def test_rates_with_huge_reduced_ratios_are_approximated_not_refused() -> None:
+    # 767,999 is prime: the exact ratio 48000/767999 would need a ~300 MB filter bank
+    rate = 767_999
+    data = np.sin(2 * np.pi * 440 * np.arange(rate // 4) / rate)
+    out = resample_float32(data, rate, 48_000)
+    assert out.shape == (12_000,)
+    expected = np.sin(2 * np.pi * 440 * np.arange(12_000) / 48_000)
+    assert snr_db(expected[1000:-1000], out[1000:-1000]) >= 40
+    # a corrupt header's prime rate: nothing to output from 10 samples, and no 768 GiB allocation
+    assert resample_float32(np.zeros(10), 2**31 - 1, 48_000).shape == (0,)
+    assert len(to_discord_pcm16(np.zeros((100_000, 1)), 2**31 - 1)) == 2 * 4
+
+
+def test_ratios_beyond_the_limit_are_refused_both_ways() -> None:
+    with pytest.raises(ValueError, match="more than 131072x apart"):
+        resample_float32(np.zeros(10), 1, 2**20)
+    with pytest.raises(ValueError, match="more than 131072x apart"):
+        resample_float32(np.zeros(10), 2**20 * 3, 1)
 
 
 def test_empty_input_gives_empty_output() -> None:
