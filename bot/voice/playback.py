@@ -131,11 +131,12 @@ class PlaybackSource(discord.AudioSource):
             if self._closed:
                 return b""
             if not self._started:
+                pending = self._buffered_bytes > 0 or self._resampler_holds
                 primed = self._buffered_bytes >= self._prebuffer_bytes or (
-                    self._buffered_bytes > 0 and self._waited_reads >= self._prime_reads
+                    pending and self._waited_reads >= self._prime_reads
                 )
                 if not primed:
-                    if self._buffered_bytes > 0:
+                    if pending:
                         self._waited_reads += 1
                     self._last_read_item = None
                     return DISCORD_SILENCE_FRAME
@@ -144,6 +145,9 @@ class PlaybackSource(discord.AudioSource):
                 # Running dry: the item's held-back resampler tail belongs to this frame.
                 self._end_feed_item()
             frame = self._take(DISCORD_FRAME_BYTES)
+            if self._buffered_bytes == 0:
+                # Drained exactly on a frame boundary: the held-back tail is the next frame.
+                self._end_feed_item()
             if self._buffered_bytes == 0:
                 # Underrun from here on: the next audio is primed again.
                 self._started = False

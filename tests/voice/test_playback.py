@@ -142,3 +142,33 @@ def test_concurrent_feed_and_read_keep_every_byte_and_exact_frames() -> None:
     audible = b"".join(f for f in frames if f != DISCORD_SILENCE_FRAME)
     assert len(audible) >= len(expected)
     assert source.played_ms("item") == pytest.approx(len(audio) / 48)
+
+
+@pytest.mark.parametrize("duration_ms", [5, 10, 19, 20, 21, 40, 60, 61, 100, 333])
+def test_every_item_length_plays_out_completely(duration_ms: int) -> None:
+    source = PlaybackSource(prebuffer_ms=60)
+    audio = tone_24k(duration_ms / 1000)
+    source.feed("item", audio)
+    frames = read_n(source, duration_ms // 20 + 10)
+    assert all(len(f) == DISCORD_FRAME_BYTES for f in frames)
+    assert source.played_ms("item") == pytest.approx(len(audio) / 48)
+    assert not source.is_playing
+
+
+def test_an_item_whose_output_ends_on_a_frame_boundary_still_plays_its_tail() -> None:
+    # 501 samples at 24 kHz resample to exactly one frame now; the filter's held-back tail must still play.
+    source = PlaybackSource(prebuffer_ms=0)
+    audio = tone_24k(501 / 24_000)
+    source.feed("item", audio)
+    read_n(source, 5)
+    assert source.played_ms("item") == pytest.approx(len(audio) / 48)
+    assert not source.is_playing
+
+
+def test_a_chunk_shorter_than_the_filter_delay_still_plays_out() -> None:
+    source = PlaybackSource(prebuffer_ms=60)
+    source.feed("tiny", tone_24k(10 / 24_000))  # 10 samples: all held back by the resampler at first
+    assert source.is_playing
+    read_n(source, 6)
+    assert source.played_ms("tiny") == pytest.approx(10 / 24)
+    assert not source.is_playing
