@@ -33,6 +33,7 @@ _wire_log = logging.getLogger("bot.realtime.wire")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 RENEW_POLL_S = 0.5
+RENEW_FORCE_BEFORE_END_S = 10.0
 
 
 class _HeaderSecretsFilter(logging.Filter):
@@ -110,6 +111,7 @@ class RealtimeSession:
         self._supervisor: asyncio.Task[None] | None = None
         self._closed = False
         self._ended = False
+        self._end_error: RealtimeError | None = None
         self.reconnects = 0
         self.dropped_audio_bytes = 0
         for value in endpoint.headers.values():
@@ -165,6 +167,10 @@ class RealtimeSession:
         self._proto.update_settings(settings)
         self._wake.set()
 
+    def set_tools(self, tools: ToolRegistry | None) -> None:
+        """Run later tool calls with ``tools`` (send the matching schemas with :meth:`update_settings`)."""
+        self._tools = tools
+
     async def reset(self) -> None:
         """Forget the conversation: open a fresh session without carrying the transcript over."""
         self._proto.history.clear()
@@ -202,8 +208,6 @@ class RealtimeSession:
         self._end(None)
 
     # -- internals ---------------------------------------------------------------------------------------------
-
-    _end_error: RealtimeError | None = None
 
     def _end(self, error: RealtimeError | None) -> None:
         self._resolve_waiters(False)
@@ -282,11 +286,18 @@ class RealtimeSession:
         self._ready.clear()
         self._renew_now.clear()
         self._wake.set()
-        renew_at = renew_at_s(self._now(), self._endpoint.max_session_s, self._policy)
+        connected_at_s = self._now()
+        renew_at = renew_at_s(connected_at_s, self._endpoint.max_session_s, self._policy)
+        # Past this, renew even mid-answer: the server would cut the session a moment later anyway.
+        renew_by = (
+            connected_at_s
+            + self._endpoint.max_session_s
+            - min(RENEW_FORCE_BEFORE_END_S, self._policy.renew_margin_s / 2)
+        )
         tasks = {
             asyncio.ensure_future(self._send_loop(ws)),
             asyncio.ensure_future(self._receive_loop(ws)),
-            asyncio.ensure_future(self._renew_when_due(renew_at)),
+            asyncio.ensure_future(self._renew_when_due(renew_at, renew_by)),
         }
         try:
             done, _ = await asyncio.wait(tasks, return_when="FIRST_COMPLETED")
@@ -323,9 +334,11 @@ class RealtimeSession:
         code = ws.close_code
         return ConnectionFailed(f"the Realtime connection dropped (close code {code})")
 
-    async def _renew_when_due(self, renew_at: float) -> RealtimeError | None:
+    async def _renew_when_due(self, renew_at: float, renew_by: float) -> RealtimeError | None:
+        """Return when a renewal is due: after ``renew_at`` once no answer is in flight, at ``renew_by`` anyway."""
         while not self._renew_now.is_set():
-            if self._now() >= renew_at and not self._proto.busy:
+            now = self._now()
+            if (now >= renew_at and not self._proto.busy) or now >= renew_by:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._renew_now.wait(), RENEW_POLL_S)

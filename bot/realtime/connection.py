@@ -1,0 +1,144 @@
+"""The Realtime side of a guild session: :class:`bot.guild_session.Conversation` over a :class:`RealtimeSession`.
+
+:class:`RealtimeConversation` turns per-guild settings and a persona into session settings, and pumps the
+session's outputs, in order, to a :class:`ConversationListener` (the ``GuildSession``'s ``on_*`` methods).
+Barge-in stays with the listener: it clears its playback and calls :meth:`RealtimeConversation.interrupt`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Protocol
+
+from bot.config import RealtimeConfig
+from bot.persona import Persona, persona_instructions, persona_tools
+from bot.realtime import outputs as out
+from bot.realtime.client_events import SessionSettings
+from bot.realtime.driver import RealtimeSession
+from bot.realtime.endpoint import endpoint_for
+from bot.realtime.retry import RetryPolicy
+from bot.store import GuildSettings
+from bot.tools import ToolRegistry
+
+_log = logging.getLogger(__name__)
+
+
+class ConversationListener(Protocol):
+    """What a guild session hears from the conversation (called on the event loop, in wire order)."""
+
+    def on_assistant_audio(self, item_id: str, pcm16_24k_mono: bytes) -> None: ...
+    def on_speech_started(self) -> None: ...
+    def on_speech_stopped(self) -> None: ...
+    def on_user_transcript(self, text: str) -> None: ...
+    def on_assistant_transcript(self, text: str) -> None: ...
+    def on_tool_call(self, name: str, arguments: str, output: str) -> None: ...
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None: ...
+    def on_reconnected(self) -> None: ...
+    def on_fatal_error(self, message: str) -> None: ...
+
+
+def session_settings(
+    persona: Persona, settings: GuildSettings, default_voice: str, tools: ToolRegistry | None = None
+) -> SessionSettings:
+    """The Realtime session settings for a persona and one guild's settings."""
+    registry = tools if tools is not None else persona_tools(persona)
+    return SessionSettings(
+        instructions=persona_instructions(persona),
+        voice=settings.voice or default_voice,
+        tools=tuple(registry.schemas()),
+        vad_threshold=settings.vad_threshold,
+        silence_duration_ms=settings.silence_ms,
+        interrupt_response=settings.interruptions,
+    )
+
+
+class RealtimeConversation:
+    """One guild's Realtime conversation. :meth:`start` connects; then the listener hears everything."""
+
+    def __init__(
+        self,
+        config: RealtimeConfig,
+        persona: Persona,
+        settings: GuildSettings,
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._config = config
+        self._tools = persona_tools(persona)
+        self._session = RealtimeSession(
+            endpoint_for(config),
+            session_settings(persona, settings, config.voice, self._tools),
+            self._tools,
+            policy=policy,
+        )
+        self._pump: asyncio.Task[None] | None = None
+
+    @property
+    def session(self) -> RealtimeSession:
+        return self._session
+
+    async def start(self, listener: ConversationListener) -> None:
+        """Connect and start delivering outputs to ``listener``.
+
+        Raises:
+            bot.realtime.errors.RealtimeError: the first connection failed (one clear message, no secrets).
+        """
+        await self._session.start()
+        self._pump = asyncio.get_running_loop().create_task(self._deliver(listener), name="realtime-pump")
+
+    async def _deliver(self, listener: ConversationListener) -> None:
+        async for event in self._session.events():
+            try:
+                self._deliver_one(listener, event)
+            except Exception:
+                _log.exception("conversation listener failed on %s", type(event).__name__)
+
+    @staticmethod
+    def _deliver_one(listener: ConversationListener, event: out.Output) -> None:
+        match event:
+            case out.AssistantAudio(item_id=item_id, pcm16=pcm16):
+                listener.on_assistant_audio(item_id, pcm16)
+            case out.UserSpeechStarted():
+                listener.on_speech_started()
+            case out.UserSpeechStopped():
+                listener.on_speech_stopped()
+            case out.UserTranscript(text=text):
+                listener.on_user_transcript(text)
+            case out.AssistantTranscript(text=text):
+                listener.on_assistant_transcript(text)
+            case out.ToolCallFinished(name=name, arguments=arguments, output=output):
+                listener.on_tool_call(name, arguments, output)
+            case out.UsageReport(part=part):
+                listener.on_usage(part.input_tokens, part.output_tokens, part.cost_usd())
+            case out.SessionReady(reconnected=True):
+                listener.on_reconnected()
+            case out.SessionEnded(error=error) if error is not None:
+                listener.on_fatal_error(error)
+
+    # -- bot.guild_session.Conversation --------------------------------------------------------------------------
+
+    async def push_audio(self, pcm16_24k_mono: bytes) -> None:
+        await self._session.push_audio(pcm16_24k_mono)
+
+    async def send_text(self, text: str) -> None:
+        await self._session.send_text(text)
+
+    async def interrupt(self, played_ms: Mapping[str, float]) -> None:
+        await self._session.interrupt(played_ms)
+
+    async def reset(self) -> None:
+        await self._session.reset()
+
+    async def apply_settings(self, settings: GuildSettings, persona: Persona) -> None:
+        self._tools = persona_tools(persona)
+        await self._session.update_settings(session_settings(persona, settings, self._config.voice, self._tools))
+        self._session.set_tools(self._tools)
+
+    async def close(self) -> None:
+        await self._session.close()
+        if self._pump is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump

@@ -1,0 +1,109 @@
+"""The guild-session adapter: settings mapping, the Conversation contract, and in-order delivery to a listener."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.config import RealtimeConfig
+from bot.guild_session import Conversation
+from bot.persona import default_persona
+from bot.realtime.connection import RealtimeConversation, session_settings
+from bot.secret import Secret
+from bot.store import GuildSettings
+from tests.realtime.conftest import ServerFactory
+from tests.realtime.helpers import FAST_RETRY
+from tests.realtime.server import UNIT_S, Peer, idle, tone_pcm16
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.changed = asyncio.Event()
+
+    def _add(self, name: str, value: Any = None) -> None:
+        self.calls.append((name, value))
+        self.changed.set()
+
+    def on_assistant_audio(self, item_id: str, pcm16_24k_mono: bytes) -> None:
+        self._add("audio", len(pcm16_24k_mono))
+
+    def on_speech_started(self) -> None:
+        self._add("speech_started")
+
+    def on_speech_stopped(self) -> None:
+        self._add("speech_stopped")
+
+    def on_user_transcript(self, text: str) -> None:
+        self._add("user", text)
+
+    def on_assistant_transcript(self, text: str) -> None:
+        self._add("assistant", text)
+
+    def on_tool_call(self, name: str, arguments: str, output: str) -> None:
+        self._add("tool", name)
+
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        self._add("usage", (input_tokens, output_tokens, round(cost_usd, 6)))
+
+    def on_reconnected(self) -> None:
+        self._add("reconnected")
+
+    def on_fatal_error(self, message: str) -> None:
+        self._add("fatal", message)
+
+    async def wait_for(self, name: str) -> None:
+        async def seen() -> None:
+            while name not in [c[0] for c in self.calls]:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(seen(), 2 * UNIT_S)
+
+
+def test_guild_settings_map_onto_the_session() -> None:
+    guild = GuildSettings(voice="cedar", interruptions=False, vad_threshold=0.7, silence_ms=800)
+    settings = session_settings(default_persona(), guild, default_voice="marin")
+    assert (settings.voice, settings.interrupt_response, settings.vad_threshold, settings.silence_duration_ms) == (
+        "cedar",
+        False,
+        0.7,
+        800,
+    )
+    assert [t["name"] for t in settings.tools] == ["get_your_info"]
+    assert session_settings(default_persona(), GuildSettings(), default_voice="marin").voice == "marin"
+
+
+async def turn(peer: Peer) -> None:
+    await peer.configured.wait()
+    await peer.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "u1"})
+    await peer.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900, "item_id": "u1"})
+    await peer.user_transcript("u1", "how old are you?")
+    response_id = await peer.start_response()
+    await peer.call_tools([("get_your_info", '{"query": "age"}')], response_id=response_id)
+    await peer.finish_response(response_id)
+    await peer.expect("conversation.item.create")
+    await peer.expect("response.create")
+    await peer.answer_with_audio(tone_pcm16(100), "I'm 24.")
+    await peer.error("insufficient_quota", "out of credit")
+    await idle(peer)
+
+
+async def test_outputs_reach_the_listener_in_order(realtime_server: ServerFactory) -> None:
+    listener = Listener()
+    async with realtime_server(turn) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        conversation = RealtimeConversation(config, default_persona(), GuildSettings(), policy=FAST_RETRY)
+        contract: Conversation = conversation  # the adapter satisfies the guild session's protocol
+        await conversation.start(listener)
+        await listener.wait_for("fatal")
+        await contract.close()
+    names = [c[0] for c in listener.calls]
+    in_wire_order = [n for n in names if n not in ("tool", "usage")]  # the tool runs in a thread meanwhile
+    assert in_wire_order == ["speech_started", "speech_stopped", "user", "audio", "assistant", "fatal"]
+    assert names.count("tool") == 1 and names.count("usage") == 2
+    assert names.index("tool") < names.index("audio")  # the answer came after the tool output
+    assert ("tool", "get_your_info") in listener.calls and ("assistant", "I'm 24.") in listener.calls
+    cost = (50 * 4 + 20 * 32 + 50 * 0.4 + 10 * 16 + 50 * 64) / 1e6
+    assert ("usage", (120, 60, round(cost, 6))) in listener.calls
+    assert "out of credit" in listener.calls[-1][1]
