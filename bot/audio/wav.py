@@ -10,6 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 _MAX_CHANNELS = 64
+#: Sample rates an audio file can plausibly have; a header outside them is corrupt (1 Hz would make a converter
+#: produce 48,000 samples per input sample).
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 1_536_000
 
 
 class WavError(Exception):
@@ -35,7 +39,8 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int
     """The samples of a WAV file as float32 of shape ``(frames, channels)`` in [-1, 1], and its sample rate.
 
     Raises:
-        WavError: the file is missing or unreadable, is not a WAV file, or is not 8/16/24/32-bit integer PCM.
+        WavError: the file is missing or unreadable, is not a WAV file, is not 8/16/24/32-bit integer PCM, or its
+            header claims more than 64 channels or a sample rate outside 1 kHz to 1.536 MHz.
     """
     path = Path(path)
     if not path.is_file():
@@ -50,8 +55,10 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int
         raise WavError(f"{path}: not an integer PCM WAV file ({error or 'bad header'})") from error
     except OSError as error:
         raise WavError(f"{path}: cannot be read ({error.strerror or error})") from error
-    if not 1 <= channels <= _MAX_CHANNELS or rate <= 0:
-        raise WavError(f"{path}: invalid header ({channels} channels at {rate} Hz)")
+    if not 1 <= channels <= _MAX_CHANNELS:
+        raise WavError(f"{path}: unsupported channel count {channels} (1 to {_MAX_CHANNELS})")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise WavError(f"{path}: unsupported sample rate {rate} Hz ({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE})")
     samples = _decode(frames[: len(frames) - len(frames) % (width * channels)], width)
     return samples.reshape(-1, channels), rate
 

@@ -82,3 +82,15 @@ def test_write_rejects_a_bad_format_before_creating_the_file(
 def test_write_to_a_missing_directory_raises_os_error(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_wav(tmp_path / "missing" / "out.wav", bytes(8), 48_000, 2)
+
+
+@pytest.mark.parametrize(("rate", "channels", "message"), [(1, 1, "sample rate 1 Hz"), (8000, 65, "channel count 65")])
+def test_an_implausible_header_is_a_clear_error(tmp_path: Path, rate: int, channels: int, message: str) -> None:
+    path = tmp_path / "odd.wav"
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(bytes(2 * channels * 10))
+    with pytest.raises(WavError, match=message):
+        read_wav(path)
