@@ -248,7 +248,11 @@ class RealtimeSession:
         attempt = 0
         while not self._closed:
             connected_at_s = self._now()
-            error = await self._serve(ws)
+            try:
+                error = await self._serve(ws)
+            except Exception as exc:  # a bug or an unexpected library error must not kill the session silently
+                _log.exception("Realtime connection failed unexpectedly")
+                error = ConnectionFailed(f"the Realtime connection failed ({type(exc).__name__})")
             if self._closed:
                 return
             self._drop_connection_state()

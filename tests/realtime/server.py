@@ -315,6 +315,8 @@ class RealtimeTestServer:
         self.script_errors: list[BaseException] = []
         self.script_done = asyncio.Event()
         self.rejected = 0
+        #: Statuses to refuse the next handshakes with, in order (set by a script before it drops a connection).
+        self.upcoming_statuses: list[int] = []
         self._server: Server | None = None
 
     @property
@@ -334,9 +336,10 @@ class RealtimeTestServer:
             await asyncio.wait_for(self._server.wait_closed(), UNIT_S)
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if self.handshake_status is not None:
+        status = self.upcoming_statuses.pop(0) if self.upcoming_statuses else self.handshake_status
+        if status is not None:
             self.rejected += 1
-            return connection.respond(HTTPStatus(self.handshake_status), self.handshake_body)
+            return connection.respond(HTTPStatus(status), self.handshake_body)
         if self.api_key is not None:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ") or request.headers.get("api-key")
             if given != self.api_key:

@@ -291,3 +291,51 @@ async def test_close_resolves_waiters_and_ends_the_event_stream(realtime_server:
         await session.close()  # idempotent
     assert events[-1] == out.SessionEnded(None)
     assert server.peers
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "text"),
+    [(404, RejectedError, "does not know this model"), (503, ConnectionFailed, "HTTP 503")],
+)
+async def test_handshake_statuses_fail_start_with_a_clear_error(
+    realtime_server: ServerFactory, status: int, error: type[Exception], text: str
+) -> None:
+    async with realtime_server(idle, handshake_status=status) as server:
+        with pytest.raises(error, match=text):
+            await session_for(server).start()
+
+
+async def test_refused_reconnects_back_off_then_succeed(realtime_server: ServerFactory) -> None:
+    async def drop_and_refuse(peer: Peer) -> None:
+        await peer.configured.wait()
+        peer.server.upcoming_statuses = [503, 429]
+        await peer.drop()
+
+    async def fine(peer: Peer) -> None:
+        await peer.configured.wait()
+        await peer.answer_with_audio(b"", "back")
+        await idle(peer)
+
+    async with realtime_server([drop_and_refuse, fine]) as server:
+        session = session_for(server, policy=RetryPolicy(base_delay_s=0.02, max_delay_s=1.0), rand=lambda: 0.0)
+        await session.start()
+        events = await collect_until(session, has(out.AssistantTranscript))
+        await session.close()
+    assert [(r.attempt, r.delay_s) for r in of_type(events, out.Reconnecting)] == [(1, 0.01), (2, 0.02), (3, 0.04)]
+    assert server.rejected == 2 and session.reconnects == 1
+
+
+async def test_a_key_refused_on_reconnect_stops_for_good(realtime_server: ServerFactory) -> None:
+    async def drop_and_revoke(peer: Peer) -> None:
+        await peer.configured.wait()
+        peer.server.upcoming_statuses = [401]
+        await peer.drop()
+
+    async with realtime_server(drop_and_revoke) as server:
+        session = session_for(server)
+        await session.start()
+        events = await collect_until(session, has(out.SessionEnded))
+        await session.close()
+    [fatal] = [e for e in of_type(events, out.ErrorReported) if e.fatal]
+    assert "rejected the API key (HTTP 401)" in fatal.message
+    assert of_type(events, out.SessionEnded)[0].error == fatal.message and server.rejected == 1

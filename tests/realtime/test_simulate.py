@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -41,14 +42,18 @@ def dominant_hz(samples: np.ndarray, rate: int) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
 
 
-@pytest.mark.parametrize("pace", [4.0, 1.0], ids=["fast", "real-time"])
+@pytest.mark.parametrize(
+    ("pace", "dialect"), [(4.0, "ga"), (4.0, "beta"), (1.0, "ga")], ids=["fast-ga", "fast-beta", "real-time-ga"]
+)
 async def test_a_spoken_question_gets_a_tool_backed_spoken_answer(
-    realtime_server: ServerFactory, tmp_path: Path, pace: float
+    realtime_server: ServerFactory, tmp_path: Path, pace: float, dialect: Literal["ga", "beta"]
 ) -> None:
     lines: list[str] = []
     output = tmp_path / "answer.wav"
-    async with realtime_server(spoken_tool_turn) as server:
-        options = SimulationOptions(QUESTION, output, url=server.url, api_key=Secret("test-key"), pace=pace)
+    async with realtime_server(spoken_tool_turn, dialect=dialect) as server:
+        options = SimulationOptions(
+            QUESTION, output, url=server.url, api_key=Secret("test-key"), dialect=dialect, pace=pace
+        )
         code = await run_simulation(options, lines.append)
     text = "\n".join(lines)
     assert code == EXIT_OK, text
