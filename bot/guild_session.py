@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +36,8 @@ _log = logging.getLogger(__name__)
 
 LIMIT_CHECK_INTERVAL_S = 5.0
 RECENT_SPEAKER_WINDOW_S = 120.0
+#: Silence sent after the last speaker beyond the server VAD's silence duration, so it always hears the pause end.
+VAD_TAIL_MARGIN_MS = 300
 #: Speech the server reports is attributed to whoever was voiced from this long before ``speech_started``.
 ATTRIBUTION_LEAD_S = 0.5
 
@@ -47,6 +49,9 @@ class VoiceLink(Protocol):
     def channel_id(self) -> int: ...
     def set_room_audio_handler(self, handler: Callable[[bytes], None] | None) -> None:
         """Call ``handler`` on the event loop with each mixed 20 ms 48 kHz stereo frame of the room."""
+
+    def set_silence_tail_ms(self, tail_ms: float) -> None:
+        """How long the room stream continues in silence after the last speaker."""
 
     def speakers_between(self, start_s: float, end_s: float) -> set[int]:
         """User ids voiced between two ``time.monotonic()`` instants."""
@@ -106,6 +111,7 @@ class GuildSession:
         limits: SessionLimits,
         on_end: Callable[[GuildSession, str], None],
         post: Callable[[str], None] | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
         now: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
     ) -> None:
@@ -118,6 +124,7 @@ class GuildSession:
         self.store = store
         self._on_end = on_end
         self._post = post
+        self._closers = tuple(closers)
         self._now = now
         self._today = today
         self._resampler = DiscordToRealtimeResampler()
@@ -153,6 +160,7 @@ class GuildSession:
 
     def start(self) -> None:
         """Start listening and the limit watchdog (the links are already connected)."""
+        self.voice.set_silence_tail_ms(self.settings.silence_ms + VAD_TAIL_MARGIN_MS)
         self.voice.set_room_audio_handler(self._on_room_frame)
         self._limit_task = asyncio.get_running_loop().create_task(self._watch_limits(), name=f"limits-{self.guild_id}")
 
@@ -166,7 +174,7 @@ class GuildSession:
             self._limit_task.cancel()
         self.playback.clear()
         self._record_usage()
-        for step in (self.conversation.close, self.voice.disconnect):
+        for step in (self.conversation.close, self.voice.disconnect, *self._closers):
             try:
                 await step()
             except Exception:
@@ -191,6 +199,7 @@ class GuildSession:
 
     async def apply_settings(self, settings: GuildSettings) -> None:
         self.settings = settings
+        self.voice.set_silence_tail_ms(settings.silence_ms + VAD_TAIL_MARGIN_MS)
         await self.conversation.apply_settings(settings, self.persona)
 
     # -- audio in ------------------------------------------------------------------------------------------------

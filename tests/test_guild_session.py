@@ -30,6 +30,10 @@ class Voice:
     names: dict[int, str] = field(default_factory=lambda: {5: "alice", 7: "carol"})
     humans: int = 2
     disconnected: bool = False
+    tail_ms: float = 0.0
+
+    def set_silence_tail_ms(self, tail_ms: float) -> None:
+        self.tail_ms = tail_ms
 
     def set_room_audio_handler(self, handler: Callable[[bytes], None] | None) -> None:
         self.handler = handler
@@ -165,6 +169,15 @@ async def test_barge_in_clears_playback_and_truncates_at_what_was_played(rig: Ri
     await settle()
     assert rig.player.queued == {}
     assert rig.talk.interrupts == [{"item-1": 640.0}]
+
+
+async def test_the_room_stream_outlasts_the_server_vad_silence(rig: Rig) -> None:
+    """The room stream must keep sending silence longer than the VAD waits, or a turn would never end."""
+    rig.session.start()
+    assert rig.voice.tail_ms > rig.session.settings.silence_ms
+    await rig.session.apply_settings(GuildSettings(silence_ms=1200))
+    assert rig.voice.tail_ms > 1200
+    await rig.session.close("test")
 
 
 async def test_no_barge_in_when_interruptions_are_off_or_nothing_plays(rig: Rig) -> None:

@@ -176,6 +176,10 @@ class ReceivingVoiceClient(discord.VoiceClient):
         """Call ``handler(user_id, pcm16)`` on the event loop with each decoded frame of each speaker."""
         self._user_handler = handler
 
+    def set_silence_tail_ms(self, tail_ms: float) -> None:
+        """How long the room stream goes on in silence after the last speaker (server VAD must hear the pause)."""
+        self.room.set_tail_ms(tail_ms)
+
     def speakers_between(self, start_s: float, end_s: float) -> set[int]:
         """User ids voiced between two ``time.monotonic()`` instants."""
         return self.room.timeline.speakers_between(start_s, end_s)

@@ -104,6 +104,16 @@ class RoomMixer:
         self.dropped_frames = 0
 
     @property
+    def tail_ms(self) -> float:
+        return self._tail_frames * FRAME_MS
+
+    def set_tail_ms(self, tail_ms: float) -> None:
+        """Change the silence tail (e.g. to outlast the server VAD's silence duration); applies from the next run."""
+        if tail_ms < 0:
+            raise ValueError(f"tail_ms must be >= 0, got {tail_ms}")
+        self._tail_frames = int(tail_ms // FRAME_MS)
+
+    @property
     def active(self) -> bool:
         """True while the stream runs (speech queued, or the silence tail not yet over)."""
         return self._tail_left > 0 or any(q.frames for q in self._queues.values())

@@ -49,6 +49,18 @@ def test_one_speaker_then_tail_then_idle() -> None:
     assert room.timeline.speakers_between(100.0, 100.05) == {7}
 
 
+def test_a_longer_tail_set_later_applies_to_the_next_run() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, tail_ms=40, prime_frames=1)
+    room.set_tail_ms(200)
+    assert room.tail_ms == 200
+    room.push(7, frame(1))
+    out = run(room, clock, 13)
+    assert out[1:11] == [DISCORD_SILENCE_FRAME] * 10 and out[11:] == [None, None]
+    with pytest.raises(ValueError, match="tail_ms"):
+        room.set_tail_ms(-5)
+
+
 def test_two_speakers_are_mixed_with_saturation() -> None:
     clock = Clock()
     room = RoomMixer(clock, prime_frames=1)
