@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, RealtimeConfig, load_config
+from bot.secret import Secret
 
 EXIT_CONFIG = 2
 
@@ -25,9 +26,18 @@ async def _run_bot(config: Config) -> int:
     import discord
 
     from bot.app import VoiceBot
+    from bot.personas import PersonaLibrary
+    from bot.store import SettingsStore, StoreError
+    from bot.wiring import GuildSessionFactory
 
     assert config.discord_token is not None
-    bot = VoiceBot(config)
+    try:
+        store = SettingsStore.in_data_dir(config.data_dir)
+    except (StoreError, OSError) as error:
+        print(f"The settings store in {config.data_dir} cannot be opened: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    personas = PersonaLibrary(config.data_dir / "personas", config.persona_file)
+    bot = VoiceBot(config, store=store, personas=personas, session_factory=GuildSessionFactory(config, store, personas))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +75,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run_bot(config))
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.realtime.simulate import SimulationOptions, run_simulation
+
+    realtime: RealtimeConfig | None = None
+    secrets: list[Secret] = []
+    log_level = "WARNING"
+    try:
+        config = load_config(env_file=args.env_file, require_discord=False)
+        realtime = config.realtime
+        log_level, secrets = config.log_level, config.secrets()
+    except ConfigError as error:
+        if args.url is None:  # without --url the configured provider is needed
+            return _fail_config(error)
+    from bot.logging_setup import setup_logging
+
+    api_key = Secret(args.api_key) if args.api_key else None
+    setup_logging(log_level, [*secrets, *([api_key] if api_key else [])])
+    options = SimulationOptions(
+        input_path=args.input,
+        output_path=args.output,
+        url=args.url,
+        api_key=api_key,
+        dialect=args.dialect,
+        persona_file=args.persona,
+        realtime=realtime,
+        answer_timeout_s=args.timeout,
+    )
+    return asyncio.run(run_simulation(options, print))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="settings file (default: .env)")
@@ -72,6 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the Discord bot (the default)")
     run.set_defaults(handler=_cmd_run)
+    sim = sub.add_parser(
+        "simulate",
+        help="speak one WAV to the persona through a Realtime server, without Discord",
+        description="Streams IN.wav at real-time pace through the bot's audio path and writes the spoken answer.",
+    )
+    sim.add_argument("--input", type=Path, required=True, metavar="IN.wav", help="the question (any WAV)")
+    sim.add_argument("--output", type=Path, required=True, metavar="OUT.wav", help="where to write the answer")
+    sim.add_argument("--url", help="a Realtime WebSocket URL (default: the configured provider)")
+    sim.add_argument("--api-key", help="the key for --url (default: the configured key)")
+    sim.add_argument("--dialect", choices=("ga", "beta"), help="the server's protocol dialect (default: ga)")
+    sim.add_argument("--persona", type=Path, metavar="FILE", help="a persona TOML file (default: the built-in one)")
+    sim.add_argument("--timeout", type=float, default=30.0, metavar="S", help="longest wait for the answer")
+    sim.set_defaults(handler=_cmd_simulate)
     return parser
 
 

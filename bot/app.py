@@ -10,6 +10,9 @@ from discord.ext import commands
 
 import cogs
 from bot.config import Config
+from bot.personas import PersonaLibrary
+from bot.sessions import SessionFactory, SessionManager
+from bot.store import SettingsStore
 
 _log = logging.getLogger(__name__)
 
@@ -46,9 +49,25 @@ def extension_names() -> list[str]:
 class VoiceBot(commands.Bot):
     """The bot. Shared services are passed in; extensions are loaded in :meth:`setup_hook`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: SettingsStore,
+        personas: PersonaLibrary,
+        session_factory: SessionFactory,
+    ) -> None:
         super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None)
         self.config = config
+        self.store = store
+        self.personas = personas
+        self.sessions = SessionManager(session_factory)
+
+    async def close(self) -> None:
+        """Leave every voice channel, close every Realtime session, flush the settings store, then log out."""
+        await self.sessions.close_all()
+        self.store.close()
+        await super().close()
 
     async def setup_hook(self) -> None:
         for name in extension_names():

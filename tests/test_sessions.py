@@ -48,6 +48,9 @@ class RecordingSession:
     def status_embed(self, store: SettingsStore) -> discord.Embed:
         return discord.Embed(title="status")
 
+    def on_presence_changed(self) -> None:
+        self.calls.append("presence")
+
 
 def channel(guild_id: int, channel_id: int) -> discord.VoiceChannel:
     return cast(discord.VoiceChannel, SimpleNamespace(id=channel_id, guild=SimpleNamespace(id=guild_id)))

@@ -1,0 +1,286 @@
+"""The ``/voice`` and ``/persona`` slash commands. The logic they call lives in :mod:`bot.sessions`."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import texts
+from bot.guards import is_manager, missing_voice_permissions
+from bot.persona import PersonaError
+from bot.sessions import JoinError
+from bot.store import StoreError
+
+if TYPE_CHECKING:
+    from bot.app import VoiceBot
+
+_log = logging.getLogger(__name__)
+
+VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse")
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """An error whose message is meant for the user as it is (short, no secrets)."""
+
+
+def _member(interaction: discord.Interaction[Any]) -> discord.Member:
+    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
+        raise UserFacingError(texts.NOT_IN_GUILD)
+    return interaction.user
+
+
+async def manager_only(interaction: discord.Interaction[Any]) -> bool:
+    """App-command check: Manage Server or the configured manager role."""
+    member = _member(interaction)
+    bot: VoiceBot = interaction.client
+    if not is_manager(member, bot.config.manager_role):
+        raise UserFacingError(texts.NOT_MANAGER)
+    return True
+
+
+async def reply(interaction: discord.Interaction[Any], content: str | None = None, **kwargs: Any) -> None:
+    """Answer ephemerally, whether or not the interaction was already answered or deferred."""
+    kwargs.setdefault("ephemeral", True)
+    if content is not None:
+        kwargs["content"] = content
+    if interaction.response.is_done():
+        await interaction.followup.send(**kwargs)
+    else:
+        await interaction.response.send_message(**kwargs)
+
+
+class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk with the bot in a voice channel"):
+    """Join, leave, reset, status, say, settings and data deletion."""
+
+    def __init__(self, bot: VoiceBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)
+
+    @app_commands.command(name="join", description="Bring the bot into your voice channel (or the one you name)")
+    @app_commands.describe(channel="The voice channel to join (default: the one you are in)")
+    @app_commands.guild_only()
+    async def join(self, interaction: discord.Interaction[Any], channel: discord.VoiceChannel | None = None) -> None:
+        member = _member(interaction)
+        target = channel
+        if target is None:
+            if member.voice is None or member.voice.channel is None:
+                raise UserFacingError(texts.CALLER_NOT_IN_VOICE)
+            target = member.voice.channel  # type: ignore[assignment]
+        assert target is not None and interaction.guild is not None
+        if member.voice is None or member.voice.channel != target:
+            raise UserFacingError(texts.CALLER_NOT_WITH_BOT if channel is not None else texts.CALLER_NOT_IN_VOICE)
+        missing = missing_voice_permissions(target.permissions_for(interaction.guild.me))
+        if missing:
+            raise UserFacingError(texts.missing_permissions(target.mention, missing))
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            chat = interaction.channel if isinstance(interaction.channel, discord.abc.Messageable) else None
+            session, moved = await self.bot.sessions.join(target, text_channel=chat)
+        except JoinError as error:
+            raise UserFacingError(str(error)) from error
+        message = texts.moved(target.mention) if moved else texts.joined(target.mention, session.persona.name)
+        await reply(interaction, message)
+
+    @app_commands.command(name="leave", description="Make the bot leave the voice channel")
+    @app_commands.guild_only()
+    async def leave(self, interaction: discord.Interaction[Any]) -> None:
+        session = self._session_with_caller(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.sessions.leave(session.guild_id, reason="left by command")
+        await reply(interaction, texts.LEFT)
+
+    @app_commands.command(name="reset", description="Start a fresh conversation in the same channel")
+    @app_commands.guild_only()
+    async def reset(self, interaction: discord.Interaction[Any]) -> None:
+        session = self._session_with_caller(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await session.reset()
+        await reply(interaction, texts.RESET)
+
+    @app_commands.command(name="say", description="The bot answers this text out loud in the voice channel")
+    @app_commands.describe(text="What to say to the bot")
+    @app_commands.guild_only()
+    async def say(self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 1000]) -> None:
+        session = self._session_with_caller(interaction)
+        await session.say(text)
+        await reply(interaction, f"🗣️ {text}")
+
+    @app_commands.command(name="status", description="Who is talking, latency, and what this session costs")
+    @app_commands.guild_only()
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
+        guild = _member(interaction).guild
+        session = self.bot.sessions.get(guild.id)
+        if session is None:
+            raise UserFacingError(texts.NOT_CONNECTED)
+        await reply(interaction, embed=session.status_embed(self.bot.store))
+
+    @app_commands.command(name="settings", description="Show or change this server's voice settings")
+    @app_commands.describe(
+        voice="The voice the bot speaks with",
+        interruptions="Whether people can interrupt the bot by speaking",
+        vad_threshold="How loud speech must be to count (0.0–1.0, default 0.5)",
+        silence_ms="How long a pause ends a turn, in ms (default 500)",
+        transcripts="Post a transcript of the conversation in text chat",
+        transcript_channel="Where to post transcripts (default: the voice channel's chat)",
+    )
+    @app_commands.choices(voice=[app_commands.Choice(name=v, value=v) for v in VOICES])
+    @app_commands.check(manager_only)
+    @app_commands.guild_only()
+    async def settings(
+        self,
+        interaction: discord.Interaction[Any],
+        voice: str | None = None,
+        interruptions: bool | None = None,
+        vad_threshold: app_commands.Range[float, 0.0, 1.0] | None = None,
+        silence_ms: app_commands.Range[int, 100, 3000] | None = None,
+        transcripts: bool | None = None,
+        transcript_channel: discord.TextChannel | None = None,
+    ) -> None:
+        guild = _member(interaction).guild
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("voice", voice),
+                ("interruptions", interruptions),
+                ("vad_threshold", vad_threshold),
+                ("silence_ms", silence_ms),
+                ("transcripts", transcripts),
+                ("transcript_channel_id", transcript_channel.id if transcript_channel else None),
+            )
+            if value is not None
+        }
+        if changes:
+            try:
+                saved = self.bot.store.update(guild.id, changes)
+            except StoreError as error:
+                raise UserFacingError(texts.invalid_setting(str(error))) from error
+            await self.bot.sessions.apply_settings(guild.id, saved)
+        current = self.bot.store.get(guild.id)
+        lines = [
+            f"`{name}`: {value if value is not None else 'default'}"
+            for name, value in dataclasses.asdict(current).items()
+        ]
+        header = texts.SETTINGS_SAVED if changes else "Current settings:"
+        await reply(interaction, "\n".join([header, *lines]))
+
+    @app_commands.command(name="forget", description="Delete everything the bot stored for this server")
+    @app_commands.check(manager_only)
+    @app_commands.guild_only()
+    async def forget(self, interaction: discord.Interaction[Any]) -> None:
+        guild = _member(interaction).guild
+        rows = self.bot.store.delete_guild(guild.id)
+        await reply(interaction, texts.DATA_DELETED.format(rows=rows))
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        """Follow the bot when a moderator moves or disconnects it, and keep the alone timer current."""
+        session = self.bot.sessions.get(member.guild.id)
+        if session is None:
+            return
+        if self.bot.user is not None and member.id == self.bot.user.id:
+            if after.channel is None:
+                await self.bot.sessions.leave(member.guild.id, reason="disconnected from voice")
+                return
+            if before.channel != after.channel:
+                _log.info("guild %s: moved to channel %s", member.guild.id, after.channel.id)
+            session.on_presence_changed()
+            return
+        channels = {c.id for c in (before.channel, after.channel) if c is not None}
+        if session.channel_id in channels and before.channel != after.channel:
+            session.on_presence_changed()
+
+    def _session_with_caller(self, interaction: discord.Interaction[Any]) -> Any:
+        member = _member(interaction)
+        session = self.bot.sessions.get(member.guild.id)
+        if session is None:
+            raise UserFacingError(texts.NOT_CONNECTED)
+        if member.voice is None or member.voice.channel is None or member.voice.channel.id != session.channel_id:
+            raise UserFacingError(texts.CALLER_NOT_WITH_BOT)
+        return session
+
+
+class PersonaCog(commands.GroupCog, group_name="persona", group_description="Who the bot is"):
+    """Show and choose the persona."""
+
+    def __init__(self, bot: VoiceBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)
+
+    @app_commands.command(name="show", description="Show the bot's current persona")
+    @app_commands.guild_only()
+    async def show(self, interaction: discord.Interaction[Any]) -> None:
+        guild = _member(interaction).guild
+        name = self.bot.store.get(guild.id).persona
+        try:
+            persona = self.bot.personas.load(name)
+        except PersonaError as error:
+            raise UserFacingError(texts.bad_persona(name or "default", error.reason)) from error
+        embed = discord.Embed(title=persona.name, description=persona.style[:4000])
+        embed.add_field(name="Age", value=str(persona.age))
+        for key, value in list(persona.facts.items())[:20]:
+            embed.add_field(name=key.replace("_", " ").capitalize(), value=value[:1000])
+        embed.set_footer(text=f"persona: {name or 'default'}")
+        await reply(interaction, embed=embed)
+
+    @app_commands.command(name="set", description="Choose the persona (takes effect on the next join or reset)")
+    @app_commands.describe(name="A persona from the bot's persona folder, or 'default'")
+    @app_commands.check(manager_only)
+    @app_commands.guild_only()
+    async def set_(self, interaction: discord.Interaction[Any], name: str) -> None:
+        guild = _member(interaction).guild
+        known = self.bot.personas.names()
+        if name not in known:
+            raise UserFacingError(texts.unknown_persona(name, known))
+        try:
+            persona = self.bot.personas.load(name)
+        except PersonaError as error:
+            raise UserFacingError(texts.bad_persona(name, error.reason)) from error
+        self.bot.store.update(guild.id, {"persona": name})
+        await reply(interaction, texts.persona_set(persona.name))
+
+    @set_.autocomplete("name")
+    async def _persona_names(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        wanted = current.lower()
+        return [app_commands.Choice(name=n, value=n) for n in self.bot.personas.names() if wanted in n.lower()][:25]
+
+
+async def report_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
+    """Turn any command error into one short ephemeral message; log the unexpected ones."""
+    original = getattr(error, "original", error)
+    if isinstance(original, UserFacingError):
+        message = str(original)
+    elif isinstance(error, UserFacingError):
+        message = str(error)
+    elif isinstance(error, app_commands.NoPrivateMessage):
+        message = texts.NOT_IN_GUILD
+    else:
+        _log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=original)
+        message = texts.GENERIC_ERROR
+    try:
+        await reply(interaction, message)
+    except discord.HTTPException:
+        _log.warning("could not report an error to the user (interaction expired)")
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(VoiceCog(bot))  # type: ignore[arg-type]
+    await bot.add_cog(PersonaCog(bot))  # type: ignore[arg-type]

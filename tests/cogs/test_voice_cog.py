@@ -1,0 +1,203 @@
+"""The slash commands that need no voice connection: persona, settings, data deletion, permissions, errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot import texts
+from bot.app import VoiceBot
+from bot.config import load_config
+from bot.personas import PersonaLibrary
+from bot.store import SettingsStore
+from cogs.voice import PersonaCog, UserFacingError, VoiceCog, manager_only, report_error
+from tests.discord_world import FakeInteraction, World, make_world
+
+PIRATE = """
+name = "Captain Rowan"
+age = 41
+style = "Talks like an old sailor."
+[facts]
+favorite_food = "fish stew"
+"""
+
+
+async def no_sessions(*_args: Any) -> Any:
+    raise AssertionError("these tests open no voice session")
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[VoiceBot]:
+    (tmp_path / "personas").mkdir()
+    (tmp_path / "personas" / "pirate.toml").write_text(PIRATE, encoding="utf-8")
+    (tmp_path / "personas" / "broken.toml").write_text("name = \n", encoding="utf-8")
+    config = load_config(
+        {"DISCORD_TOKEN": "token-abcdef", "OPENAI_API_KEY": "sk-abcdef", "MANAGER_ROLE": "DJ"}, env_file=None
+    )
+    bot = VoiceBot(
+        config,
+        store=SettingsStore.in_data_dir(tmp_path),
+        personas=PersonaLibrary(tmp_path / "personas"),
+        session_factory=no_sessions,
+    )
+    await bot.add_cog(VoiceCog(bot))
+    await bot.add_cog(PersonaCog(bot))
+    yield bot
+    bot.store.close()
+
+
+@pytest.fixture
+def world(bot: VoiceBot) -> World:
+    return make_world(bot)
+
+
+def interaction(bot: VoiceBot, world: World, user_id: int) -> FakeInteraction:
+    return FakeInteraction(client=bot, guild=world.guild, user=world.member(user_id), channel=world.text_channel())
+
+
+def cog(bot: VoiceBot, name: str) -> Any:
+    found = bot.get_cog(name)
+    assert found is not None
+    return found
+
+
+async def test_persona_show_describes_the_default_persona(bot: VoiceBot, world: World) -> None:
+    fake = interaction(bot, world, 5)
+    await cog(bot, "PersonaCog").show.callback(cog(bot, "PersonaCog"), fake.as_interaction())
+    embed = fake.last.embed
+    assert fake.last.ephemeral and embed is not None
+    assert embed.title == bot.personas.load(None).name
+    assert any(field.name == "Age" for field in embed.fields)
+
+
+async def test_persona_set_stores_a_known_persona_and_refuses_others(bot: VoiceBot, world: World) -> None:
+    persona_cog = cog(bot, "PersonaCog")
+    fake = interaction(bot, world, 6)
+    await persona_cog.set_.callback(persona_cog, fake.as_interaction(), "pirate")
+    assert fake.last.content == texts.persona_set("Captain Rowan")
+    assert bot.store.get(world.guild.id).persona == "pirate"
+    with pytest.raises(UserFacingError, match="no persona called `ghost`"):
+        await persona_cog.set_.callback(persona_cog, interaction(bot, world, 6).as_interaction(), "ghost")
+    with pytest.raises(UserFacingError, match=r"could not be loaded: .*line 1"):
+        await persona_cog.set_.callback(persona_cog, interaction(bot, world, 6).as_interaction(), "broken")
+    assert bot.store.get(world.guild.id).persona == "pirate"  # nothing lost
+
+
+async def test_persona_autocomplete_lists_matching_names(bot: VoiceBot, world: World) -> None:
+    persona_cog = cog(bot, "PersonaCog")
+    choices = await persona_cog._persona_names(interaction(bot, world, 6).as_interaction(), "PI")
+    assert [c.value for c in choices] == ["pirate"]
+    everything = await persona_cog._persona_names(interaction(bot, world, 6).as_interaction(), "")
+    assert [c.value for c in everything] == ["default", "broken", "pirate"]
+
+
+async def test_settings_and_persona_commands_need_a_manager(bot: VoiceBot, world: World) -> None:
+    voice_cog, persona_cog = cog(bot, "VoiceCog"), cog(bot, "PersonaCog")
+    for command in (voice_cog.settings, voice_cog.forget, persona_cog.set_):
+        assert manager_only in command.checks
+    with pytest.raises(UserFacingError, match="Manage Server"):
+        await manager_only(interaction(bot, world, 5).as_interaction())  # alice: no permission, no role
+    assert await manager_only(interaction(bot, world, 6).as_interaction())  # bob: Manage Server
+    assert await manager_only(interaction(bot, world, 7).as_interaction())  # carol: the configured DJ role
+
+
+async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, world: World) -> None:
+    voice_cog = cog(bot, "VoiceCog")
+    shown = interaction(bot, world, 6)
+    await voice_cog.settings.callback(voice_cog, shown.as_interaction())
+    assert shown.last.content is not None and shown.last.content.startswith("Current settings:")
+    changed = interaction(bot, world, 6)
+    await voice_cog.settings.callback(
+        voice_cog,
+        changed.as_interaction(),
+        voice="cedar",
+        interruptions=False,
+        silence_ms=800,
+        transcript_channel=world.text_channel(),
+    )
+    assert changed.last.content is not None and changed.last.content.startswith(texts.SETTINGS_SAVED)
+    saved = bot.store.get(world.guild.id)
+    assert (saved.voice, saved.interruptions, saved.silence_ms, saved.transcript_channel_id) == (
+        "cedar",
+        False,
+        800,
+        12,
+    )
+
+
+async def test_forget_deletes_the_guilds_data(bot: VoiceBot, world: World) -> None:
+    bot.store.update(world.guild.id, {"voice": "ash"})
+    bot.store.add_usage(world.guild.id, "2026-11-24", seconds=5)
+    fake = interaction(bot, world, 6)
+    await cog(bot, "VoiceCog").forget.callback(cog(bot, "VoiceCog"), fake.as_interaction())
+    assert fake.last.content == texts.DATA_DELETED.format(rows=2)
+    assert bot.store.get(world.guild.id).voice is None
+
+
+async def test_join_refuses_callers_outside_voice_and_channels_the_bot_cannot_use(bot: VoiceBot, world: World) -> None:
+    voice_cog = cog(bot, "VoiceCog")
+    with pytest.raises(UserFacingError, match="Join a voice channel first"):
+        await voice_cog.join.callback(voice_cog, interaction(bot, world, 6).as_interaction())  # bob is in no channel
+    with pytest.raises(UserFacingError, match="You need to be in my voice channel"):
+        await voice_cog.join.callback(voice_cog, interaction(bot, world, 5).as_interaction(), world.voice_channel(11))
+    # move alice into the locked channel: the bot lacks Connect there, and so (Discord's rule) Speak too
+    world.guild._update_voice_state(
+        {
+            "user_id": "5",
+            "channel_id": "11",
+            "session_id": "s",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+        },
+        11,
+    )
+    with pytest.raises(UserFacingError, match=r"I need the \*\*Connect\*\*, \*\*Speak\*\* permission in <#11>"):
+        await voice_cog.join.callback(voice_cog, interaction(bot, world, 5).as_interaction())
+
+
+async def test_commands_need_a_session_where_one_is_required(bot: VoiceBot, world: World) -> None:
+    voice_cog = cog(bot, "VoiceCog")
+    for command, args in (
+        (voice_cog.leave, ()),
+        (voice_cog.reset, ()),
+        (voice_cog.say, ("hi",)),
+        (voice_cog.status, ()),
+    ):
+        with pytest.raises(UserFacingError, match="I'm not in a voice channel here"):
+            await command.callback(voice_cog, interaction(bot, world, 5).as_interaction(), *args)
+
+
+async def test_errors_reach_the_user_as_one_short_ephemeral_line(
+    bot: VoiceBot, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = interaction(bot, world, 5)
+    await report_error(fake.as_interaction(), UserFacingError("Nope."))
+    assert (fake.last.content, fake.last.ephemeral) == ("Nope.", True)
+    crashed = interaction(bot, world, 5)
+    await crashed.response.defer(ephemeral=True)
+    original = RuntimeError("driver exploded with key sk-abcdef")
+    with caplog.at_level(logging.ERROR):
+        await report_error(
+            crashed.as_interaction(), app_commands.CommandInvokeError(cog(bot, "VoiceCog").say, original)
+        )
+    assert crashed.last.content == texts.GENERIC_ERROR  # the user sees no internals (and no key)
+    assert "command ? failed" in caplog.text or "failed" in caplog.text
+    in_dm = FakeInteraction(client=bot, guild=None, user=world.member(5))
+    await report_error(in_dm.as_interaction(), app_commands.NoPrivateMessage())
+    assert in_dm.last.content == texts.NOT_IN_GUILD
+
+
+def test_invite_permissions_cover_what_join_checks() -> None:
+    from bot.app import REQUIRED_PERMISSIONS
+
+    assert discord.Permissions(view_channel=True, connect=True, speak=True) <= REQUIRED_PERMISSIONS
