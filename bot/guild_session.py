@@ -190,8 +190,12 @@ class GuildSession:
     async def move_to(self, channel: discord.VoiceChannel) -> None:
         await self.voice.move_to(channel)
 
-    async def reset(self) -> None:
+    async def reset(self, persona: Persona | None = None) -> None:
+        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona set``)."""
         self.playback.clear()
+        if persona is not None and persona != self._persona:
+            self._persona = persona
+            await self.conversation.apply_settings(self.settings, persona)
         await self.conversation.reset()
 
     async def say(self, text: str) -> None:

@@ -104,7 +104,13 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
     async def reset(self, interaction: discord.Interaction[Any]) -> None:
         session = self._session_with_caller(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await session.reset()
+        name = self.bot.store.get(session.guild_id).persona
+        try:
+            persona = self.bot.personas.load(name)
+        except PersonaError as error:  # the file broke since it was chosen: keep talking as before
+            _log.warning("guild %s: persona %r not reloaded: %s", session.guild_id, name, error.reason)
+            persona = None
+        await session.reset(persona)
         await reply(interaction, texts.RESET)
 
     @app_commands.command(name="say", description="The bot answers this text out loud in the voice channel")

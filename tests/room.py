@@ -109,8 +109,11 @@ class Room:
         fake = self.interaction(user_id)
         cog = self.cog(cog_name)
         interaction = fake.as_interaction()
+        slash: app_commands.Command[Any, ..., Any] = getattr(cog, command)
         try:
-            await getattr(cog, command).callback(cog, interaction, **options)
+            if not await slash._check_can_run(interaction):  # the checks discord.py's tree runs first
+                raise app_commands.CheckFailure(f"the checks of /{slash.qualified_name} failed")
+            await slash.callback(cog, interaction, **options)
         except app_commands.AppCommandError as error:
             await cog.cog_app_command_error(interaction, error)
         return fake
@@ -173,6 +176,7 @@ async def room(
                 "REALTIME_API_KEY": "test-key",
                 "REALTIME_DIALECT": dialect,
                 "DATA_DIR": str(tmp_path),
+                "MANAGER_ROLE": "DJ",
             }
             config = load_config(env, env_file=None)
             store = SettingsStore.in_data_dir(tmp_path)

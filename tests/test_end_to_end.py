@@ -114,3 +114,50 @@ async def test_a_moderator_disconnect_ends_the_session_and_a_new_join_works(tmp_
         assert "Joined" in (again.last.content or "")
         assert lounge.session is not first
         await eventually(lambda: len(lounge.realtime.peers) == 2)
+
+
+async def spoken_joke(peer: Peer) -> None:
+    """The model answers a typed ``/voice say`` out loud."""
+    said = await peer.expect("conversation.item.create", timeout_s=15)
+    assert said["item"]["role"] == "user" and said["item"]["content"][0]["text"] == "Tell us a joke"
+    await peer.expect("response.create")
+    await peer.answer_with_audio(tone_pcm16(600, 440.0), "Why did the ramen blush? It saw the miso dressing.")
+    await idle(peer)
+
+
+async def test_say_status_settings_reset_and_leave_on_a_live_session(tmp_path: Path) -> None:
+    async with room(tmp_path, [spoken_joke, idle]) as lounge:
+        await lounge.join(ALICE)
+        said = await lounge.command("VoiceCog", "say", ALICE, text="Tell us a joke")
+        assert said.last.ephemeral and "Tell us a joke" in (said.last.content or "")
+        await eventually(lambda: lounge.voice_server.voice_datagrams != [] and lounge.session.figures.output_tokens > 0)
+        await eventually(lambda: voiced_ms(lounge.voice_server.decode_bot_audio()[0]) >= 500)
+
+        status = await lounge.command("VoiceCog", "status", ALICE)
+        embed = status.last.embed
+        assert embed is not None and embed.title is not None and "Aiko" in embed.title
+        fields = {field.name: field.value for field in embed.fields}
+        assert fields["Channel"] == f"<#{LOUNGE_ID}>" and fields["Reconnects"] == "0"
+        assert "out tokens" in (fields["This session"] or "")
+
+        # carol has the manager role (DJ): a new voice reaches the live Realtime session without rejoining.
+        changed = await lounge.command("VoiceCog", "settings", CAROL, voice="cedar")
+        assert "Settings saved" in (changed.last.content or "")
+        peer = lounge.realtime.peers[0]
+        await eventually(lambda: len(peer.session_updates) >= 2)
+        assert peer.session_updates[-1]["session"]["audio"]["output"]["voice"] == "cedar"
+        refused = await lounge.command("VoiceCog", "settings", ALICE, voice="ash")
+        assert "Manage Server" in (refused.last.content or "")
+
+        reset = await lounge.command("VoiceCog", "reset", ALICE)
+        assert "fresh conversation" in (reset.last.content or "")
+        await eventually(lambda: len(lounge.realtime.peers) == 2)  # a fresh Realtime session, same channel
+        fresh = lounge.realtime.peers[1]
+        await eventually(lambda: bool(fresh.session_updates))
+        assert fresh.session_updates[0]["session"]["audio"]["output"]["voice"] == "cedar"
+
+        left = await lounge.command("VoiceCog", "leave", ALICE)
+        assert "Left" in (left.last.content or "")
+        assert lounge.bot.sessions.get(1000) is None
+        await eventually(lambda: fresh.connection.state is State.CLOSED)
+        await eventually(lambda: lounge.world.guild.voice_client is None)

@@ -7,6 +7,7 @@ the real ones (loopback voice gateway, local Realtime server) are joined in the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,3 +278,13 @@ async def test_status_embed_has_the_figures(rig: Rig) -> None:
     assert fields["Channel"] == "<#10>" and fields["Reconnects"] == "1"
     assert "10 in / 20 out tokens" in (fields["This session"] or "")
     assert fields["Answer latency"] == "no answer yet"
+
+
+async def test_reset_with_a_new_persona_reconfigures_then_starts_fresh(rig: Rig) -> None:
+    rig.session.on_assistant_audio("item-1", b"\0" * 4800)
+    pirate = dataclasses.replace(default_persona(), name="Captain Rowan")
+    await rig.session.reset(pirate)
+    assert rig.player.queued == {} and rig.talk.resets == 1
+    assert rig.session.persona.name == "Captain Rowan" and len(rig.talk.settings) == 1
+    await rig.session.reset(pirate)  # same persona: no reconfiguration
+    assert rig.talk.resets == 2 and len(rig.talk.settings) == 1

@@ -39,7 +39,7 @@ class RecordingSession:
         if self.fail_close:
             raise RuntimeError("boom")
 
-    async def reset(self) -> None:
+    async def reset(self, persona: Persona | None = None) -> None:
         self.calls.append("reset")
 
     async def say(self, text: str) -> None:
