@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from asyncio.subprocess import PIPE
 from pathlib import Path
+
+from bot.audio.wav import read_wav
+from tests.realtime.server import RealtimeTestServer
+from tests.realtime.test_simulate import QUESTION, spoken_tool_turn
 
 SECRET = "sk-must-not-leak-123456"
 
@@ -37,3 +43,46 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = run_bot("--help", env={}, cwd=tmp_path)
     assert result.returncode == 0
     assert "run" in result.stdout
+
+
+async def run_bot_async(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """``run_bot`` without blocking the event loop (for tests that serve a peer on it)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "OPENAI_", "AZURE_", "REALTIME_"))}
+    clean.update(env)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=clean, cwd=cwd, stdout=PIPE, stderr=PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_simulate_speaks_a_question_and_writes_the_tool_backed_answer(tmp_path: Path) -> None:
+    output = tmp_path / "answer.wav"
+    async with RealtimeTestServer(spoken_tool_turn) as server:
+        code, stdout, stderr = await run_bot_async(
+            "simulate", "--input", str(QUESTION), "--output", str(output), "--url", server.url,
+            "--api-key", "test-key", env={}, cwd=tmp_path,
+        )  # fmt: skip
+    assert code == 0, stderr
+    assert server.script_errors == [] and server.schema_problems == []
+    lines = stdout.splitlines()
+    assert "user: What is your favorite food?" in lines
+    assert any(line.startswith('tool call: get_your_info({"query": "favorite food"})') for line in lines), stdout
+    assert any(line.startswith("latency (end of speech -> first answer audio): ") for line in lines), stdout
+    samples, rate = read_wav(output)
+    assert rate == 48_000 and samples.shape[1] == 2 and len(samples) >= rate // 2
+    assert "test-key" not in stdout + stderr
+
+
+async def test_simulate_without_a_server_or_input_is_one_line(tmp_path: Path) -> None:
+    code, stdout, stderr = await run_bot_async(
+        "simulate", "--input", "missing.wav", "--output", "out.wav", env={}, cwd=tmp_path
+    )
+    assert code == 2 and "Traceback" not in stderr  # no --url and no provider configured
+    assert "OPENAI_API_KEY" in stderr
+    code, stdout, stderr = await run_bot_async(
+        "simulate", "--input", "missing.wav", "--output", "out.wav", "--url", "ws://127.0.0.1:9/v1",
+        env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 2 and stdout.startswith("error: ") and "no such file" in stdout and "Traceback" not in stderr
