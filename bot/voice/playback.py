@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
@@ -28,6 +29,10 @@ from bot.audio.resample import RealtimeToDiscordResampler
 _log = logging.getLogger(__name__)
 
 DEFAULT_PREBUFFER_MS = 60.0
+#: Silence played before the first answer frame after a pause, so Discord's receivers do not clip the first word.
+DEFAULT_LEAD_SILENCE_MS = 200.0
+#: How long the source must have been silent for the next answer to get the lead silence.
+LEAD_SILENCE_AFTER_IDLE_MS = 400.0
 #: Items whose played time is remembered after they finished.
 PLAYED_HISTORY_ITEMS = 64
 _BYTES_PER_MS = DISCORD.bytes_for_ms(1)  # 192
@@ -40,10 +45,12 @@ class PlaybackSource(discord.AudioSource):
         self,
         *,
         prebuffer_ms: float = DEFAULT_PREBUFFER_MS,
+        lead_silence_ms: float = DEFAULT_LEAD_SILENCE_MS,
+        clock: Callable[[], float] = time.monotonic,
         resampler_factory: Callable[[], RealtimeToDiscordResampler] = RealtimeToDiscordResampler,
     ) -> None:
-        if prebuffer_ms < 0:
-            raise ValueError(f"prebuffer_ms must be >= 0, got {prebuffer_ms}")
+        if prebuffer_ms < 0 or lead_silence_ms < 0:
+            raise ValueError(f"prebuffer_ms and lead_silence_ms must be >= 0, got {prebuffer_ms}, {lead_silence_ms}")
         self._lock = threading.Lock()
         self._prebuffer_bytes = max(DISCORD_FRAME_BYTES, DISCORD.bytes_for_ms(prebuffer_ms))
         self._prime_reads = max(1, round(prebuffer_ms / FRAME_MS))
@@ -58,8 +65,20 @@ class PlaybackSource(discord.AudioSource):
         self._last_read_item: str | None = None
         self._played_bytes: OrderedDict[str, int] = OrderedDict()
         self._closed = False
+        self._lead_frames = round(lead_silence_ms / FRAME_MS)
+        self._lead_left = 0
+        self._idle_after_reads = round(LEAD_SILENCE_AFTER_IDLE_MS / FRAME_MS)
+        self._idle_reads = self._idle_after_reads  # a new source has been silent forever
+        self._clock = clock
+        self._on_audio_started: Callable[[str, float], None] | None = None
 
     # -- event loop side --------------------------------------------------------------------------------------------
+
+    def set_audio_started_handler(self, handler: Callable[[str, float], None] | None) -> None:
+        """Call ``handler(item_id, clock_s)`` **on the player thread** when a frame with an item's first audio after
+        silence is handed to Discord (the end of the bot-side answer latency). It must be quick and thread-safe."""
+        with self._lock:
+            self._on_audio_started = handler
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
         """Queue a chunk of an assistant item (24 kHz mono pcm16, any size; an odd trailing byte is carried)."""
@@ -93,6 +112,7 @@ class PlaybackSource(discord.AudioSource):
             self._feed_item = None
             self._started = False
             self._waited_reads = 0
+            self._lead_left = 0
             self._last_read_item = None
             return {item: self._played_bytes.get(item, 0) / _BYTES_PER_MS for item in sorted(cut)}
 
@@ -127,32 +147,55 @@ class PlaybackSource(discord.AudioSource):
 
     def read(self) -> bytes:
         """Exactly one 20 ms frame (3,840 bytes) of 48 kHz stereo pcm16. Runs on the player thread."""
+        started: tuple[Callable[[str, float], None], str] | None = None
         with self._lock:
-            if self._closed:
-                return b""
-            if not self._started:
-                pending = self._buffered_bytes > 0 or self._resampler_holds
-                primed = self._buffered_bytes >= self._prebuffer_bytes or (
-                    pending and self._waited_reads >= self._prime_reads
-                )
-                if not primed:
-                    if pending:
-                        self._waited_reads += 1
-                    self._last_read_item = None
-                    return DISCORD_SILENCE_FRAME
-                self._started = True
-            if self._buffered_bytes < DISCORD_FRAME_BYTES:
-                # Running dry: the item's held-back resampler tail belongs to this frame.
-                self._end_feed_item()
-            frame = self._take(DISCORD_FRAME_BYTES)
-            if self._buffered_bytes == 0:
-                # Drained exactly on a frame boundary: the held-back tail is the next frame.
-                self._end_feed_item()
-            if self._buffered_bytes == 0:
-                # Underrun from here on: the next audio is primed again.
-                self._started = False
-                self._waited_reads = 0
-            return frame + bytes(DISCORD_FRAME_BYTES - len(frame))
+            frame = self._read_locked()
+            if frame is not DISCORD_SILENCE_FRAME and self._last_read_item is not None:
+                if self._idle_reads > 0 and self._on_audio_started is not None:
+                    started = (self._on_audio_started, self._last_read_item)
+                self._idle_reads = 0
+            else:
+                self._idle_reads += 1
+        if started is not None:
+            handler, item_id = started
+            try:
+                handler(item_id, self._clock())
+            except Exception:
+                _log.exception("audio-started handler failed")
+        return frame
+
+    def _read_locked(self) -> bytes:
+        if self._closed:
+            return b""
+        if not self._started:
+            pending = self._buffered_bytes > 0 or self._resampler_holds
+            primed = self._buffered_bytes >= self._prebuffer_bytes or (
+                pending and self._waited_reads >= self._prime_reads
+            )
+            if not primed:
+                if pending:
+                    self._waited_reads += 1
+                self._last_read_item = None
+                return DISCORD_SILENCE_FRAME
+            self._started = True
+            if self._idle_reads >= self._idle_after_reads:
+                self._lead_left = self._lead_frames
+        if self._lead_left > 0:
+            self._lead_left -= 1
+            self._last_read_item = None
+            return DISCORD_SILENCE_FRAME
+        if self._buffered_bytes < DISCORD_FRAME_BYTES:
+            # Running dry: the item's held-back resampler tail belongs to this frame.
+            self._end_feed_item()
+        frame = self._take(DISCORD_FRAME_BYTES)
+        if self._buffered_bytes == 0:
+            # Drained exactly on a frame boundary: the held-back tail is the next frame.
+            self._end_feed_item()
+        if self._buffered_bytes == 0:
+            # Underrun from here on: the next audio is primed again.
+            self._started = False
+            self._waited_reads = 0
+        return frame + bytes(DISCORD_FRAME_BYTES - len(frame))
 
     # -- helpers (lock held) ------------------------------------------------------------------------------------------
 

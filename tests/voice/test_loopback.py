@@ -147,7 +147,7 @@ async def test_client_disconnect_forgets_the_user(server: FakeVoiceServer, voice
 async def test_playback_reaches_the_server_as_the_audio_played(
     server: FakeVoiceServer, voice: ReceivingVoiceClient
 ) -> None:
-    source = PlaybackSource(prebuffer_ms=60)
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
     t = np.arange(24_000) / 24_000  # 1 s at 24 kHz
     answer = np.rint(9000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
     voice.play_source(source)
@@ -167,7 +167,7 @@ async def test_playback_reaches_the_server_as_the_audio_played(
 
 
 async def test_barge_in_clear_stops_the_audio_sent(server: FakeVoiceServer, voice: ReceivingVoiceClient) -> None:
-    source = PlaybackSource(prebuffer_ms=0)
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
     t = np.arange(24_000 * 5) / 24_000  # 5 s
     voice.play_source(source)
     source.feed("long", np.rint(9000 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())

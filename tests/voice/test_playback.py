@@ -31,13 +31,13 @@ def read_n(source: PlaybackSource, n: int) -> list[bytes]:
 
 
 def test_is_a_pcm_audio_source() -> None:
-    source = PlaybackSource()
+    source = PlaybackSource(lead_silence_ms=0)
     assert isinstance(source, discord.AudioSource)
     assert source.is_opus() is False
 
 
 def test_silence_before_any_audio_never_empty() -> None:
-    source = PlaybackSource()
+    source = PlaybackSource(lead_silence_ms=0)
     frames = read_n(source, 20)
     assert frames == [DISCORD_SILENCE_FRAME] * 20
     assert not source.is_playing
@@ -45,7 +45,7 @@ def test_silence_before_any_audio_never_empty() -> None:
 
 def test_output_is_the_resampled_input_in_exact_frames() -> None:
     speech = tone_24k(0.5) + tone_24k(0.31, 950.0)
-    source = PlaybackSource(prebuffer_ms=60)
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
     for chunk in chunks(speech, [137, 2400, 961, 5]):  # odd sizes: a byte is carried to the next chunk
         source.feed("item_1", chunk)
     frames = read_n(source, 60)
@@ -60,17 +60,17 @@ def test_output_is_the_resampled_input_in_exact_frames() -> None:
 
 
 def test_start_up_buffer_waits_for_enough_audio_or_the_prebuffer_time() -> None:
-    source = PlaybackSource(prebuffer_ms=60)
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
     source.feed("a", tone_24k(0.02))  # 20 ms: less than the start-up buffer
     assert read_n(source, 3) == [DISCORD_SILENCE_FRAME] * 3
     assert source.read() != DISCORD_SILENCE_FRAME  # waited 60 ms: play what there is
-    source2 = PlaybackSource(prebuffer_ms=60)
+    source2 = PlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
     source2.feed("a", tone_24k(0.1))
     assert source2.read() != DISCORD_SILENCE_FRAME  # enough buffered: no wait
 
 
 def test_clear_takes_effect_at_the_next_read_and_reports_played_ms() -> None:
-    source = PlaybackSource(prebuffer_ms=0)
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
     source.feed("answer", tone_24k(2.0))
     frames = read_n(source, 10)
     assert all(f != DISCORD_SILENCE_FRAME for f in frames)
@@ -84,7 +84,7 @@ def test_clear_takes_effect_at_the_next_read_and_reports_played_ms() -> None:
 
 
 def test_played_ms_is_split_between_items_within_a_frame() -> None:
-    source = PlaybackSource(prebuffer_ms=0)
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
     source.feed("first", tone_24k(0.03))  # 30 ms
     source.feed("second", tone_24k(0.5, 660.0))
     read_n(source, 2)  # 40 ms: all of "first" (flushed at the item change) and 10 ms of "second"
@@ -94,7 +94,7 @@ def test_played_ms_is_split_between_items_within_a_frame() -> None:
 
 
 def test_new_audio_after_clear_plays_from_its_start() -> None:
-    source = PlaybackSource(prebuffer_ms=0)
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
     source.feed("a", tone_24k(1.0))
     read_n(source, 3)
     source.clear()
@@ -105,7 +105,7 @@ def test_new_audio_after_clear_plays_from_its_start() -> None:
 
 
 def test_close_ends_the_stream() -> None:
-    source = PlaybackSource()
+    source = PlaybackSource(lead_silence_ms=0)
     source.feed("a", tone_24k(0.2))
     source.close()
     assert source.read() == b""
@@ -119,7 +119,7 @@ def test_negative_prebuffer_is_refused() -> None:
 
 
 def test_concurrent_feed_and_read_keep_every_byte_and_exact_frames() -> None:
-    source = PlaybackSource(prebuffer_ms=40)
+    source = PlaybackSource(prebuffer_ms=40, lead_silence_ms=0)
     audio = tone_24k(1.5)
     reference = RealtimeToDiscordResampler()
     expected = reference.process(audio) + reference.flush()
@@ -146,7 +146,7 @@ def test_concurrent_feed_and_read_keep_every_byte_and_exact_frames() -> None:
 
 @pytest.mark.parametrize("duration_ms", [5, 10, 19, 20, 21, 40, 60, 61, 100, 333])
 def test_every_item_length_plays_out_completely(duration_ms: int) -> None:
-    source = PlaybackSource(prebuffer_ms=60)
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
     audio = tone_24k(duration_ms / 1000)
     source.feed("item", audio)
     frames = read_n(source, duration_ms // 20 + 10)
@@ -157,7 +157,7 @@ def test_every_item_length_plays_out_completely(duration_ms: int) -> None:
 
 def test_an_item_whose_output_ends_on_a_frame_boundary_still_plays_its_tail() -> None:
     # 501 samples at 24 kHz resample to exactly one frame now; the filter's held-back tail must still play.
-    source = PlaybackSource(prebuffer_ms=0)
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
     audio = tone_24k(501 / 24_000)
     source.feed("item", audio)
     read_n(source, 5)
@@ -166,9 +166,54 @@ def test_an_item_whose_output_ends_on_a_frame_boundary_still_plays_its_tail() ->
 
 
 def test_a_chunk_shorter_than_the_filter_delay_still_plays_out() -> None:
-    source = PlaybackSource(prebuffer_ms=60)
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
     source.feed("tiny", tone_24k(10 / 24_000))  # 10 samples: all held back by the resampler at first
     assert source.is_playing
     read_n(source, 6)
     assert source.played_ms("tiny") == pytest.approx(10 / 24)
     assert not source.is_playing
+
+
+def first_audio_index(frames: list[bytes]) -> int:
+    return next(i for i, f in enumerate(frames) if f != DISCORD_SILENCE_FRAME)
+
+
+def test_an_answer_after_a_pause_starts_with_lead_silence_that_is_not_counted_as_played() -> None:
+    clock_s = [50.0]
+    started: list[tuple[str, float]] = []
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=200, clock=lambda: clock_s[0])
+    source.set_audio_started_handler(lambda item, at_s: started.append((item, at_s)))
+    source.feed("a", tone_24k(0.3))
+    frames = read_n(source, 30)
+    assert first_audio_index(frames) == 10  # 200 ms of lead silence, then the answer
+    assert source.played_ms("a") == pytest.approx(300, abs=20)  # lead silence is not part of the item
+    assert started == [("a", 50.0)]
+
+    # Straight after (no pause): the next item starts without lead silence, and is reported once.
+    source.feed("b", tone_24k(0.1))
+    frames = read_n(source, 3)
+    assert frames[0] != DISCORD_SILENCE_FRAME
+    assert [item for item, _ in started] == ["a", "b"]
+
+    # After a pause of more than 400 ms, the lead silence comes back.
+    read_n(source, 30)
+    source.feed("c", tone_24k(0.1))
+    assert first_audio_index(read_n(source, 20)) == 10
+
+
+def test_a_barge_in_during_lead_silence_reports_nothing_played() -> None:
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=200)
+    source.feed("a", tone_24k(0.5))
+    read_n(source, 5)
+    assert source.clear() == {"a": 0.0}
+    assert read_n(source, 3) == [DISCORD_SILENCE_FRAME] * 3
+
+
+def test_a_failing_audio_started_handler_does_not_stop_playback() -> None:
+    def boom(_item: str, _at_s: float) -> None:
+        raise RuntimeError("handler bug")
+
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
+    source.set_audio_started_handler(boom)
+    source.feed("a", tone_24k(0.1))
+    assert read_n(source, 1)[0] != DISCORD_SILENCE_FRAME
