@@ -62,6 +62,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self.call_user_ids: set[int] = set()
         self._room_handler: RoomAudioHandler | None = None
         self._user_handler: UserAudioHandler | None = None
+        self._gate: Callable[[int], bool] | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._listening = False
         super().__init__(client, channel)
@@ -137,9 +138,19 @@ class ReceivingVoiceClient(discord.VoiceClient):
                 self._user_handler(user_id, pcm16)
             except Exception:
                 _log.exception("user audio handler failed")
+        if self._gate is not None and not self._passes_gate(user_id):
+            return
         self.room.push(user_id, pcm16)
         if self._clock_task is None or self._clock_task.done():
             self._clock_task = self.loop.create_task(self._run_room_clock(), name="voice room clock")
+
+    def _passes_gate(self, user_id: int) -> bool:
+        assert self._gate is not None
+        try:
+            return self._gate(user_id)
+        except Exception:
+            _log.exception("audio gate failed; the frame is not sent")
+            return False
 
     async def _run_room_clock(self) -> None:
         """Tick the room every 20 ms (drift-free) until it goes idle."""
@@ -175,6 +186,11 @@ class ReceivingVoiceClient(discord.VoiceClient):
     def set_user_audio_handler(self, handler: UserAudioHandler | None) -> None:
         """Call ``handler(user_id, pcm16)`` on the event loop with each decoded frame of each speaker."""
         self._user_handler = handler
+
+    def set_audio_gate(self, gate: Callable[[int], bool] | None) -> None:
+        """Only users for whom ``gate(user_id)`` is true reach the room stream (push-to-talk, privacy opt-outs).
+        The per-user handler still sees everyone (levels for the echo guard; nothing is sent from there)."""
+        self._gate = gate
 
     def set_silence_tail_ms(self, tail_ms: float) -> None:
         """How long the room stream goes on in silence after the last speaker (server VAD must hear the pause)."""

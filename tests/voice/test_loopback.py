@@ -229,3 +229,19 @@ async def test_a_legacy_mode_is_reported_and_nothing_is_decrypted() -> None:
             await vc.disconnect(force=True)
     finally:
         await server.close()
+
+
+async def test_the_audio_gate_keeps_a_user_out_of_the_room_stream(
+    server: FakeVoiceServer, voice: ReceivingVoiceClient
+) -> None:
+    heard = Heard(voice)
+    voice.set_audio_gate(lambda user_id: user_id == ALICE)  # e.g. push-to-talk held by alice only
+    alice, carol = Speaker(ssrc=5551), Speaker(ssrc=5552)
+    await server.speaking(ALICE, 5551)
+    await server.speaking(CAROL, 5552)
+    await send_paced(server, carol.packets(tone_48k_stereo(500, 0.4), silence_tail=5), 0.02)
+    await wait_until(lambda: len(heard.per_user[CAROL]) >= 20)
+    assert heard.room == []  # carol was decoded (levels still known) but nothing of her reached the room
+    await send_paced(server, alice.packets(tone_48k_stereo(700, 0.4), silence_tail=5), 0.02)
+    await wait_until(lambda: len(heard.room) >= 20 and not voice.room.active)
+    assert voice.speakers_between(0, float("inf")) == {ALICE}
