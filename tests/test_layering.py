@@ -26,6 +26,9 @@ PURE_MODULES = (
     "bot.personas",
     "bot.attribution",
     "bot.latency",
+    "bot.listening",
+    "bot.echo_guard",
+    "bot.turn_timing",
 )
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
