@@ -1,6 +1,8 @@
 """Run every benchmark and write ``bench/RESULTS.md`` (a table per benchmark) and ``bench/results.json`` (raw).
 
-Usage: ``python -m bench [--repeats N] [--only NAME ...]`` (``scripts/bench`` installs what it needs first).
+Usage: ``python -m bench [--repeats N] [--only NAME ...] [--quick] [--load-levels N ...] [--load-seconds S]``
+(``scripts/bench`` installs what it needs first). ``--quick`` runs every part tiny (for the tests: structure, not
+speed).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import resampling
-from bench.timing import machine
+from bench import cpu_path, resampling
+from bench.timing import Options, machine
 
 HERE = Path(__file__).resolve().parent
-Benchmark = tuple[Callable[[int], dict[str, Any]], Callable[[dict[str, Any]], Iterator[str]]]
+Benchmark = tuple[Callable[[Options], dict[str, Any]], Callable[[dict[str, Any]], Iterator[str]]]
 BENCHMARKS: dict[str, Benchmark] = {
-    "resampling": (resampling.run, resampling.iter_markdown),
+    "resampling": (lambda options: resampling.run(options.repeats), resampling.iter_markdown),
+    "cpu_path": (cpu_path.run, cpu_path.iter_markdown),
 }
 
 
@@ -27,16 +30,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the best is kept")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny runs: checks the benchmarks work, not speed")
+    parser.add_argument("--load-levels", type=int, nargs="+", help="concurrent conversations to load")
+    parser.add_argument("--load-seconds", type=float, help="measured seconds per load level")
     args = parser.parse_args(argv)
+    if args.repeats < 1 or (args.load_levels and min(args.load_levels) < 1) or (args.load_seconds or 1) <= 0:
+        parser.error("--repeats and --load-levels must be >= 1, --load-seconds > 0")
+    options = Options(
+        repeats=args.repeats,
+        quick=args.quick,
+        load_levels=tuple(args.load_levels) if args.load_levels else None,
+        load_seconds=args.load_seconds,
+    )
     selected = args.only or list(BENCHMARKS)
     results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     lines = ["# Benchmark results", ""]
     info = results["machine"]
     lines += [f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}. Run {results['date']}.", ""]
+    lines += ["Regenerate with `scripts/bench` (or `python -m bench`); raw figures in `bench/results.json`.", ""]
     for name in selected:
         run, render = BENCHMARKS[name]
         print(f"running {name}...", file=sys.stderr)
-        results[name] = run(args.repeats)
+        results[name] = run(options)
         lines += [*render(results[name]), ""]
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (HERE / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")

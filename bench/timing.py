@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 
 def cpu_seconds(work: Callable[[], object], repeats: int = 5) -> float:
@@ -30,3 +32,24 @@ def machine() -> dict[str, str | int]:
     except OSError:
         pass
     return {"cpu": model, "cores": os.cpu_count() or 0, "python": platform.python_version()}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What the command line asks of every benchmark."""
+
+    repeats: int = 5
+    #: Tiny runs that check a benchmark works and reports sane figures (for the tests), not its speed.
+    quick: bool = False
+    #: Concurrent conversations for the load benchmark (None: its default levels).
+    load_levels: tuple[int, ...] | None = None
+    #: Measured seconds per load level (None: its default).
+    load_seconds: float | None = None
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of ``values`` (``fraction`` in [0, 1]); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import bench.__main__ as bench_main
-from bench import resampling
+from bench import cpu_path, resampling
+from bench.timing import Options, percentile
 
 
 def test_resampling_benchmark_reports_every_implementation_and_quality() -> None:
@@ -29,3 +30,25 @@ def test_bench_command_writes_results(tmp_path: Path, monkeypatch: pytest.Monkey
     raw = json.loads((tmp_path / "results.json").read_text())
     assert raw["machine"]["cores"] >= 1 and raw["resampling"]["rows"]
     assert (tmp_path / "RESULTS.md").read_text().startswith("# Benchmark results")
+
+
+def test_cpu_path_benchmark_runs_every_stage_and_both_paths() -> None:
+    result = cpu_path.run(Options(quick=True))
+    frames = round(result["audio_seconds"] * 1000 / 20)
+    # every 20 ms of room audio becomes one append (less the mixer's priming and the resampler's held-back tail)
+    assert frames - 5 <= result["appends_per_run"] <= frames
+    assert frames - 2 <= result["frames_played_per_run"] <= frames + 2
+    assert len(result["stages"]) == 11 and all(row["ms_per_s"] > 0 for row in result["stages"])
+    assert [row["speakers"] for row in result["paths"]] == list(cpu_path.SPEAKER_COUNTS)
+    for row in result["paths"]:
+        assert row["both_ms_per_s"] == pytest.approx(row["receive_ms_per_s"] + row["playback_ms_per_s"], abs=0.01)
+        assert row["conversations_per_core"] == pytest.approx(1000 / row["both_ms_per_s"], rel=0.01)
+    markdown = "\n".join(cpu_path.iter_markdown(result))
+    assert markdown.startswith("## 2. CPU per conversation") and markdown.count("| playback |") == 5
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 0.5) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([float(v) for v in range(1, 101)], 0.99) == 99.0
+    assert percentile([5.0], 0.99) == 5.0

@@ -1,0 +1,349 @@
+"""CPU per conversation: the receive path and the playback path, per second of audio, stage by stage.
+
+Receive: real libopus packets encrypted the way Discord sends them (``tests/voice/packets.py``) go through the bot's
+:class:`~bot.voice.receiver.VoiceReceiver` (RTP, transport decrypt, jitter buffer, Opus decode), the
+:class:`~bot.voice.room.RoomMixer`, the 48k stereo -> 24k mono resampler and the Realtime protocol's
+``input_audio_buffer.append`` (base64 + JSON), as the bot does for each 20 ms of room audio.
+
+Playback: ``response.output_audio.delta`` messages as the server sends them go through the Realtime protocol
+(JSON + base64 decode), :class:`~bot.voice.playback.PlaybackSource` (feed, resample to 48k stereo, 20 ms reads), and
+what discord.py's player thread then does to each frame: Opus encode (``discord.opus.Encoder``, ``VoiceClient.play``'s
+defaults) and transport encryption (discord.py's own function).
+
+Each figure is the least process CPU time of several runs, in CPU milliseconds per second of audio.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import discord.opus
+
+from bench.timing import Options, cpu_seconds
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.resample import DiscordToRealtimeResampler
+from bot.persona import default_persona, persona_instructions
+from bot.realtime.client_events import SessionSettings
+from bot.realtime.protocol import RealtimeProtocol
+from bot.voice.playback import PlaybackSource
+from bot.voice.receiver import DecodedFrame, VoiceReceiver
+from bot.voice.room import RoomMixer
+from bot.voice.rtp import parse_rtp
+from bot.voice.transport_crypto import RtpSizeDecryptor
+from tests.voice.packets import KEY, Speaker, _DiscordPyEncryptor, discordpy_encrypt, rtp_header, speech_48k_stereo
+
+#: Speakers in the room for the receive path (each adds a decrypt and a decode per 20 ms).
+SPEAKER_COUNTS = (1, 3)
+#: Sizes (bytes of 24 kHz mono pcm16) of the answer's audio deltas: uneven, a few thousand bytes (as in part 1).
+DELTA_SIZES = (4800, 2400, 7200, 1202, 9600, 3598)
+_FIRST_SSRC = 5000
+_FIRST_USER = 9000
+#: discord.py's Decoder constructor is untyped; typed through this alias.
+_new_decoder: Callable[[], discord.opus.Decoder] = discord.opus.Decoder
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixture:
+    """Inputs built once, outside the timed runs."""
+
+    frames_48k: list[bytes]  # 20 ms frames of 48 kHz stereo speech
+    datagrams: list[list[bytes]]  # per speaker: one encrypted voice packet per frame
+    opus: list[bytes]  # the first speaker's Opus frames
+    deltas: list[str]  # response.output_audio.delta messages carrying the speech at 24 kHz mono
+    audio_s: float
+
+
+def _settings() -> SessionSettings:
+    return SessionSettings(instructions=persona_instructions(default_persona()))
+
+
+def _fixture(speakers: int, seconds: float) -> _Fixture:
+    speech = speech_48k_stereo()
+    wanted = int(seconds * 1000 / FRAME_MS) * DISCORD_FRAME_BYTES
+    pcm = (speech * (wanted // len(speech) + 1))[:wanted]
+    frames = [pcm[i : i + DISCORD_FRAME_BYTES] for i in range(0, len(pcm), DISCORD_FRAME_BYTES)]
+    talkers = [Speaker(_FIRST_SSRC + index) for index in range(speakers)]
+    opus = talkers[0].opus_frames(pcm)
+    datagrams = [[talker.packet(frame)[1] for frame in opus] for talker in talkers]
+    down = DiscordToRealtimeResampler()
+    pcm_24k = down.process(pcm) + down.flush()
+    deltas: list[str] = []
+    position = 0
+    while position < len(pcm_24k):
+        size = DELTA_SIZES[len(deltas) % len(DELTA_SIZES)]
+        chunk = pcm_24k[position : position + size]
+        position += size
+        event = {
+            "type": "response.output_audio.delta",
+            "event_id": f"ev_{len(deltas)}",
+            "response_id": "resp_1",
+            "item_id": "item_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": base64.b64encode(chunk).decode("ascii"),
+        }
+        deltas.append(json.dumps(event))
+    return _Fixture(frames, datagrams, opus, deltas, len(frames) * FRAME_MS / 1000)
+
+
+class _Clock:
+    """A hand-advanced clock for the room mixer (the room is ticked as fast as the CPU allows)."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+# -- receive path -------------------------------------------------------------------------------------------------
+
+
+def _receive_path(fixture: _Fixture) -> int:
+    """Datagrams -> receiver -> room -> resampler -> append events; returns the appends sent."""
+    clock = _Clock()
+    room = RoomMixer(clock)
+
+    def on_frame(frame: DecodedFrame) -> None:
+        if frame.user_id is not None:
+            room.push(frame.user_id, frame.pcm16)
+
+    receiver = VoiceReceiver(KEY, on_frame=on_frame)
+    for index in range(len(fixture.datagrams)):
+        receiver.map_ssrc(_FIRST_SSRC + index, _FIRST_USER + index)
+    resampler = DiscordToRealtimeResampler()
+    protocol = RealtimeProtocol(_settings(), "ga")
+    sent = 0
+    for position in range(len(fixture.frames_48k)):
+        for packets in fixture.datagrams:
+            receiver.receive_datagram(packets[position])
+        mixed = room.tick()
+        clock.now_s += FRAME_MS / 1000
+        if mixed is not None:
+            pcm = resampler.process(mixed)
+            if pcm:
+                protocol.push_audio(pcm)
+                sent += len(protocol.data_to_send())
+    return sent
+
+
+def _decrypt(fixture: _Fixture) -> None:
+    decryptor = RtpSizeDecryptor(KEY)
+    for datagram in fixture.datagrams[0]:
+        decryptor.decrypt(parse_rtp(datagram))
+
+
+def _decode(fixture: _Fixture) -> None:
+    decoder = _new_decoder()
+    for frame in fixture.opus:
+        decoder.decode(frame, fec=False)
+
+
+def _mix(fixture: _Fixture, speakers: int) -> None:
+    clock = _Clock()
+    room = RoomMixer(clock)
+    for frame in fixture.frames_48k:
+        for user in range(speakers):
+            room.push(_FIRST_USER + user, frame)
+        room.tick()
+        clock.now_s += FRAME_MS / 1000
+
+
+def _resample(fixture: _Fixture) -> None:
+    resampler = DiscordToRealtimeResampler()
+    for frame in fixture.frames_48k:
+        resampler.process(frame)
+
+
+def _append(fixture: _Fixture, frames_24k: list[bytes]) -> None:
+    protocol = RealtimeProtocol(_settings(), "ga")
+    for frame in frames_24k:
+        protocol.push_audio(frame)
+        protocol.data_to_send()
+
+
+# -- playback path ------------------------------------------------------------------------------------------------
+
+
+def _read_ready(source: PlaybackSource, sink: Callable[[bytes], None]) -> None:
+    while source.buffered_ms >= FRAME_MS:
+        sink(source.read())
+
+
+def _playback_path(fixture: _Fixture) -> int:
+    """Deltas -> protocol -> playback source -> 20 ms reads -> Opus encode -> transport encrypt; returns frames."""
+    protocol = RealtimeProtocol(_settings(), "ga")
+    source = PlaybackSource(lead_silence_ms=0)
+    encoder = discord.opus.Encoder()
+    encryptor = _DiscordPyEncryptor(KEY)
+    frames = 0
+
+    def send(frame: bytes) -> None:
+        nonlocal frames
+        opus = encoder.encode(frame, DISCORD_FRAME_SAMPLES)
+        discordpy_encrypt(rtp_header(frames, frames * DISCORD_FRAME_SAMPLES, 1), opus, encryptor)
+        frames += 1
+
+    for message in fixture.deltas:
+        for output in protocol.receive_text(message):
+            pcm16 = getattr(output, "pcm16", None)
+            if isinstance(pcm16, bytes):
+                source.feed("item_1", pcm16)
+        _read_ready(source, send)
+    while (frame := source.read()) is not DISCORD_SILENCE_FRAME:
+        send(frame)
+    return frames
+
+
+def _parse_deltas(fixture: _Fixture) -> list[bytes]:
+    protocol = RealtimeProtocol(_settings(), "ga")
+    chunks: list[bytes] = []
+    for message in fixture.deltas:
+        for output in protocol.receive_text(message):
+            pcm16 = getattr(output, "pcm16", None)
+            if isinstance(pcm16, bytes):
+                chunks.append(pcm16)
+    return chunks
+
+
+def _feed_and_read(chunks: list[bytes]) -> None:
+    source = PlaybackSource(lead_silence_ms=0)
+    for chunk in chunks:
+        source.feed("item_1", chunk)
+        _read_ready(source, lambda _frame: None)
+    while source.read() is not DISCORD_SILENCE_FRAME:
+        pass
+
+
+def _encode(fixture: _Fixture) -> None:
+    encoder = discord.opus.Encoder()
+    for frame in fixture.frames_48k:
+        encoder.encode(frame, DISCORD_FRAME_SAMPLES)
+
+
+def _encode_silence(fixture: _Fixture) -> None:
+    encoder = discord.opus.Encoder()
+    for _frame in fixture.frames_48k:
+        encoder.encode(DISCORD_SILENCE_FRAME, DISCORD_FRAME_SAMPLES)
+
+
+def _encrypt(fixture: _Fixture) -> None:
+    encryptor = _DiscordPyEncryptor(KEY)
+    for index, opus in enumerate(fixture.opus):
+        discordpy_encrypt(rtp_header(index, index * DISCORD_FRAME_SAMPLES, 1), opus, encryptor)
+
+
+# -- the benchmark ------------------------------------------------------------------------------------------------
+
+
+def run(options: Options) -> dict[str, Any]:
+    """CPU ms per second of audio for every stage and for both whole paths; conversations per core."""
+    repeats = 1 if options.quick else options.repeats
+    seconds = 1.0 if options.quick else 12.0
+    fixtures = {count: _fixture(count, seconds) for count in SPEAKER_COUNTS}
+    one = fixtures[1]
+    audio_s = one.audio_s
+    frames_24k = [f for f in (DiscordToRealtimeResampler().process(frame) for frame in one.frames_48k) if f]
+    chunks_24k = _parse_deltas(one)
+
+    def ms_per_s(work: Callable[[], object], fixture: _Fixture = one) -> float:
+        return round(1000 * cpu_seconds(work, repeats) / fixture.audio_s, 3)
+
+    stages: list[dict[str, Any]] = [
+        {
+            "path": "receive",
+            "stage": "transport decrypt (RTP parse + XChaCha20-Poly1305)",
+            "ms_per_s": ms_per_s(lambda: _decrypt(one)),
+        },
+        {
+            "path": "receive",
+            "stage": "Opus decode (libopus via discord.py)",
+            "ms_per_s": ms_per_s(lambda: _decode(one)),
+        },
+        {"path": "receive", "stage": "room mixer, 1 speaker", "ms_per_s": ms_per_s(lambda: _mix(one, 1))},
+        {"path": "receive", "stage": "room mixer, 3 speakers", "ms_per_s": ms_per_s(lambda: _mix(one, 3))},
+        {"path": "receive", "stage": "resample 48k stereo -> 24k mono", "ms_per_s": ms_per_s(lambda: _resample(one))},
+        {
+            "path": "receive",
+            "stage": "input_audio_buffer.append (base64 + JSON)",
+            "ms_per_s": ms_per_s(lambda: _append(one, frames_24k)),
+        },
+        {
+            "path": "playback",
+            "stage": "audio delta (JSON + base64 decode)",
+            "ms_per_s": ms_per_s(lambda: _parse_deltas(one)),
+        },
+        {
+            "path": "playback",
+            "stage": "PlaybackSource feed (resample 24k -> 48k) + 20 ms reads",
+            "ms_per_s": ms_per_s(lambda: _feed_and_read(chunks_24k)),
+        },
+        {"path": "playback", "stage": "Opus encode (discord.py Encoder)", "ms_per_s": ms_per_s(lambda: _encode(one))},
+        {
+            "path": "playback",
+            "stage": "Opus encode of silence (the player encodes every frame, answer or not)",
+            "ms_per_s": ms_per_s(lambda: _encode_silence(one)),
+        },
+        {"path": "playback", "stage": "transport encrypt (discord.py)", "ms_per_s": ms_per_s(lambda: _encrypt(one))},
+    ]
+    receive = {
+        count: ms_per_s(functools.partial(_receive_path, fixture), fixture) for count, fixture in fixtures.items()
+    }
+    playback = ms_per_s(lambda: _playback_path(one))
+    paths: list[dict[str, Any]] = []
+    for count in SPEAKER_COUNTS:
+        both = receive[count] + playback
+        paths.append(
+            {
+                "speakers": count,
+                "receive_ms_per_s": receive[count],
+                "playback_ms_per_s": playback,
+                "both_ms_per_s": round(both, 3),
+                "conversations_per_core": round(1000 / max(both, 1e-9), 1),
+            }
+        )
+    return {
+        "audio_seconds": round(audio_s, 2),
+        "appends_per_run": _receive_path(one),
+        "frames_played_per_run": _playback_path(one),
+        "stages": stages,
+        "paths": paths,
+    }
+
+
+def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
+    yield "## 2. CPU per conversation"
+    yield ""
+    yield (
+        f"{result['audio_seconds']} s of speech per run, best of several CPU-time runs, in CPU ms per second of "
+        "audio (1000 = one core busy). Receive: real libopus packets encrypted like Discord's, through the bot's "
+        "VoiceReceiver, RoomMixer, resampler and `input_audio_buffer.append`. Playback: `response.output_audio.delta` "
+        "messages through the protocol and PlaybackSource, then what discord.py's player does per frame (Opus encode, "
+        "transport encrypt). Stages are timed alone; the paths run them together."
+    )
+    yield ""
+    yield "| path | stage | CPU ms / s of audio |"
+    yield "| --- | --- | ---: |"
+    for row in result["stages"]:
+        yield f"| {row['path']} | {row['stage']} | {row['ms_per_s']} |"
+    yield ""
+    yield (
+        "| speakers in the room | receive path ms/s | playback path ms/s | both at once ms/s "
+        "| conversations per core (both at once) |"
+    )
+    yield "| ---: | ---: | ---: | ---: | ---: |"
+    for row in result["paths"]:
+        yield (
+            f"| {row['speakers']} | {row['receive_ms_per_s']} | {row['playback_ms_per_s']} | {row['both_ms_per_s']} "
+            f"| {row['conversations_per_core']} |"
+        )
+    yield ""
+    yield (
+        "Both at once is the worst case (someone talks over the answer for the whole second); a conversation "
+        "takes turns, so the real figure is nearer the larger of the two paths."
+    )
