@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_path, resampling
+from bench import cpu_path, load, resampling
 from bench.timing import Options, machine
 
 HERE = Path(__file__).resolve().parent
@@ -23,6 +23,7 @@ Benchmark = tuple[Callable[[Options], dict[str, Any]], Callable[[dict[str, Any]]
 BENCHMARKS: dict[str, Benchmark] = {
     "resampling": (lambda options: resampling.run(options.repeats), resampling.iter_markdown),
     "cpu_path": (cpu_path.run, cpu_path.iter_markdown),
+    "load": (load.run, load.iter_markdown),
 }
 
 
@@ -31,8 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the best is kept")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny runs: checks the benchmarks work, not speed")
-    parser.add_argument("--load-levels", type=int, nargs="+", help="concurrent conversations to load")
-    parser.add_argument("--load-seconds", type=float, help="measured seconds per load level")
+    parser.add_argument(
+        "--load-levels",
+        type=int,
+        nargs="+",
+        help=f"concurrent conversations to load (default {' '.join(map(str, load.LEVELS))})",
+    )
+    parser.add_argument(
+        "--load-seconds", type=float, help=f"measured seconds per load level (default {load.SECONDS_PER_LEVEL})"
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or (args.load_levels and min(args.load_levels) < 1) or (args.load_seconds or 1) <= 0:
         parser.error("--repeats and --load-levels must be >= 1, --load-seconds > 0")

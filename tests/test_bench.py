@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bench.__main__ as bench_main
-from bench import cpu_path, resampling
+from bench import cpu_path, load, resampling
 from bench.timing import Options, percentile
 
 
@@ -52,3 +52,23 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([float(v) for v in range(1, 101)], 0.99) == 99.0
     assert percentile([5.0], 0.99) == 5.0
+
+
+def test_load_benchmark_drives_conversations_over_loopback() -> None:
+    result = load.run(Options(quick=True))
+    assert [(row["conversations"], row["player"]) for row in result["levels"]] == [(2, p) for p in load.PLAYERS]
+    for row in result["levels"]:
+        assert row["server_connections"] == 2 and row["schema_problems"] == [] and row["script_errors"] == []
+        assert row["reconnects"] == 0 and row["dropped_audio_bytes"] == 0
+        assert row["bot_cpu_s"] > 0 and row["bot_cores_used"] > 0 and row["peak_rss_mb"] > 0
+        # 2 speakers talking 0.72 s every 3 s, for 4 s: the room sends speech plus its silence tail, 20 ms a frame
+        assert row["inbound"]["count"] >= 2 * (load.SPEECH_FRAMES + load.ROOM_TAIL_MS // 20) - 10
+        assert 0 <= row["inbound"]["p50_ms"] <= row["inbound"]["p99_ms"] <= row["inbound"]["max_ms"]
+        # every answer the server sent before the end was made ready, and latencies pair server and bot clocks
+        assert row["outbound_ready"]["count"] == row["answers_sent"] >= 1
+        assert 0 <= row["outbound_ready"]["p50_ms"] <= row["outbound_ready"]["p99_ms"]
+        # the heard figure includes the playback source's lead silence (200 ms), so it cannot be below it
+        assert row["outbound_heard"]["p50_ms"] >= 200 - 20
+        assert row["underrun_frames"] >= 0 and row["ticks_missed"] >= 0
+    markdown = "\n".join(load.iter_markdown(result))
+    assert markdown.startswith("## 3. Load") and markdown.count("\n| 2 | ") == len(load.PLAYERS)

@@ -1,0 +1,424 @@
+"""Load: N concurrent conversations against the local Realtime server on loopback, with bot-added latency.
+
+Each level runs the bot side in a fresh process (so CPU time and peak memory are its own) and the server in another
+(:mod:`bench.loopback_server`). Per conversation, as the bot does it:
+
+- a :class:`~bot.realtime.driver.RealtimeSession` with the persona's settings and tools, and a
+  :class:`~bot.voice.playback.PlaybackSource` as its audio sink;
+- a room clock task (drift-free, every 20 ms, like ``bot.voice.client``): a synthetic speaker's real libopus packets,
+  encrypted like Discord's, go through a :class:`~bot.voice.receiver.VoiceReceiver` and a
+  :class:`~bot.voice.room.RoomMixer`; each mixed frame is resampled to 24 kHz mono and pushed to the session;
+- a player thread (like discord.py's ``AudioPlayer``: one thread per voice connection, paced every 20 ms) that reads
+  the source, Opus-encodes and transport-encrypts every frame, and counts underruns: silent frames after an answer's
+  audio started and before it was all played.
+
+The speaker talks for about 0.7 s every ``TURN_PERIOD_S`` (phases spread at random); the server answers each turn
+with ``ANSWER_MS`` of audio in 100 ms deltas sent at twice real time.
+
+Bot-added latency:
+
+- inbound: a mixed 20 ms frame handed to the resampler and session -> its ``input_audio_buffer.append`` written to
+  the WebSocket (the session's connection ``send`` is wrapped to timestamp it; no bot code is changed);
+- outbound: the server sent an answer's first audio delta -> the playback source holds a whole 20 ms frame ready for
+  Discord ("ready"); and -> the player read its first non-silent frame ("heard"), which adds the source's designed
+  200 ms lead silence and the player's 20 ms clock phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import math
+import multiprocessing
+import multiprocessing.connection
+import random
+import resource
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord.opus
+
+from bench.loopback_server import ServerProcess, ServerRecords
+from bench.timing import Options, percentile
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.resample import DiscordToRealtimeResampler
+from bot.config import RealtimeConfig
+from bot.persona import default_persona, persona_instructions, persona_tools
+from bot.realtime import outputs as out
+from bot.realtime.client_events import SessionSettings
+from bot.realtime.driver import RealtimeSession
+from bot.realtime.endpoint import endpoint_for
+from bot.realtime.retry import RetryPolicy
+from bot.secret import Secret
+from bot.voice.playback import PlaybackSource
+from bot.voice.receiver import DecodedFrame, VoiceReceiver
+from bot.voice.room import RoomMixer
+from tests.voice.packets import KEY, OPUS_SILENCE, Speaker, _DiscordPyEncryptor, discordpy_encrypt, rtp_header
+from tests.voice.packets import speech_48k_stereo as _speech
+
+LEVELS = (1, 10, 50, 100, 200)
+SECONDS_PER_LEVEL = 6.0
+TURN_PERIOD_S = 3.0
+#: The first 0.72 s of the speech fixture is one phrase without a pause the server's VAD would end a turn on.
+SPEECH_FRAMES = 36
+SILENCE_PACKETS = 5  # what Discord clients send at the end of a talk spurt
+ANSWER_MS = 800
+VAD_SILENCE_MS = 500
+#: The room keeps sending silence this long after the last speaker (the guild session outlasts the VAD's 500 ms).
+ROOM_TAIL_MS = 700
+#: An overloaded level stops this long after its planned end; the ticks it could not process are reported.
+OVERLOAD_GRACE_S = 2.0
+#: Player variants: discord.py's own (Opus-encodes every frame, silence too), and one that encodes only frames with
+#: audio and sends a ready-made Opus silence frame otherwise (what an ``is_opus()`` source could do).
+PLAYERS = ("discord.py", "encode audio only")
+_SSRC, _USER = 4242, 77
+_FRAME_S = FRAME_MS / 1000
+_APPEND_PREFIX = '{"type":"input_audio_buffer.append"'
+
+
+@dataclass
+class _Conversation:
+    """The bot side of one conversation and what it measured."""
+
+    index: int
+    session: RealtimeSession
+    playback: BenchPlayback
+    schedule: list[bytes | None]
+    pending_frames_s: deque[float] = field(default_factory=deque)
+    inbound_ms: list[float] = field(default_factory=list)
+    tick_late_ms: list[float] = field(default_factory=list)
+    underrun_frames: int = 0
+    ticks_missed: int = 0
+    answers_heard: int = 0
+    barge_ins: int = 0
+    response_done: bool = True
+    playing: bool = False
+
+
+class BenchPlayback(PlaybackSource):
+    """The bot's playback source, timestamping when each item first has a whole frame ready and first plays."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready_s: dict[str, float] = {}
+        self.heard_s: dict[str, float] = {}
+        self.set_audio_started_handler(self._heard)
+
+    def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
+        super().feed(item_id, pcm16_24k_mono)
+        if item_id not in self.ready_s and self.buffered_ms >= FRAME_MS:
+            self.ready_s[item_id] = time.monotonic()
+
+    def _heard(self, item_id: str, _clock_s: float) -> None:
+        self.heard_s.setdefault(item_id, time.monotonic())
+
+
+def _speaker_turns(turns: int) -> list[list[bytes]]:
+    """Per turn, the datagrams one speaker sends: the phrase, then the silence frames (sequence numbers run on)."""
+    speech = _speech()[: SPEECH_FRAMES * DISCORD_FRAME_BYTES]
+    speaker = Speaker(_SSRC, KEY)
+    opus = speaker.opus_frames(speech)
+    return [
+        [speaker.packet(frame)[1] for frame in opus] + [speaker.packet(OPUS_SILENCE)[1] for _ in range(SILENCE_PACKETS)]
+        for _ in range(turns)
+    ]
+
+
+def _schedule(turns: list[list[bytes]], offset_s: float, ticks: int) -> list[bytes | None]:
+    """The datagram (or nothing) arriving at each 20 ms tick of one conversation."""
+    period = round(TURN_PERIOD_S / _FRAME_S)
+    schedule: list[bytes | None] = [None] * round(offset_s / _FRAME_S)
+    for packets in turns:
+        schedule += packets + [None] * (period - len(packets))
+    return (schedule + [None] * ticks)[:ticks]
+
+
+def _settings() -> SessionSettings:
+    tools = persona_tools(default_persona())
+    return SessionSettings(
+        instructions=persona_instructions(default_persona()),
+        tools=tuple(tools.schemas()),
+        silence_duration_ms=VAD_SILENCE_MS,
+    )
+
+
+def _instrument_sends(conversation: _Conversation) -> None:
+    """Timestamp every append as its ``send`` on the connection returns (the frame is then in the socket)."""
+    ws: Any = conversation.session._ws  # the bench reads the driver's live connection; bot code is unchanged
+    original = ws.send
+    pending, latencies = conversation.pending_frames_s, conversation.inbound_ms
+
+    async def send(message: Any, text: bool | None = None) -> None:
+        await original(message, text=text)
+        if isinstance(message, str) and message.startswith(_APPEND_PREFIX) and pending:
+            latencies.append((time.monotonic() - pending.popleft()) * 1000)
+
+    ws.send = send
+
+
+async def _room_clock(conversation: _Conversation, start_s: float) -> None:
+    """Every 20 ms: the speaker's packet (if any) into the receiver, the room's mix resampled and pushed."""
+    loop = asyncio.get_running_loop()
+    room = RoomMixer(time.monotonic, tail_ms=ROOM_TAIL_MS)
+
+    def on_frame(frame: DecodedFrame) -> None:
+        if frame.user_id is not None:
+            room.push(frame.user_id, frame.pcm16)
+
+    receiver = VoiceReceiver(KEY, on_frame=on_frame, on_silence=lambda _ssrc, user: room.end_of_speech(user or 0))
+    receiver.map_ssrc(_SSRC, _USER)
+    resampler = DiscordToRealtimeResampler()
+    deadline_s = start_s + len(conversation.schedule) * _FRAME_S + OVERLOAD_GRACE_S
+    for tick, datagram in enumerate(conversation.schedule):
+        due_s = start_s + tick * _FRAME_S
+        await asyncio.sleep(max(0.0, due_s - loop.time()))
+        if loop.time() > deadline_s:  # overloaded: stop on time, and say how much was never processed
+            conversation.ticks_missed = len(conversation.schedule) - tick
+            return
+        conversation.tick_late_ms.append(max(0.0, loop.time() - due_s) * 1000)
+        if datagram is not None:
+            receiver.receive_datagram(datagram)
+        mixed = room.tick()
+        if mixed is None:
+            continue
+        handed_s = time.monotonic()
+        pcm = resampler.process(mixed)
+        if pcm:
+            conversation.pending_frames_s.append(handed_s)
+            await conversation.session.push_audio(pcm)
+
+
+def _player(conversation: _Conversation, start_s: float, stop: threading.Event, player: str) -> None:
+    """discord.py's player loop: read, Opus-encode and encrypt a frame every 20 ms; count underruns."""
+    encode_silence = player == PLAYERS[0]
+    encoder = discord.opus.Encoder()
+    encryptor = _DiscordPyEncryptor(KEY)
+    source = conversation.playback
+    frames = 0
+    while not stop.is_set():
+        frame = source.read()
+        if encode_silence or frame is not DISCORD_SILENCE_FRAME:
+            encoded = encoder.encode(frame, DISCORD_FRAME_SAMPLES)
+        else:
+            encoded = OPUS_SILENCE
+        discordpy_encrypt(rtp_header(frames, frames * DISCORD_FRAME_SAMPLES, _SSRC), encoded, encryptor)
+        if frame is not DISCORD_SILENCE_FRAME:
+            if not conversation.playing:
+                conversation.answers_heard += 1
+            conversation.playing = True
+        elif conversation.playing:
+            if conversation.response_done and not source.is_playing:
+                conversation.playing = False  # the answer is over
+            else:
+                conversation.underrun_frames += 1
+        frames += 1
+        time.sleep(max(0.0, start_s + frames * _FRAME_S - time.monotonic()))
+
+
+async def _watch_events(conversation: _Conversation) -> None:
+    async for event in conversation.session.events():
+        match event:
+            case out.AssistantAudio():
+                conversation.response_done = False
+            case out.ResponseFinished():
+                conversation.response_done = True
+            case out.UserSpeechStarted():
+                if conversation.playing:
+                    conversation.barge_ins += 1
+                    conversation.playing = False  # the bot cut its answer: what follows is not an underrun
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -> dict[str, Any]:
+    rng = random.Random(seed)
+    ticks = round(seconds / _FRAME_S)
+    turns = _speaker_turns(math.ceil(seconds / TURN_PERIOD_S) + 1)
+    rss_before_mb = _rss_mb()
+    settings, tools = _settings(), persona_tools(default_persona())
+    conversations: list[_Conversation] = []
+    for index in range(count):
+        config = RealtimeConfig(provider="custom", url=f"{url}?conv={index}", api_key=Secret("test-key"), dialect="ga")
+        playback = BenchPlayback()
+        session = RealtimeSession(
+            endpoint_for(config), settings, tools, sink=playback, policy=RetryPolicy(), open_timeout_s=60.0
+        )
+        offset_s = rng.uniform(0, TURN_PERIOD_S)
+        conversations.append(_Conversation(index, session, playback, _schedule(turns, offset_s, ticks)))
+    for batch in range(0, count, 50):
+        await asyncio.gather(*(c.session.start() for c in conversations[batch : batch + 50]))
+    for conversation in conversations:
+        _instrument_sends(conversation)
+    gc.collect()
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    wall_start_s, cpu_start_s = time.monotonic(), time.process_time()
+    start_s = loop.time() + 0.05
+    watchers = [loop.create_task(_watch_events(c)) for c in conversations]
+    players = [
+        threading.Thread(target=_player, args=(c, time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), stop, player))
+        for c in conversations
+    ]
+    for thread in players:
+        thread.start()
+    clocks = [_room_clock(c, start_s + rng.uniform(0, _FRAME_S)) for c in conversations]
+    await asyncio.gather(*clocks)
+    stop.set()
+    for thread in players:
+        thread.join()
+    cpu_s, wall_s = time.process_time() - cpu_start_s, time.monotonic() - wall_start_s
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for conversation in conversations:
+        await conversation.session.close()
+    for watcher in watchers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    return {
+        "cpu_s": cpu_s,
+        "wall_s": wall_s,
+        "peak_rss_mb": peak_rss_mb,
+        "rss_before_mb": rss_before_mb,
+        "inbound_ms": [v for c in conversations for v in c.inbound_ms],
+        "appends_unsent": sum(len(c.pending_frames_s) for c in conversations),
+        "tick_late_ms": [v for c in conversations for v in c.tick_late_ms],
+        "ready_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.ready_s.items()},
+        "heard_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.heard_s.items()},
+        "underrun_frames": sum(c.underrun_frames for c in conversations),
+        "ticks_missed": sum(c.ticks_missed for c in conversations),
+        "answers_heard": sum(c.answers_heard for c in conversations),
+        "barge_ins": sum(c.barge_ins for c in conversations),
+        "reconnects": sum(c.session.reconnects for c in conversations),
+        "dropped_audio_bytes": sum(c.session.dropped_audio_bytes for c in conversations),
+    }
+
+
+def _bot_process(
+    url: str, count: int, seconds: float, seed: int, player: str, pipe: multiprocessing.connection.Connection
+) -> None:
+    pipe.send(asyncio.run(_drive(url, count, seconds, seed, player)))
+
+
+def _run_bot(url: str, count: int, seconds: float, seed: int, player: str) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_bot_process, args=(url, count, seconds, seed, player, child), daemon=True)
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(seconds + 120.0):
+            raise RuntimeError(f"the bot process for {count} conversations did not report")
+        result: dict[str, Any] = parent.recv()
+    finally:
+        process.join(10.0)
+        if process.is_alive():
+            process.terminate()
+            process.join(10.0)
+    return result
+
+
+def _latency(values: list[float]) -> dict[str, float]:
+    return {
+        "count": len(values),
+        "p50_ms": round(percentile(values, 0.50), 2),
+        "p99_ms": round(percentile(values, 0.99), 2),
+        "max_ms": round(max(values, default=0.0), 2),
+    }
+
+
+def run_level(count: int, seconds: float, player: str = PLAYERS[0], seed: int = 1) -> dict[str, Any]:
+    """One load level: ``count`` conversations for ``seconds`` with a ``player`` variant; figures for the report."""
+    params = {"answer_ms": ANSWER_MS, "chunk_ms": 100, "pace": 2.0, "vad_silence_ms": VAD_SILENCE_MS}
+    with ServerProcess("load", params) as server:
+        bot = _run_bot(server.url, count, seconds, seed, player)
+        records: ServerRecords = server.stop()
+    sent = records.first_delta_sent_s
+    ready = [(t - sent[key]) * 1000 for key, t in bot["ready_s"].items() if key in sent]
+    heard = [(t - sent[key]) * 1000 for key, t in bot["heard_s"].items() if key in sent]
+    return {
+        "conversations": count,
+        "player": player,
+        "seconds": round(bot["wall_s"], 2),
+        "bot_cpu_s": round(bot["cpu_s"], 2),
+        "bot_cores_used": round(bot["cpu_s"] / bot["wall_s"], 2),
+        "bot_cpu_ms_per_conversation_s": round(1000 * bot["cpu_s"] / (count * bot["wall_s"]), 2),
+        "server_cpu_s": round(records.cpu_s, 2),
+        "peak_rss_mb": round(bot["peak_rss_mb"], 1),
+        "rss_per_conversation_mb": round(max(0.0, bot["peak_rss_mb"] - bot["rss_before_mb"]) / count, 2),
+        "inbound": _latency(bot["inbound_ms"]),
+        "outbound_ready": _latency(ready),
+        "outbound_heard": _latency(heard),
+        "room_clock_late": _latency(bot["tick_late_ms"]),
+        "answers_sent": len(sent),
+        "answers_heard": bot["answers_heard"],
+        "underrun_frames": bot["underrun_frames"],
+        "ticks_missed": bot["ticks_missed"],
+        "barge_ins": bot["barge_ins"],
+        "reconnects": bot["reconnects"],
+        "dropped_audio_bytes": bot["dropped_audio_bytes"],
+        "appends_unsent": bot["appends_unsent"],
+        "server_connections": records.connections,
+        "schema_problems": records.schema_problems,
+        "script_errors": records.script_errors,
+    }
+
+
+def run(options: Options) -> dict[str, Any]:
+    """Every load level in turn (``--load-levels``, ``--load-seconds``; ``--quick``: 2 conversations for 4 s)."""
+    levels = options.load_levels or ((2,) if options.quick else LEVELS)
+    seconds = options.load_seconds or (4.0 if options.quick else SECONDS_PER_LEVEL)
+    rows = [run_level(count, seconds, player) for count in levels for player in PLAYERS]
+    return {"seconds_per_level": seconds, "levels": rows}
+
+
+def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
+    yield "## 3. Load: concurrent conversations on loopback"
+    yield ""
+    yield (
+        f"Each level runs {result['seconds_per_level']} s: every conversation has a Realtime session on the local "
+        "test server (its own process), a synthetic speaker whose real Opus packets go through the receiver, room "
+        "mixer, resampler and session every 20 ms, and a discord.py-style player thread reading, Opus-encoding and "
+        f"encrypting a frame every 20 ms. The speaker talks 0.72 s every {TURN_PERIOD_S} s; the server answers each "
+        f"turn with {ANSWER_MS} ms of audio at twice real time. Latencies are bot-added, p50 / p99 in ms: inbound = "
+        "mixed frame handed to the session -> its append written to the socket; ready = the server sent the first "
+        "answer delta -> a 20 ms frame ready in the playback source; heard = -> the first non-silent frame read (adds "
+        "the source's 200 ms lead silence and the player's clock phase). Cores used = bot CPU s / wall s (this "
+        "machine has 2; the server process's CPU is apart). Room clock late = how late the 20 ms room tick ran "
+        "(frames wait that long before they are even handed to the session). Ticks missed = 20 ms ticks an "
+        f"overloaded level never processed ({OVERLOAD_GRACE_S} s after its planned end). Players: "
+        "`discord.py` encodes every frame it reads, silence too, as `VoiceClient.play` does with a PCM source; "
+        "`encode audio only` sends a ready-made Opus silence frame instead (what a source with `is_opus()` "
+        "could do)."
+    )
+    yield ""
+    yield (
+        "| conversations | player | bot cores used | bot CPU ms / conversation-s | server CPU s | peak RSS MB "
+        "| MB / conversation | inbound p50 / p99 | ready p50 / p99 | heard p50 / p99 | room clock late p99 "
+        "| answers heard / sent | underrun frames | ticks missed |"
+    )
+    yield "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for row in result["levels"]:
+        inbound, ready, heard = row["inbound"], row["outbound_ready"], row["outbound_heard"]
+        yield (
+            f"| {row['conversations']} | {row['player']} | {row['bot_cores_used']} "
+            f"| {row['bot_cpu_ms_per_conversation_s']} "
+            f"| {row['server_cpu_s']} | {row['peak_rss_mb']} | {row['rss_per_conversation_mb']} "
+            f"| {inbound['p50_ms']} / {inbound['p99_ms']} | {ready['p50_ms']} / {ready['p99_ms']} "
+            f"| {heard['p50_ms']} / {heard['p99_ms']} | {row['room_clock_late']['p99_ms']} "
+            f"| {row['answers_heard']} / {row['answers_sent']} | {row['underrun_frames']} | {row['ticks_missed']} |"
+        )
+    rows = result["levels"]
+    yield ""
+    yield (
+        f"Across all levels: {sum(r['barge_ins'] for r in rows)} barge-ins (the next turn began while an answer "
+        f"played), {sum(r['reconnects'] for r in rows)} reconnects, {sum(r['dropped_audio_bytes'] for r in rows)} "
+        f"audio bytes dropped, {sum(len(r['schema_problems']) for r in rows)} schema problems and "
+        f"{sum(len(r['script_errors']) for r in rows)} server script errors."
+    )

@@ -1,0 +1,196 @@
+"""The local Realtime test server (``tests/realtime/server.py``) in a process of its own, scripted for a benchmark.
+
+The server runs apart from the bot so that the bot's CPU time and memory are its own; both use
+``time.monotonic`` (``CLOCK_MONOTONIC``, one clock for every process on the machine), so a server-side timestamp and a
+bot-side one can be subtracted. A conversation names itself with ``?conv=N`` in the URL.
+
+Scripts:
+
+- ``load``: per connection, forever: wait for the user's turn (the test server's energy VAD), then answer with a
+  tone in ``chunk_ms`` deltas, paced at ``pace`` × real time. Records when the first delta of each answer was sent.
+- ``tool_turn``: ``turns`` times: a response calling ``get_your_info``; records when its
+  ``response.function_call_arguments.done`` was sent and when the function output and the follow-up
+  ``response.create`` arrived (timestamped as soon as each message is parsed, before the server's schema check).
+
+Every client event except ``input_audio_buffer.append`` is still checked against the official ``openai`` models
+(appends are checked by the tests; at 50 per second per conversation the check would be the server's main cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import tests.realtime.server as test_server
+from tests.realtime.schema import schema_problems
+from tests.realtime.server import BYTES_PER_MS, Peer, RealtimeTestServer, Script, tone_pcm16
+
+#: How long the parent waits for the server process to start or to report.
+STARTUP_TIMEOUT_S = 60.0
+#: The arguments every get_your_info call carries in the tool-turn script.
+TOOL_ARGUMENTS = '{"query": "favorite food"}'
+
+
+@dataclass
+class ServerRecords:
+    """What the server process measured, sent back to the bench when it stops."""
+
+    first_delta_sent_s: dict[str, float] = field(default_factory=dict)  # "conv/item_id" -> monotonic s
+    tool_turns: list[dict[str, float]] = field(default_factory=list)  # per turn: monotonic s of each step
+    cpu_s: float = 0.0
+    connections: int = 0
+    schema_problems: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
+
+
+def conversation_of(peer: Peer) -> str:
+    """The ``conv`` query parameter of the connection's URL (``"?"`` without one)."""
+    values = parse_qs(urlparse(peer.path).query).get("conv")
+    return values[0] if values else "?"
+
+
+_receipts: dict[str, float] = {}
+
+
+def _install_receipt_clock() -> None:
+    """Timestamp each client event as soon as the server parsed it, and skip the schema check for appends."""
+
+    def timed_check(event: dict[str, Any], dialect: str) -> list[str]:
+        kind = str(event.get("type"))
+        if kind == "input_audio_buffer.append":
+            return []
+        _receipts[kind] = time.monotonic()
+        return schema_problems(event, dialect)
+
+    vars(test_server)["schema_problems"] = timed_check  # the name the server's reader looks up
+
+
+def _load_script(records: ServerRecords, answer_ms: int, chunk_ms: int, pace: float, vad_silence_ms: int) -> Script:
+    answer = tone_pcm16(answer_ms)
+    step = chunk_ms * BYTES_PER_MS
+
+    async def script(peer: Peer) -> None:
+        conversation = conversation_of(peer)
+        await peer.configured.wait()
+        while True:
+            await peer.wait_for_user_turn(silence_ms=vad_silence_ms, timeout_s=3600.0)
+            peer.audio.clear()  # the next turn is looked for in the audio that follows
+            response_id = await peer.start_response()
+            item_id = peer.new_id("item_msg")
+            await peer.send(
+                {
+                    "type": "response.output_item.added",
+                    "event_id": peer.new_id("ev"),
+                    "response_id": response_id,
+                    "output_index": 0,
+                    "item": {"id": item_id, "type": "message", "role": "assistant", "content": []},
+                }
+            )
+            common = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
+            for start in range(0, len(answer), step):
+                chunk = base64.b64encode(answer[start : start + step]).decode("ascii")
+                if start == 0:  # the instant it goes to the socket (the bot may read it before send() returns)
+                    records.first_delta_sent_s[f"{conversation}/{item_id}"] = time.monotonic()
+                await peer.send(
+                    {"type": "response.output_audio.delta", "event_id": peer.new_id("ev"), **common, "delta": chunk}
+                )
+                await asyncio.sleep(chunk_ms / 1000 / pace)
+            await peer.send({"type": "response.output_audio.done", "event_id": peer.new_id("ev"), **common})
+            await peer.finish_response(response_id, usage=False)
+
+    return script
+
+
+def _tool_turn_script(records: ServerRecords, turns: int) -> Script:
+    async def script(peer: Peer) -> None:
+        await peer.configured.wait()
+        for _ in range(turns):
+            (call_id,) = await peer.call_tools([("get_your_info", TOOL_ARGUMENTS)])
+            sent_s = time.monotonic()
+            await peer.finish_response(peer.last_response_id, usage=False)
+            output = await peer.expect("conversation.item.create", timeout_s=30.0)
+            assert output["item"]["call_id"] == call_id, output
+            output_s = _receipts["conversation.item.create"]
+            await peer.expect("response.create", timeout_s=30.0)
+            create_s = _receipts["response.create"]
+            records.tool_turns.append({"arguments_done_sent_s": sent_s, "output_s": output_s, "create_s": create_s})
+            await peer.finish_response(await peer.start_response(), usage=False)  # the spoken answer, short
+            await asyncio.sleep(0.01)
+        await asyncio.Event().wait()
+
+    return script
+
+
+async def _serve(kind: str, params: dict[str, Any], pipe: multiprocessing.connection.Connection) -> None:
+    records = ServerRecords()
+    if kind == "load":
+        script = _load_script(records, **params)
+    elif kind == "tool_turn":
+        script = _tool_turn_script(records, **params)
+    else:
+        raise ValueError(f"unknown script {kind!r}")
+    _install_receipt_clock()
+    cpu_start_s = time.process_time()
+    async with RealtimeTestServer(script) as server:
+        pipe.send(server.url)
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "stop"
+        records.cpu_s = time.process_time() - cpu_start_s
+        records.connections = len(server.peers)
+        records.schema_problems = server.schema_problems[:20]
+        records.script_errors = [repr(error)[:300] for error in server.script_errors[:20]]
+        for peer in server.peers:  # end the scripts' waits: close every connection
+            with contextlib.suppress(Exception):
+                await peer.connection.close()
+    pipe.send(records)
+
+
+def _process_main(kind: str, params: dict[str, Any], pipe: multiprocessing.connection.Connection) -> None:
+    asyncio.run(_serve(kind, params, pipe))
+
+
+class ServerProcess:
+    """``with ServerProcess("load", {...}) as server: server.url ... records = server.stop()``."""
+
+    def __init__(self, kind: str, params: dict[str, Any]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_process_main, args=(kind, params, child), daemon=True)
+        self._process.start()
+        child.close()
+        if not self._pipe.poll(STARTUP_TIMEOUT_S):
+            self._end()
+            raise RuntimeError("the Realtime test server process did not start")
+        self.url: str = self._pipe.recv()
+        self._records: ServerRecords | None = None
+
+    def stop(self) -> ServerRecords:
+        """Stop serving and return what the server recorded."""
+        if self._records is None:
+            self._pipe.send("stop")
+            if not self._pipe.poll(STARTUP_TIMEOUT_S):
+                self._end()
+                raise RuntimeError("the Realtime test server process did not report")
+            self._records = self._pipe.recv()
+            self._process.join(STARTUP_TIMEOUT_S)
+        return self._records
+
+    def _end(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(STARTUP_TIMEOUT_S)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._records is None:
+            with contextlib.suppress(Exception):
+                self.stop()
+        self._end()
