@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_path, load, resampling
+from bench import cpu_path, load, resampling, tool_turn
 from bench.timing import Options, machine
 
 HERE = Path(__file__).resolve().parent
@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "resampling": (lambda options: resampling.run(options.repeats), resampling.iter_markdown),
     "cpu_path": (cpu_path.run, cpu_path.iter_markdown),
     "load": (load.run, load.iter_markdown),
+    "tool_turn": (tool_turn.run, tool_turn.iter_markdown),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bench.__main__ as bench_main
-from bench import cpu_path, load, resampling
+from bench import cpu_path, load, resampling, tool_turn
 from bench.timing import Options, percentile
 
 
@@ -72,3 +72,32 @@ def test_load_benchmark_drives_conversations_over_loopback() -> None:
         assert row["underrun_frames"] >= 0 and row["ticks_missed"] >= 0
     markdown = "\n".join(load.iter_markdown(result))
     assert markdown.startswith("## 3. Load") and markdown.count("\n| 2 | ") == len(load.PLAYERS)
+
+
+def test_tool_turn_benchmark_times_every_call_both_ways() -> None:
+    result = tool_turn.run(Options(quick=True))
+    proto, wire = result["protocol"], result["loopback"]
+    assert proto["turns"] == tool_turn.QUICK_TURNS
+    assert 0 < proto["tool_p50_us"] <= proto["p99_us"] and 0 < proto["p50_us"] <= proto["p99_us"]
+    assert wire["turns"] == wire["tool_calls_finished"] == tool_turn.QUICK_TURNS and wire["tool_calls_failed"] == 0
+    assert wire["schema_problems"] == [] and wire["script_errors"] == []
+    # the output is sent before the follow-up response.create, and both after arguments.done went out
+    assert 0 < wire["output_p50_ms"] <= wire["create_p50_ms"] <= wire["create_p99_ms"] <= wire["create_max_ms"]
+    markdown = "\n".join(tool_turn.iter_markdown(result))
+    assert markdown.startswith("## 4. Function-call turn overhead") and markdown.count("| loopback,") == 2
+
+
+def test_bench_command_quick_runs_every_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_main, "HERE", tmp_path)
+    assert bench_main.main(["--quick", "--only", "cpu_path", "tool_turn", "load", "--load-seconds", "3.5"]) == 0
+    raw = json.loads((tmp_path / "results.json").read_text())
+    assert set(raw) == {"machine", "date", "cpu_path", "tool_turn", "load"}
+    assert raw["load"]["seconds_per_level"] == 3.5
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert all(f"## {part}." in report for part in (2, 3, 4))
+
+
+def test_bench_command_rejects_nonsense_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench_main.main(["--load-levels", "0"])
+    assert "--load-levels" in capsys.readouterr().err
