@@ -5,9 +5,10 @@ Each level runs the bot side in a fresh process (so CPU time and peak memory are
 
 - a :class:`~bot.realtime.driver.RealtimeSession` with the persona's settings and tools, and a
   :class:`~bot.voice.playback.PlaybackSource` as its audio sink;
-- a room clock task (drift-free, every 20 ms, like ``bot.voice.client``): a synthetic speaker's real libopus packets,
-  encrypted like Discord's, go through a :class:`~bot.voice.receiver.VoiceReceiver` and a
-  :class:`~bot.voice.room.RoomMixer`; each mixed frame is resampled to 24 kHz mono and pushed to the session;
+- the receive path threaded like ``bot.voice.client`` (:class:`_ReceiveSide`): a voice socket thread hands a synthetic
+  speaker's real libopus packets, encrypted like Discord's, to a :class:`~bot.voice.receiver.VoiceReceiver` every
+  20 ms; decoded frames go to the event loop, where a drift-free room clock mixes them
+  (:class:`~bot.voice.room.RoomMixer`), resamples each mix to 24 kHz mono and pushes it to the session;
 - a player thread (like discord.py's ``AudioPlayer``: one thread per voice connection, paced every 20 ms) that reads
   the source, Opus-encodes and transport-encrypts every frame, and counts underruns: silent frames after an answer's
   audio started and before it was all played.
@@ -61,7 +62,7 @@ from bot.voice.room import RoomMixer
 from tests.voice.packets import KEY, OPUS_SILENCE, Speaker, _DiscordPyEncryptor, discordpy_encrypt, rtp_header
 from tests.voice.packets import speech_48k_stereo as _speech
 
-LEVELS = (1, 10, 50, 100, 200)
+LEVELS = (1, 10, 50, 75, 100, 200)
 SECONDS_PER_LEVEL = 6.0
 TURN_PERIOD_S = 3.0
 #: The first 0.72 s of the speech fixture is one phrase without a pause the server's VAD would end a turn on.
@@ -75,7 +76,9 @@ ROOM_TAIL_MS = 700
 OVERLOAD_GRACE_S = 2.0
 #: Player variants: discord.py's own (Opus-encodes every frame, silence too), and one that encodes only frames with
 #: audio and sends a ready-made Opus silence frame otherwise (what an ``is_opus()`` source could do).
-PLAYERS = ("discord.py", "encode audio only")
+#: And discord.py's player paused while there is nothing to play (``VoiceClient.pause()``, resumed by the next feed):
+#: its thread sleeps instead of waking 50 times a second.
+PLAYERS = ("discord.py", "encode audio only", "paused when idle")
 _SSRC, _USER = 4242, 77
 _FRAME_S = FRAME_MS / 1000
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append"'
@@ -93,7 +96,7 @@ class _Conversation:
     inbound_ms: list[float] = field(default_factory=list)
     tick_late_ms: list[float] = field(default_factory=list)
     underrun_frames: int = 0
-    ticks_missed: int = 0
+    packets_undelivered: int = 0
     answers_heard: int = 0
     barge_ins: int = 0
     response_done: bool = True
@@ -108,9 +111,12 @@ class BenchPlayback(PlaybackSource):
         self.ready_s: dict[str, float] = {}
         self.heard_s: dict[str, float] = {}
         self.set_audio_started_handler(self._heard)
+        #: Set by every feed: what ``VoiceClient.resume()`` would do for a player paused while idle.
+        self.resumed = threading.Event()
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
         super().feed(item_id, pcm16_24k_mono)
+        self.resumed.set()
         if item_id not in self.ready_s and self.buffered_ms >= FRAME_MS:
             self.ready_s[item_id] = time.monotonic()
 
@@ -161,46 +167,85 @@ def _instrument_sends(conversation: _Conversation) -> None:
     ws.send = send
 
 
-async def _room_clock(conversation: _Conversation, start_s: float) -> None:
-    """Every 20 ms: the speaker's packet (if any) into the receiver, the room's mix resampled and pushed."""
-    loop = asyncio.get_running_loop()
-    room = RoomMixer(time.monotonic, tail_ms=ROOM_TAIL_MS)
+class _ReceiveSide:
+    """One conversation's receive path, threaded like :mod:`bot.voice.client`: a voice socket thread hands each
+    datagram to the :class:`VoiceReceiver` (decrypt, jitter buffer, Opus decode) and decoded frames to the event loop;
+    there a room clock, started by the first frame, ticks the :class:`RoomMixer` every 20 ms (drift-free) until the
+    room goes idle, and hands each mix to the resampler and the session."""
 
-    def on_frame(frame: DecodedFrame) -> None:
-        if frame.user_id is not None:
-            room.push(frame.user_id, frame.pcm16)
+    def __init__(self, conversation: _Conversation, loop: asyncio.AbstractEventLoop) -> None:
+        self._conversation = conversation
+        self._loop = loop
+        self.room = RoomMixer(time.monotonic, tail_ms=ROOM_TAIL_MS)
+        self._receiver = VoiceReceiver(KEY, on_frame=self._frame_from_socket_thread, on_silence=self._silence)
+        self._receiver.map_ssrc(_SSRC, _USER)
+        self._resampler = DiscordToRealtimeResampler()
+        self.clock: asyncio.Task[None] | None = None
 
-    receiver = VoiceReceiver(KEY, on_frame=on_frame, on_silence=lambda _ssrc, user: room.end_of_speech(user or 0))
-    receiver.map_ssrc(_SSRC, _USER)
-    resampler = DiscordToRealtimeResampler()
-    deadline_s = start_s + len(conversation.schedule) * _FRAME_S + OVERLOAD_GRACE_S
-    for tick, datagram in enumerate(conversation.schedule):
-        due_s = start_s + tick * _FRAME_S
-        await asyncio.sleep(max(0.0, due_s - loop.time()))
-        if loop.time() > deadline_s:  # overloaded: stop on time, and say how much was never processed
-            conversation.ticks_missed = len(conversation.schedule) - tick
-            return
-        conversation.tick_late_ms.append(max(0.0, loop.time() - due_s) * 1000)
-        if datagram is not None:
-            receiver.receive_datagram(datagram)
-        mixed = room.tick()
-        if mixed is None:
-            continue
-        handed_s = time.monotonic()
-        pcm = resampler.process(mixed)
-        if pcm:
-            conversation.pending_frames_s.append(handed_s)
-            await conversation.session.push_audio(pcm)
+    # -- the voice socket thread ---------------------------------------------------------------------------------
+
+    def read_socket(self, start_s: float, deadline_s: float) -> None:
+        """Deliver the speaker's datagrams at their 20 ms instants (a thread: discord.py's socket reader)."""
+        schedule = self._conversation.schedule
+        for tick, datagram in enumerate(schedule):
+            if datagram is None:
+                continue
+            due_s = start_s + tick * _FRAME_S
+            time.sleep(max(0.0, due_s - time.monotonic()))
+            if time.monotonic() > deadline_s:  # overloaded: stop on time, and say how much never arrived
+                self._conversation.packets_undelivered = sum(1 for d in schedule[tick:] if d is not None)
+                return
+            self._receiver.receive_datagram(datagram)
+
+    def _frame_from_socket_thread(self, frame: DecodedFrame) -> None:
+        self._loop.call_soon_threadsafe(self._deliver, frame.pcm16)
+
+    def _silence(self, _ssrc: int, _user_id: int | None) -> None:
+        self._loop.call_soon_threadsafe(self.room.end_of_speech, _USER)
+
+    # -- the event loop ------------------------------------------------------------------------------------------
+
+    def _deliver(self, pcm16: bytes) -> None:
+        self.room.push(_USER, pcm16)
+        if self.clock is None or self.clock.done():
+            self.clock = self._loop.create_task(self._run_clock())
+
+    async def _run_clock(self) -> None:
+        conversation = self._conversation
+        start_s = self._loop.time()
+        frames = 0
+        while True:
+            mixed = self.room.tick()
+            if mixed is None:
+                self._receiver.flush()
+                return
+            handed_s = time.monotonic()
+            pcm = self._resampler.process(mixed)
+            if pcm:
+                conversation.pending_frames_s.append(handed_s)
+                await conversation.session.push_audio(pcm)
+            frames += 1
+            due_s = start_s + frames * _FRAME_S
+            await asyncio.sleep(max(0.0, due_s - self._loop.time()))
+            conversation.tick_late_ms.append(max(0.0, self._loop.time() - due_s) * 1000)
 
 
 def _player(conversation: _Conversation, start_s: float, stop: threading.Event, player: str) -> None:
     """discord.py's player loop: read, Opus-encode and encrypt a frame every 20 ms; count underruns."""
-    encode_silence = player == PLAYERS[0]
+    encode_silence = player != PLAYERS[1]
+    pause_when_idle = player == PLAYERS[2]
     encoder = discord.opus.Encoder()
     encryptor = _DiscordPyEncryptor(KEY)
     source = conversation.playback
     frames = 0
     while not stop.is_set():
+        if pause_when_idle and not conversation.playing and not source.is_playing:
+            source.resumed.clear()
+            if not source.is_playing:  # paused until the next feed, then a fresh 20 ms clock (as discord.py does)
+                while not source.resumed.wait(0.1) and not stop.is_set():
+                    pass
+                start_s, frames = time.monotonic(), 0
+                continue
         frame = source.read()
         if encode_silence or frame is not DISCORD_SILENCE_FRAME:
             encoded = encoder.encode(frame, DISCORD_FRAME_SAMPLES)
@@ -233,9 +278,24 @@ async def _watch_events(conversation: _Conversation) -> None:
                     conversation.playing = False  # the bot cut its answer: what follows is not an underrun
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+def _join_all(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join()
+
+
+def _rss_mb(field_name: str = "VmRSS") -> float:
+    """This process's resident memory (``VmRSS``) or its peak (``VmHWM``), in MB, from ``/proc/self/status``.
+
+    (``getrusage``'s ``ru_maxrss`` survives ``exec`` on Linux: a spawned child would report its parent's peak.)
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -> dict[str, Any]:
@@ -261,7 +321,6 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     wall_start_s, cpu_start_s = time.monotonic(), time.process_time()
-    start_s = loop.time() + 0.05
     watchers = [loop.create_task(_watch_events(c)) for c in conversations]
     players = [
         threading.Thread(target=_player, args=(c, time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), stop, player))
@@ -269,13 +328,25 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
     ]
     for thread in players:
         thread.start()
-    clocks = [_room_clock(c, start_s + rng.uniform(0, _FRAME_S)) for c in conversations]
-    await asyncio.gather(*clocks)
+    deadline_s = time.monotonic() + seconds + OVERLOAD_GRACE_S
+    sides = [_ReceiveSide(c, loop) for c in conversations]
+    readers = [
+        threading.Thread(target=side.read_socket, args=(time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), deadline_s))
+        for side in sides
+    ]
+    for thread in readers:
+        thread.start()
+    await asyncio.to_thread(_join_all, readers)
+    tails = {side.clock for side in sides if side.clock is not None}  # the rooms' silence tails
+    if tails:
+        await asyncio.wait(tails, timeout=max(0.0, deadline_s - time.monotonic()))
+    for clock in tails:
+        clock.cancel()
     stop.set()
     for thread in players:
         thread.join()
     cpu_s, wall_s = time.process_time() - cpu_start_s, time.monotonic() - wall_start_s
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss_mb = _rss_mb("VmHWM")
     for conversation in conversations:
         await conversation.session.close()
     for watcher in watchers:
@@ -292,7 +363,7 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
         "ready_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.ready_s.items()},
         "heard_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.heard_s.items()},
         "underrun_frames": sum(c.underrun_frames for c in conversations),
-        "ticks_missed": sum(c.ticks_missed for c in conversations),
+        "packets_undelivered": sum(c.packets_undelivered for c in conversations),
         "answers_heard": sum(c.answers_heard for c in conversations),
         "barge_ins": sum(c.barge_ins for c in conversations),
         "reconnects": sum(c.session.reconnects for c in conversations),
@@ -359,7 +430,7 @@ def run_level(count: int, seconds: float, player: str = PLAYERS[0], seed: int = 
         "answers_sent": len(sent),
         "answers_heard": bot["answers_heard"],
         "underrun_frames": bot["underrun_frames"],
-        "ticks_missed": bot["ticks_missed"],
+        "packets_undelivered": bot["packets_undelivered"],
         "barge_ins": bot["barge_ins"],
         "reconnects": bot["reconnects"],
         "dropped_audio_bytes": bot["dropped_audio_bytes"],
@@ -391,8 +462,8 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "answer delta -> a 20 ms frame ready in the playback source; heard = -> the first non-silent frame read (adds "
         "the source's 200 ms lead silence and the player's clock phase). Cores used = bot CPU s / wall s (this "
         "machine has 2; the server process's CPU is apart). Room clock late = how late the 20 ms room tick ran "
-        "(frames wait that long before they are even handed to the session). Ticks missed = 20 ms ticks an "
-        f"overloaded level never processed ({OVERLOAD_GRACE_S} s after its planned end). Players: "
+        "(frames wait that long before they are even handed to the session). Packets undelivered = voice packets an "
+        f"overloaded level never got to ({OVERLOAD_GRACE_S} s after its planned end). Players: "
         "`discord.py` encodes every frame it reads, silence too, as `VoiceClient.play` does with a PCM source; "
         "`encode audio only` sends a ready-made Opus silence frame instead (what a source with `is_opus()` "
         "could do)."
@@ -401,7 +472,7 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield (
         "| conversations | player | bot cores used | bot CPU ms / conversation-s | server CPU s | peak RSS MB "
         "| MB / conversation | inbound p50 / p99 | ready p50 / p99 | heard p50 / p99 | room clock late p99 "
-        "| answers heard / sent | underrun frames | ticks missed |"
+        "| answers heard / sent | underrun frames | packets undelivered |"
     )
     yield "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for row in result["levels"]:
@@ -412,7 +483,8 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
             f"| {row['server_cpu_s']} | {row['peak_rss_mb']} | {row['rss_per_conversation_mb']} "
             f"| {inbound['p50_ms']} / {inbound['p99_ms']} | {ready['p50_ms']} / {ready['p99_ms']} "
             f"| {heard['p50_ms']} / {heard['p99_ms']} | {row['room_clock_late']['p99_ms']} "
-            f"| {row['answers_heard']} / {row['answers_sent']} | {row['underrun_frames']} | {row['ticks_missed']} |"
+            f"| {row['answers_heard']} / {row['answers_sent']} | {row['underrun_frames']} "
+            f"| {row['packets_undelivered']} |"
         )
     rows = result["levels"]
     yield ""
