@@ -111,6 +111,16 @@ def message_item(role: Role, text: str, dialect: Dialect) -> dict[str, Any]:
     }
 
 
+def label_item(text: str, previous_item_id: str | None) -> dict[str, Any]:
+    """``conversation.item.create`` with a system note (e.g. who speaks) inserted after ``previous_item_id``
+    (``None``: at the very start of the conversation, the API's ``root``)."""
+    return {
+        "type": "conversation.item.create",
+        "previous_item_id": previous_item_id if previous_item_id is not None else "root",
+        "item": {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
 def function_output_item(call_id: str, output: str) -> dict[str, Any]:
     """``conversation.item.create`` answering the function call ``call_id``."""
     return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from bot.config import RealtimeConfig
@@ -32,7 +32,8 @@ class ConversationListener(Protocol):
     def on_assistant_audio(self, item_id: str, pcm16_24k_mono: bytes) -> None: ...
     def on_speech_started(self) -> None: ...
     def on_speech_stopped(self) -> None: ...
-    def on_user_transcript(self, text: str) -> None: ...
+    def on_turn_committed(self, item_id: str, previous_item_id: str | None) -> None: ...
+    def on_user_transcript(self, item_id: str, text: str) -> None: ...
     def on_assistant_transcript(self, text: str) -> None: ...
     def on_tool_call(self, name: str, arguments: str, output: str) -> None: ...
     def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None: ...
@@ -41,17 +42,26 @@ class ConversationListener(Protocol):
 
 
 def session_settings(
-    persona: Persona, settings: GuildSettings, default_voice: str, tools: ToolRegistry | None = None
+    persona: Persona,
+    settings: GuildSettings,
+    default_voice: str,
+    tools: ToolRegistry | None = None,
+    roster: Sequence[str] = (),
 ) -> SessionSettings:
-    """The Realtime session settings for a persona and one guild's settings."""
+    """The Realtime session settings for a persona, one guild's settings and who is in the channel.
+
+    The server's VAD commits turns but never answers or cancels on its own: the guild session labels each turn
+    with its speakers first, decides whether to answer (listening modes), and decides barge-in (echo guard).
+    """
     registry = tools if tools is not None else persona_tools(persona)
     return SessionSettings(
-        instructions=persona_instructions(persona),
+        instructions=persona_instructions(persona, roster),
         voice=settings.voice or default_voice,
         tools=tuple(registry.schemas()),
         vad_threshold=settings.vad_threshold,
         silence_duration_ms=settings.silence_ms,
-        interrupt_response=settings.interruptions,
+        create_response=False,
+        interrupt_response=False,
     )
 
 
@@ -67,6 +77,9 @@ class RealtimeConversation:
         policy: RetryPolicy | None = None,
     ) -> None:
         self._config = config
+        self._persona = persona
+        self._settings = settings
+        self._roster: tuple[str, ...] = ()
         self._tools = persona_tools(persona)
         self._session = RealtimeSession(
             endpoint_for(config),
@@ -105,8 +118,10 @@ class RealtimeConversation:
                 listener.on_speech_started()
             case out.UserSpeechStopped():
                 listener.on_speech_stopped()
-            case out.UserTranscript(text=text):
-                listener.on_user_transcript(text)
+            case out.UserTurnCommitted(item_id=item_id, previous_item_id=previous_item_id):
+                listener.on_turn_committed(item_id, previous_item_id)
+            case out.UserTranscript(item_id=item_id, text=text):
+                listener.on_user_transcript(item_id, text)
             case out.AssistantTranscript(text=text):
                 listener.on_assistant_transcript(text)
             case out.ToolCallFinished(name=name, arguments=arguments, output=output):
@@ -129,13 +144,35 @@ class RealtimeConversation:
     async def interrupt(self, played_ms: Mapping[str, float]) -> None:
         await self._session.interrupt(played_ms)
 
+    async def label_turn(self, item_id: str, previous_item_id: str | None, label: str) -> None:
+        """Tell the model who spoke the committed turn ``item_id``."""
+        await self._session.label_turn(previous_item_id, label)
+
+    async def respond(self) -> None:
+        await self._session.respond()
+
+    async def set_roster(self, names: Sequence[str]) -> None:
+        """Tell the model who is in the channel (a ``session.update``, only when it changed; kept across
+        reconnects because it is part of the session settings)."""
+        roster = tuple(names)
+        if roster == self._roster:
+            return
+        self._roster = roster
+        await self._update()
+
     async def reset(self) -> None:
         await self._session.reset()
 
     async def apply_settings(self, settings: GuildSettings, persona: Persona) -> None:
+        self._persona, self._settings = persona, settings
         self._tools = persona_tools(persona)
-        await self._session.update_settings(session_settings(persona, settings, self._config.voice, self._tools))
+        await self._update()
         self._session.set_tools(self._tools)
+
+    async def _update(self) -> None:
+        await self._session.update_settings(
+            session_settings(self._persona, self._settings, self._config.voice, self._tools, self._roster)
+        )
 
     async def close(self) -> None:
         await self._session.close()

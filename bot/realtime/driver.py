@@ -157,6 +157,18 @@ class RealtimeSession:
         self._proto.send_text(text)
         self._wake.set()
 
+    async def label_turn(self, previous_item_id: str | None, label: str) -> None:
+        """Insert ``[label is speaking]`` before the user turn that follows ``previous_item_id``."""
+        if self._closed or self._ws is None:
+            return  # the turn belongs to a connection that is gone
+        self._proto.label_turn(previous_item_id, label)
+        self._wake.set()
+
+    async def respond(self) -> None:
+        """Ask for an answer now, or exactly once after the active response (the protocol's rule)."""
+        self._proto.request_response()
+        self._wake.set()
+
     async def interrupt(self, played_ms: Mapping[str, float]) -> None:
         """Stop the answer; the model keeps only what was played (``{item_id: ms}`` from the audio sink)."""
         self._proto.interrupt(played_ms)

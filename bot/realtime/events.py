@@ -38,6 +38,7 @@ class SpeechStopped:
 @dataclass(frozen=True, slots=True)
 class AudioCommitted:
     item_id: str
+    previous_item_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +223,7 @@ _GA_AND_BETA: dict[str, _Parser] = {
     "session.updated": lambda e: SessionUpdated(_obj(e, "session"), created=False),
     "input_audio_buffer.speech_started": lambda e: SpeechStarted(_str(e, "item_id"), _int(e, "audio_start_ms")),
     "input_audio_buffer.speech_stopped": lambda e: SpeechStopped(_str(e, "item_id"), _int(e, "audio_end_ms")),
-    "input_audio_buffer.committed": lambda e: AudioCommitted(_str(e, "item_id")),
+    "input_audio_buffer.committed": lambda e: AudioCommitted(_str(e, "item_id"), _opt_str(e, "previous_item_id")),
     "conversation.item.input_audio_transcription.completed": lambda e: InputTranscript(
         _str(e, "item_id"), _str(e, "transcript")
     ),

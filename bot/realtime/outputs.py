@@ -50,6 +50,14 @@ class UserSpeechStopped:
 
 
 @dataclass(frozen=True, slots=True)
+class UserTurnCommitted:
+    """The server committed the input audio as user item ``item_id`` (placed after ``previous_item_id``)."""
+
+    item_id: str
+    previous_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallRequested:
     """The model asked for a tool; the driver runs it and hands the output back to the protocol."""
 
@@ -114,6 +122,7 @@ Output = (
     | UserTranscript
     | UserSpeechStarted
     | UserSpeechStopped
+    | UserTurnCommitted
     | ToolCallRequested
     | ToolCallFinished
     | ResponseFinished

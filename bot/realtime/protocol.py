@@ -163,6 +163,11 @@ class RealtimeProtocol:
         self._remember("user", text)
         self.request_response()
 
+    def label_turn(self, previous_item_id: str | None, label: str) -> None:
+        """Tell the model who speaks in the user turn that follows ``previous_item_id``: a system note
+        ``[<label> is speaking]`` inserted just before that turn's audio item."""
+        self._send(ce.label_item(f"[{label} is speaking]", previous_item_id))
+
     def request_response(self) -> None:
         """Ask the model to answer; deferred until no response is active."""
         if self._state is ResponseState.IDLE and not self._pending_calls:
@@ -249,6 +254,8 @@ class RealtimeProtocol:
             case ev.SpeechStopped(item_id=item_id, audio_end_ms=end_ms):
                 self._speech_active = False
                 return [out.UserSpeechStopped(item_id, end_ms)]
+            case ev.AudioCommitted(item_id=item_id, previous_item_id=previous_item_id):
+                return [out.UserTurnCommitted(item_id, previous_item_id)]
             case ev.InputTranscript(item_id=item_id, transcript=transcript):
                 self._remember("user", transcript)
                 return [out.UserTranscript(item_id, transcript)]

@@ -14,6 +14,7 @@ from bot.store import GuildSettings
 from tests.realtime.conftest import ServerFactory
 from tests.realtime.helpers import FAST_RETRY
 from tests.realtime.server import UNIT_S, Peer, idle, tone_pcm16
+from tests.voice.fake_gateway import wait_until
 
 
 class Listener:
@@ -34,7 +35,10 @@ class Listener:
     def on_speech_stopped(self) -> None:
         self._add("speech_stopped")
 
-    def on_user_transcript(self, text: str) -> None:
+    def on_turn_committed(self, item_id: str, previous_item_id: str | None) -> None:
+        self._add("committed", (item_id, previous_item_id))
+
+    def on_user_transcript(self, item_id: str, text: str) -> None:
         self._add("user", text)
 
     def on_assistant_transcript(self, text: str) -> None:
@@ -64,12 +68,9 @@ class Listener:
 def test_guild_settings_map_onto_the_session() -> None:
     guild = GuildSettings(voice="cedar", interruptions=False, vad_threshold=0.7, silence_ms=800)
     settings = session_settings(default_persona(), guild, default_voice="marin")
-    assert (settings.voice, settings.interrupt_response, settings.vad_threshold, settings.silence_duration_ms) == (
-        "cedar",
-        False,
-        0.7,
-        800,
-    )
+    assert (settings.voice, settings.vad_threshold, settings.silence_duration_ms) == ("cedar", 0.7, 800)
+    # The guild session decides answers and barge-in (labels, listening modes, echo guard), never the server.
+    assert settings.create_response is False and settings.interrupt_response is False
     assert [t["name"] for t in settings.tools] == ["get_your_info"]
     assert session_settings(default_persona(), GuildSettings(), default_voice="marin").voice == "marin"
 
@@ -107,3 +108,68 @@ async def test_outputs_reach_the_listener_in_order(realtime_server: ServerFactor
     cost = (50 * 4 + 20 * 32 + 50 * 0.4 + 10 * 16 + 50 * 64) / 1e6
     assert ("usage", (120, 60, round(cost, 6))) in listener.calls
     assert "out of credit" in listener.calls[-1][1]
+
+
+async def labelled_turns(peer: Peer) -> None:
+    """Two committed turns: nothing is answered until asked; each label lands just before its turn's audio."""
+    await peer.configured.wait()
+    assert peer.session_updates[0]["session"]["audio"]["input"]["turn_detection"]["create_response"] is False
+    for item_id, previous in (("u1", None), ("u2", "u1")):
+        await peer.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": item_id})
+        await peer.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900, "item_id": item_id})
+        await peer.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
+        label = await peer.expect("conversation.item.create")
+        assert label["previous_item_id"] == (previous or "root")
+        assert label["item"]["role"] == "system"
+        expected = "[alice is speaking]" if item_id == "u1" else "[several is speaking]"
+        assert label["item"]["content"][0]["text"] == expected
+    response = await peer.expect("response.create")  # asked for once, after the second turn only
+    assert response == {"type": "response.create"}
+    response_id = await peer.start_response()
+    await peer.finish_response(response_id)
+    await idle(peer)
+
+
+async def test_turns_are_labelled_answered_on_request_and_the_roster_reaches_the_model(
+    realtime_server: ServerFactory,
+) -> None:
+    listener = Listener()
+    async with realtime_server(labelled_turns) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        conversation = RealtimeConversation(config, default_persona(), GuildSettings(), policy=FAST_RETRY)
+        await conversation.start(listener)
+        await conversation.set_roster(["alice", "carol"])
+        await conversation.set_roster(["alice", "carol"])  # unchanged: nothing sent
+        await listener.wait_for("committed")
+        await conversation.label_turn("u1", None, "alice")
+        while [c for c in listener.calls if c[0] == "committed"][-1][1] != ("u2", "u1"):
+            listener.changed.clear()
+            await asyncio.wait_for(listener.changed.wait(), UNIT_S)
+        await conversation.label_turn("u2", "u1", "several")
+        await conversation.respond()
+        peer = server.peers[0]
+        await wait_until(lambda: any(e["type"] == "response.create" for e in peer.received))
+        await conversation.close()
+    updates = peer.session_updates
+    assert len(updates) == 2  # the initial configuration and one roster change
+    assert "Now in the voice channel with you: alice, carol." in updates[1]["session"]["instructions"]
+    assert "[Alice is speaking]" in updates[0]["session"]["instructions"]  # the labels are explained
+
+
+async def roster_then_drop(peer: Peer) -> None:
+    await peer.configured.wait()
+    await wait_until(lambda: len(peer.session_updates) >= 2)
+    await peer.drop()
+
+
+async def test_the_roster_is_replayed_after_a_dropped_connection(realtime_server: ServerFactory) -> None:
+    listener = Listener()
+    async with realtime_server([roster_then_drop, idle]) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        conversation = RealtimeConversation(config, default_persona(), GuildSettings(), policy=FAST_RETRY)
+        await conversation.start(listener)
+        await conversation.set_roster(["bob"])
+        await listener.wait_for("reconnected")
+        await conversation.close()
+    replayed = server.peers[1].session_updates[0]["session"]["instructions"]
+    assert "Now in the voice channel with you: bob." in replayed
