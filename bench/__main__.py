@@ -1,6 +1,7 @@
 """Run every benchmark and write ``bench/RESULTS.md`` (a table per benchmark) and ``bench/results.json`` (raw).
 
-Usage: ``python -m bench [--repeats N] [--only NAME ...] [--quick] [--load-levels N ...] [--load-seconds S]``
+Usage: ``python -m bench [--repeats N] [--only NAME ...] [--quick] [--load-levels N ...] [--load-seconds S]
+[--load-processes P]``
 (``scripts/bench`` installs what it needs first). ``--quick`` runs every part tiny (for the tests: structure, not
 speed).
 """
@@ -42,14 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-seconds", type=float, help=f"measured seconds per load level (default {load.SECONDS_PER_LEVEL})"
     )
+    parser.add_argument(
+        "--load-processes", type=int, default=1, help="bot processes (shards) sharing each load level (default 1)"
+    )
     args = parser.parse_args(argv)
-    if args.repeats < 1 or (args.load_levels and min(args.load_levels) < 1) or (args.load_seconds or 1) <= 0:
-        parser.error("--repeats and --load-levels must be >= 1, --load-seconds > 0")
+    if (
+        args.repeats < 1
+        or args.load_processes < 1
+        or (args.load_levels and min(args.load_levels) < 1)
+        or (args.load_seconds or 1) <= 0
+    ):
+        parser.error("--repeats, --load-levels and --load-processes must be >= 1, --load-seconds > 0")
     options = Options(
         repeats=args.repeats,
         quick=args.quick,
         load_levels=tuple(args.load_levels) if args.load_levels else None,
         load_seconds=args.load_seconds,
+        load_processes=args.load_processes,
     )
     selected = args.only or list(BENCHMARKS)
     results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -72,6 +72,8 @@ ANSWER_MS = 800
 VAD_SILENCE_MS = 500
 #: The room keeps sending silence this long after the last speaker (the guild session outlasts the VAD's 500 ms).
 ROOM_TAIL_MS = 700
+#: The issue's target for bot-added latency, each way.
+TARGET_P99_MS = 20.0
 #: An overloaded level stops this long after its planned end; the ticks it could not process are reported.
 OVERLOAD_GRACE_S = 2.0
 #: Player variants: discord.py's own (Opus-encodes every frame, silence too), and one that encodes only frames with
@@ -97,6 +99,7 @@ class _Conversation:
     tick_late_ms: list[float] = field(default_factory=list)
     underrun_frames: int = 0
     packets_undelivered: int = 0
+    errors: list[str] = field(default_factory=list)
     answers_heard: int = 0
     barge_ins: int = 0
     response_done: bool = True
@@ -211,6 +214,12 @@ class _ReceiveSide:
             self.clock = self._loop.create_task(self._run_clock())
 
     async def _run_clock(self) -> None:
+        try:
+            await self._tick_until_idle()
+        except Exception as exc:  # a failure in the bot's code fails the level (reported), not the whole run
+            self._conversation.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+
+    async def _tick_until_idle(self) -> None:
         conversation = self._conversation
         start_s = self._loop.time()
         frames = 0
@@ -298,14 +307,14 @@ def _rss_mb(field_name: str = "VmRSS") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -> dict[str, Any]:
+async def _drive(url: str, indices: range, seconds: float, seed: int, player: str) -> dict[str, Any]:
     rng = random.Random(seed)
     ticks = round(seconds / _FRAME_S)
     turns = _speaker_turns(math.ceil(seconds / TURN_PERIOD_S) + 1)
     rss_before_mb = _rss_mb()
     settings, tools = _settings(), persona_tools(default_persona())
     conversations: list[_Conversation] = []
-    for index in range(count):
+    for index in indices:
         config = RealtimeConfig(provider="custom", url=f"{url}?conv={index}", api_key=Secret("test-key"), dialect="ga")
         playback = BenchPlayback()
         session = RealtimeSession(
@@ -313,14 +322,14 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
         )
         offset_s = rng.uniform(0, TURN_PERIOD_S)
         conversations.append(_Conversation(index, session, playback, _schedule(turns, offset_s, ticks)))
-    for batch in range(0, count, 50):
+    for batch in range(0, len(conversations), 50):
         await asyncio.gather(*(c.session.start() for c in conversations[batch : batch + 50]))
     for conversation in conversations:
         _instrument_sends(conversation)
     gc.collect()
     loop = asyncio.get_running_loop()
     stop = threading.Event()
-    wall_start_s, cpu_start_s = time.monotonic(), time.process_time()
+    wall_start_s, cpu_start_s, loop_cpu_start_s = time.monotonic(), time.process_time(), time.thread_time()
     watchers = [loop.create_task(_watch_events(c)) for c in conversations]
     players = [
         threading.Thread(target=_player, args=(c, time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), stop, player))
@@ -346,6 +355,7 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
     for thread in players:
         thread.join()
     cpu_s, wall_s = time.process_time() - cpu_start_s, time.monotonic() - wall_start_s
+    loop_cpu_s = time.thread_time() - loop_cpu_start_s
     peak_rss_mb = _rss_mb("VmHWM")
     for conversation in conversations:
         await conversation.session.close()
@@ -354,6 +364,7 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
             await watcher
     return {
         "cpu_s": cpu_s,
+        "loop_cpu_s": loop_cpu_s,
         "wall_s": wall_s,
         "peak_rss_mb": peak_rss_mb,
         "rss_before_mb": rss_before_mb,
@@ -364,6 +375,7 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
         "heard_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.heard_s.items()},
         "underrun_frames": sum(c.underrun_frames for c in conversations),
         "packets_undelivered": sum(c.packets_undelivered for c in conversations),
+        "errors": sorted({e for c in conversations for e in c.errors}),
         "answers_heard": sum(c.answers_heard for c in conversations),
         "barge_ins": sum(c.barge_ins for c in conversations),
         "reconnects": sum(c.session.reconnects for c in conversations),
@@ -372,27 +384,53 @@ async def _drive(url: str, count: int, seconds: float, seed: int, player: str) -
 
 
 def _bot_process(
-    url: str, count: int, seconds: float, seed: int, player: str, pipe: multiprocessing.connection.Connection
+    url: str, indices: range, seconds: float, seed: int, player: str, pipe: multiprocessing.connection.Connection
 ) -> None:
-    pipe.send(asyncio.run(_drive(url, count, seconds, seed, player)))
+    pipe.send(asyncio.run(_drive(url, indices, seconds, seed, player)))
 
 
-def _run_bot(url: str, count: int, seconds: float, seed: int, player: str) -> dict[str, Any]:
+def _run_bots(url: str, shares: list[range], seconds: float, seed: int, player: str) -> list[dict[str, Any]]:
+    """One bot process per share of the conversations, all at once; their results."""
     context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_bot_process, args=(url, count, seconds, seed, player, child), daemon=True)
-    process.start()
-    child.close()
+    started = []
+    for number, indices in enumerate(shares):
+        parent, child = context.Pipe()
+        args = (url, indices, seconds, seed + number, player, child)
+        process = context.Process(target=_bot_process, args=args, daemon=True)
+        process.start()
+        child.close()
+        started.append((process, parent))
+    results: list[dict[str, Any]] = []
     try:
-        if not parent.poll(seconds + 120.0):
-            raise RuntimeError(f"the bot process for {count} conversations did not report")
-        result: dict[str, Any] = parent.recv()
+        for _process, parent in started:
+            if not parent.poll(seconds + 120.0):
+                raise RuntimeError(f"a bot process ({len(shares)} in all) did not report")
+            results.append(parent.recv())
     finally:
-        process.join(10.0)
-        if process.is_alive():
-            process.terminate()
+        for process, _parent in started:
             process.join(10.0)
-    return result
+            if process.is_alive():
+                process.terminate()
+                process.join(10.0)
+    return results
+
+
+def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bot processes' results as one: CPU and memory summed, samples pooled, the busiest event loop."""
+    merged: dict[str, Any] = {
+        "wall_s": max(r["wall_s"] for r in results),
+        "loop_busy": max(r["loop_cpu_s"] / r["wall_s"] for r in results),
+    }
+    for key, value in results[0].items():
+        if key in merged or key == "loop_cpu_s":
+            continue
+        if isinstance(value, list):
+            merged[key] = [v for r in results for v in r[key]]
+        elif isinstance(value, dict):
+            merged[key] = {k: v for r in results for k, v in r[key].items()}
+        else:
+            merged[key] = sum(r[key] for r in results)
+    return merged
 
 
 def _latency(values: list[float]) -> dict[str, float]:
@@ -404,11 +442,18 @@ def _latency(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_level(count: int, seconds: float, player: str = PLAYERS[0], seed: int = 1) -> dict[str, Any]:
-    """One load level: ``count`` conversations for ``seconds`` with a ``player`` variant; figures for the report."""
+def run_level(
+    count: int, seconds: float, player: str = PLAYERS[0], *, processes: int = 1, seed: int = 1
+) -> dict[str, Any]:
+    """One load level: ``count`` conversations for ``seconds`` with a ``player`` variant, shared out over
+    ``processes`` bot processes (shards); figures for the report."""
+    if count < 1 or not 1 <= processes <= count:
+        raise ValueError(f"need 1 <= processes <= conversations, got {processes} for {count}")
     params = {"answer_ms": ANSWER_MS, "chunk_ms": 100, "pace": 2.0, "vad_silence_ms": VAD_SILENCE_MS}
+    bounds = [count * number // processes for number in range(processes + 1)]
+    shares = [range(bounds[number], bounds[number + 1]) for number in range(processes)]
     with ServerProcess("load", params) as server:
-        bot = _run_bot(server.url, count, seconds, seed, player)
+        bot = _merge(_run_bots(server.url, shares, seconds, seed, player))
         records: ServerRecords = server.stop()
     sent = records.first_delta_sent_s
     ready = [(t - sent[key]) * 1000 for key, t in bot["ready_s"].items() if key in sent]
@@ -416,9 +461,11 @@ def run_level(count: int, seconds: float, player: str = PLAYERS[0], seed: int = 
     return {
         "conversations": count,
         "player": player,
+        "processes": processes,
         "seconds": round(bot["wall_s"], 2),
         "bot_cpu_s": round(bot["cpu_s"], 2),
         "bot_cores_used": round(bot["cpu_s"] / bot["wall_s"], 2),
+        "event_loop_busy": round(bot["loop_busy"], 2),
         "bot_cpu_ms_per_conversation_s": round(1000 * bot["cpu_s"] / (count * bot["wall_s"]), 2),
         "server_cpu_s": round(records.cpu_s, 2),
         "peak_rss_mb": round(bot["peak_rss_mb"], 1),
@@ -431,6 +478,7 @@ def run_level(count: int, seconds: float, player: str = PLAYERS[0], seed: int = 
         "answers_heard": bot["answers_heard"],
         "underrun_frames": bot["underrun_frames"],
         "packets_undelivered": bot["packets_undelivered"],
+        "errors": sorted(set(bot["errors"]))[:20],
         "barge_ins": bot["barge_ins"],
         "reconnects": bot["reconnects"],
         "dropped_audio_bytes": bot["dropped_audio_bytes"],
@@ -441,19 +489,37 @@ def run_level(count: int, seconds: float, player: str = PLAYERS[0], seed: int = 
     }
 
 
+def meets_targets(row: dict[str, Any]) -> bool:
+    """The issue's targets: no underruns, bot-added p99 <= 20 ms each way (inbound and ready), nothing left behind."""
+    return bool(
+        not row["errors"]
+        and row["underrun_frames"] == 0
+        and row["packets_undelivered"] == 0
+        and row["answers_heard"] >= row["answers_sent"] - row["conversations"]  # the last answer may end after the run
+        and row["inbound"]["count"] > 0
+        and row["inbound"]["p99_ms"] <= TARGET_P99_MS
+        and row["outbound_ready"]["p99_ms"] <= TARGET_P99_MS
+        and row["room_clock_late"]["p99_ms"] <= TARGET_P99_MS
+    )
+
+
 def run(options: Options) -> dict[str, Any]:
     """Every load level in turn (``--load-levels``, ``--load-seconds``; ``--quick``: 2 conversations for 4 s)."""
     levels = options.load_levels or ((2,) if options.quick else LEVELS)
     seconds = options.load_seconds or (4.0 if options.quick else SECONDS_PER_LEVEL)
-    rows = [run_level(count, seconds, player) for count in levels for player in PLAYERS]
-    return {"seconds_per_level": seconds, "levels": rows}
+    processes = options.load_processes
+    rows = [
+        run_level(count, seconds, player, processes=min(processes, count)) for count in levels for player in PLAYERS
+    ]
+    return {"seconds_per_level": seconds, "processes": processes, "levels": rows}
 
 
 def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield "## 3. Load: concurrent conversations on loopback"
     yield ""
     yield (
-        f"Each level runs {result['seconds_per_level']} s: every conversation has a Realtime session on the local "
+        f"Each level runs {result['seconds_per_level']} s with the conversations shared out over "
+        f"{result.get('processes', 1)} bot process(es): every conversation has a Realtime session on the local "
         "test server (its own process), a synthetic speaker whose real Opus packets go through the receiver, room "
         "mixer, resampler and session every 20 ms, and a discord.py-style player thread reading, Opus-encoding and "
         f"encrypting a frame every 20 ms. The speaker talks 0.72 s every {TURN_PERIOD_S} s; the server answers each "
@@ -461,24 +527,27 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "mixed frame handed to the session -> its append written to the socket; ready = the server sent the first "
         "answer delta -> a 20 ms frame ready in the playback source; heard = -> the first non-silent frame read (adds "
         "the source's 200 ms lead silence and the player's clock phase). Cores used = bot CPU s / wall s (this "
-        "machine has 2; the server process's CPU is apart). Room clock late = how late the 20 ms room tick ran "
+        "machine has 2; the server process's CPU is apart); event loop busy = the event loop thread's own CPU s / "
+        "wall s (1.0 = saturated). Room clock late = how late the 20 ms room tick ran "
         "(frames wait that long before they are even handed to the session). Packets undelivered = voice packets an "
         f"overloaded level never got to ({OVERLOAD_GRACE_S} s after its planned end). Players: "
         "`discord.py` encodes every frame it reads, silence too, as `VoiceClient.play` does with a PCM source; "
         "`encode audio only` sends a ready-made Opus silence frame instead (what a source with `is_opus()` "
-        "could do)."
+        "could do); `paused when idle` is discord.py's player paused while nothing plays (`VoiceClient.pause()`, "
+        "resumed by the next answer), so its thread sleeps."
     )
     yield ""
     yield (
-        "| conversations | player | bot cores used | bot CPU ms / conversation-s | server CPU s | peak RSS MB "
-        "| MB / conversation | inbound p50 / p99 | ready p50 / p99 | heard p50 / p99 | room clock late p99 "
+        "| conversations | player | bot cores used | event loop busy | bot CPU ms / conversation-s | server CPU s "
+        "| peak RSS MB | MB / conversation | inbound p50 / p99 | ready p50 / p99 | heard p50 / p99 "
+        "| room clock late p99 "
         "| answers heard / sent | underrun frames | packets undelivered |"
     )
-    yield "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    yield "| ---: | --- |" + " ---: |" * 13
     for row in result["levels"]:
         inbound, ready, heard = row["inbound"], row["outbound_ready"], row["outbound_heard"]
         yield (
-            f"| {row['conversations']} | {row['player']} | {row['bot_cores_used']} "
+            f"| {row['conversations']} | {row['player']} | {row['bot_cores_used']} | {row['event_loop_busy']} "
             f"| {row['bot_cpu_ms_per_conversation_s']} "
             f"| {row['server_cpu_s']} | {row['peak_rss_mb']} | {row['rss_per_conversation_mb']} "
             f"| {inbound['p50_ms']} / {inbound['p99_ms']} | {ready['p50_ms']} / {ready['p99_ms']} "
@@ -488,9 +557,15 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         )
     rows = result["levels"]
     yield ""
+    for player in PLAYERS:
+        met = [r["conversations"] for r in rows if r["player"] == player and meets_targets(r)]
+        best = f"up to **{max(met)}** conversations" if met else "at **no** level run"
+        yield f"- Targets met with the `{player}` player: {best}."
+    yield ""
     yield (
         f"Across all levels: {sum(r['barge_ins'] for r in rows)} barge-ins (the next turn began while an answer "
         f"played), {sum(r['reconnects'] for r in rows)} reconnects, {sum(r['dropped_audio_bytes'] for r in rows)} "
         f"audio bytes dropped, {sum(len(r['schema_problems']) for r in rows)} schema problems and "
-        f"{sum(len(r['script_errors']) for r in rows)} server script errors."
+        f"{sum(len(r['script_errors']) for r in rows)} server script errors, "
+        f"{sum(len(r['errors']) for r in rows)} errors in the bot's receive path."
     )

@@ -45,6 +45,8 @@ class Options:
     load_levels: tuple[int, ...] | None = None
     #: Measured seconds per load level (None: its default).
     load_seconds: float | None = None
+    #: Bot processes (shards) the load benchmark shares each level's conversations over.
+    load_processes: int = 1
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

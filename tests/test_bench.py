@@ -59,7 +59,7 @@ def test_load_benchmark_drives_conversations_over_loopback() -> None:
     assert [(row["conversations"], row["player"]) for row in result["levels"]] == [(2, p) for p in load.PLAYERS]
     for row in result["levels"]:
         assert row["server_connections"] == 2 and row["schema_problems"] == [] and row["script_errors"] == []
-        assert row["reconnects"] == 0 and row["dropped_audio_bytes"] == 0
+        assert row["reconnects"] == 0 and row["dropped_audio_bytes"] == 0 and row["errors"] == []
         assert row["bot_cpu_s"] > 0 and row["bot_cores_used"] > 0 and row["peak_rss_mb"] > 0
         # 2 speakers talking 0.72 s every 3 s, for 4 s: the room sends speech plus its silence tail, 20 ms a frame
         assert row["inbound"]["count"] >= 2 * (load.SPEECH_FRAMES + load.ROOM_TAIL_MS // 20) - 10
@@ -71,7 +71,11 @@ def test_load_benchmark_drives_conversations_over_loopback() -> None:
         assert row["outbound_heard"]["p50_ms"] >= 200 - 20
         assert row["underrun_frames"] >= 0 and row["packets_undelivered"] >= 0
     markdown = "\n".join(load.iter_markdown(result))
-    assert markdown.startswith("## 3. Load") and markdown.count("\n| 2 | ") == len(load.PLAYERS)
+    assert (
+        markdown.startswith("## 3. Load")
+        and "0 errors in the bot's receive path" in markdown
+        and markdown.count("\n| 2 | ") == len(load.PLAYERS)
+    )
 
 
 def test_tool_turn_benchmark_times_every_call_both_ways() -> None:
@@ -101,3 +105,11 @@ def test_bench_command_rejects_nonsense_options(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         bench_main.main(["--load-levels", "0"])
     assert "--load-levels" in capsys.readouterr().err
+
+
+def test_load_level_shares_conversations_over_bot_processes() -> None:
+    row = load.run_level(2, 4.0, load.PLAYERS[1], processes=2)
+    assert row["processes"] == 2 and row["server_connections"] == 2 and row["errors"] == []
+    assert row["inbound"]["count"] > 0 and row["bot_cores_used"] > 0
+    with pytest.raises(ValueError, match="processes"):
+        load.run_level(1, 1.0, processes=2)
