@@ -19,9 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.level import rms_dbfs
 from bot.audio.mixer import mix_pcm16
 
 DEFAULT_TAIL_MS = 300
+#: A frame quieter than this does not make its user a speaker in the timeline (mic hiss, Opus silence).
+DEFAULT_VOICED_FLOOR_DBFS = -55.0
 DEFAULT_PRIME_FRAMES = 2
 DEFAULT_PRIME_MS = 40.0
 DEFAULT_MAX_QUEUE_FRAMES = 15
@@ -90,6 +93,7 @@ class RoomMixer:
         prime_ms: float = DEFAULT_PRIME_MS,
         max_queue_frames: int = DEFAULT_MAX_QUEUE_FRAMES,
         timeline: SpeakerTimeline | None = None,
+        voiced_floor_dbfs: float = DEFAULT_VOICED_FLOOR_DBFS,
     ) -> None:
         if tail_ms < 0 or prime_frames < 1 or max_queue_frames < prime_frames:
             raise ValueError("need tail_ms >= 0, prime_frames >= 1 and max_queue_frames >= prime_frames")
@@ -102,6 +106,7 @@ class RoomMixer:
         self._tail_left = 0
         self.timeline = timeline if timeline is not None else SpeakerTimeline()
         self.dropped_frames = 0
+        self._voiced_floor_dbfs = voiced_floor_dbfs
 
     @property
     def tail_ms(self) -> float:
@@ -156,8 +161,10 @@ class RoomMixer:
             ):
                 queue.primed = True
             if queue.primed:
-                frames.append(queue.frames.popleft())
-                voiced.add(user_id)
+                frame = queue.frames.popleft()
+                frames.append(frame)
+                if rms_dbfs(frame) > self._voiced_floor_dbfs:  # a speaker's silence is not speech
+                    voiced.add(user_id)
         if frames:
             self._tail_left = self._tail_frames
             self.timeline.record(now_s, frozenset(voiced))

@@ -40,10 +40,10 @@ def test_idle_room_produces_nothing() -> None:
 def test_one_speaker_then_tail_then_idle() -> None:
     clock = Clock()
     room = RoomMixer(clock, tail_ms=100, prime_frames=2)
-    for value in (1, 2, 3):
+    for value in (1000, 2000, 3000):
         room.push(7, frame(value))
     out = run(room, clock, 10)
-    assert out[:3] == [frame(1), frame(2), frame(3)]
+    assert out[:3] == [frame(1000), frame(2000), frame(3000)]
     assert out[3:8] == [DISCORD_SILENCE_FRAME] * 5
     assert out[8:] == [None, None]
     assert room.timeline.speakers_between(100.0, 100.05) == {7}
@@ -117,9 +117,9 @@ def test_timeline_attributes_overlapping_turns() -> None:
     # Alice talks 5 frames, then Alice and Bob together 3 frames, then Bob alone 2.
     for i in range(10):
         if i < 8:
-            room.push(1, frame(1))
+            room.push(1, frame(1000))
         if i >= 5:
-            room.push(2, frame(2))
+            room.push(2, frame(2000))
         room.tick()
         clock.advance_ms(20)
     timeline = room.timeline
@@ -130,6 +130,16 @@ def test_timeline_attributes_overlapping_turns() -> None:
     assert timeline.voiced_ms(1, 100.0, 101.0) == pytest.approx(160)
     assert timeline.voiced_ms(2, 100.0, 101.0) == pytest.approx(100)
     assert timeline.speakers_between(101.0, 100.0) == set()
+
+
+def test_a_speakers_silent_frames_do_not_make_them_a_speaker() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, prime_frames=1, tail_ms=0)
+    for value in (3000, 3000, 0, 2, 0):  # two words, then Opus silence and hiss at about -84 dBFS
+        room.push(1, frame(value))
+    run(room, clock, 5)
+    assert room.timeline.voiced_ms(1, 100.0, 101.0) == pytest.approx(40)
+    assert room.timeline.speakers_between(100.05, 101.0) == set()
 
 
 def test_timeline_is_bounded_and_monotonic() -> None:
