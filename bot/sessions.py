@@ -42,6 +42,9 @@ class Session(Protocol):
     def on_presence_changed(self) -> None:
         """Someone joined or left the session's channel."""
 
+    def refresh_privacy(self) -> None:
+        """A member changed their privacy choices."""
+
 
 SessionFactory = Callable[
     [discord.VoiceChannel, "discord.abc.Messageable | None", Callable[[Session, str], None]], Awaitable[Session]

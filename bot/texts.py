@@ -71,3 +71,36 @@ def tool_call_line(name: str, arguments: str, output: str, limit: int = 120) -> 
         return value if len(value) <= limit else value[: limit - 1] + "…"
 
     return f"-# 🔧 `{name}({short(arguments)})` → `{short(output)}`"
+
+
+TRANSCRIPTS_NOTICE = (
+    "📝 Transcripts are on: what people say here is posted in this chat. "
+    "Use `/voice privacy` to keep your words out of it."
+)
+EXPORTED = "Here is everything I store for this server: settings, usage counters and privacy choices (ids only)."
+PRIVACY_SAVED = "Saved. Transcripts: {transcripts}. Listening: {listening}."
+PUSH_TO_TALK_ON = "🎙️ You have the floor: I hear you. Run `/voice talk` again to stop."
+PUSH_TO_TALK_OFF = "🔇 Push-to-talk off: I no longer hear you."
+NOT_PUSH_TO_TALK = "Push-to-talk is not on here. A manager can set it with `/voice settings mode:push-to-talk`."
+
+_MODES = {
+    "always": "answers everyone",
+    "name": "answers when called by name",
+    "push-to-talk": "hears only people holding the floor (`/voice talk`)",
+}
+
+
+def mode_description(mode: str) -> str:
+    return f"`{mode}`: {_MODES.get(mode, mode)}"
+
+
+def hidden_turn_line() -> str:
+    """A turn by someone who opted out of transcripts: no name and no words."""
+    return "**(someone):** …"
+
+
+def name_mode_tip(persona_name: str) -> str:
+    return (
+        f"💡 Several people are here. To have {persona_name} answer only when called by name, "
+        "a manager can run `/voice settings mode:name`."
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +32,20 @@ class Voice:
     humans: int = 2
     disconnected: bool = False
     tail_ms: float = 0.0
+    user_handler: Callable[[int, bytes], None] | None = None
+    gate: Callable[[int], bool] | None = None
 
     def set_silence_tail_ms(self, tail_ms: float) -> None:
         self.tail_ms = tail_ms
+
+    def set_user_audio_handler(self, handler: Callable[[int, bytes], None] | None) -> None:
+        self.user_handler = handler
+
+    def set_audio_gate(self, gate: Callable[[int], bool] | None) -> None:
+        self.gate = gate
+
+    def human_names(self) -> list[str]:
+        return sorted(self.names.values())[: self.humans]
 
     def set_room_audio_handler(self, handler: Callable[[bytes], None] | None) -> None:
         self.handler = handler
@@ -71,6 +82,11 @@ class Player:
     def is_playing(self) -> bool:
         return bool(self.queued)
 
+    started_handler: Callable[[str, float], None] | None = None
+
+    def set_audio_started_handler(self, handler: Callable[[str, float], None] | None) -> None:
+        self.started_handler = handler
+
 
 @dataclass
 class Talk:
@@ -80,6 +96,18 @@ class Talk:
     resets: int = 0
     settings: list[GuildSettings] = field(default_factory=list)
     closed: bool = False
+    labels: list[tuple[str, str | None, str]] = field(default_factory=list)
+    responses: int = 0
+    rosters: list[tuple[str, ...]] = field(default_factory=list)
+
+    async def label_turn(self, item_id: str, previous_item_id: str | None, label: str) -> None:
+        self.labels.append((item_id, previous_item_id, label))
+
+    async def respond(self) -> None:
+        self.responses += 1
+
+    async def set_roster(self, names: Sequence[str]) -> None:
+        self.rosters.append(tuple(names))
 
     async def push_audio(self, pcm16_24k_mono: bytes) -> None:
         self.audio.append(pcm16_24k_mono)
@@ -163,13 +191,53 @@ async def test_room_audio_is_resampled_and_pushed(rig: Rig) -> None:
     await rig.session.close("test")
 
 
+def voice_frame(amplitude: float = 6000.0) -> bytes:
+    """20 ms of a 220 Hz voice-like tone, 48 kHz stereo (about -18 dBFS at the default amplitude)."""
+    t = np.arange(960) / 48_000
+    return np.repeat(amplitude * np.sin(2 * np.pi * 220 * t), 2).astype("<i2").tobytes()
+
+
+def talk(rig: Rig, user_id: int, ms: int, amplitude: float = 6000.0) -> None:
+    """``user_id`` speaks for ``ms``: one frame every 20 ms of the session's clock."""
+    assert rig.voice.user_handler is not None
+    for _ in range(ms // 20):
+        rig.voice.user_handler(user_id, voice_frame(amplitude))
+        rig.clock.now_s += 0.02
+
+
 async def test_barge_in_clears_playback_and_truncates_at_what_was_played(rig: Rig) -> None:
+    rig.session.start()
     rig.session.on_assistant_audio("item-1", b"\0" * 4800)
     rig.player.played_ms["item-1"] = 640.0
-    rig.session.on_speech_started()
+    talk(rig, 5, 100)
+    rig.session.on_speech_started()  # the VAD fires after speech began: the look-back counts those 100 ms
+    assert rig.talk.interrupts == [] and rig.player.queued  # not yet a quarter second of voice
+    talk(rig, 5, 200)
     await settle()
     assert rig.player.queued == {}
     assert rig.talk.interrupts == [{"item-1": 640.0}]
+    assert rig.session.figures.interruptions == 1
+    await rig.session.close("test")
+
+
+async def test_a_cough_or_quiet_echo_during_playback_does_not_interrupt(rig: Rig) -> None:
+    rig.session.start()
+    rig.session.on_assistant_audio("item-1", b"\0" * 4800)
+    rig.session.on_speech_started()
+    talk(rig, 5, 140)  # a cough
+    rig.clock.now_s += 0.5
+    rig.session.on_speech_stopped()
+    rig.session.on_speech_started()
+    talk(rig, 7, 1000, amplitude=80.0)  # echo leaking at about -50 dBFS
+    rig.session.on_speech_stopped()
+    await settle()
+    assert rig.talk.interrupts == [] and rig.player.queued == {"item-1": 4800}
+    assert rig.session.figures.ignored_barge_ins == 2
+    # The cough's turn is committed, but it was spoken over the bot without interrupting: context, no answer.
+    rig.session.on_turn_committed("item-u1", "item-1")
+    await settle()
+    assert rig.talk.responses == 0 and rig.talk.labels[-1][0] == "item-u1"
+    await rig.session.close("test")
 
 
 async def test_the_room_stream_outlasts_the_server_vad_silence(rig: Rig) -> None:
@@ -196,7 +264,8 @@ async def test_transcripts_name_the_speaker_and_latency_is_measured(rig: Rig) ->
     rig.session.on_speech_started()
     rig.clock.now_s = 1001.0
     rig.session.on_speech_stopped()
-    rig.session.on_user_transcript("What's your favourite food?")
+    rig.session.on_turn_committed("item-u1", None)
+    rig.session.on_user_transcript("item-u1", "What's your favourite food?")
     rig.session.on_tool_call("get_your_info", '{"query":"favorite food"}', '{"favorite_food":"ramen"}')
     rig.clock.now_s = 1001.35
     rig.session.on_assistant_audio("item-2", b"\0" * 480)
@@ -211,14 +280,15 @@ async def test_transcripts_name_the_speaker_and_latency_is_measured(rig: Rig) ->
     rig.session.on_speech_started()
     rig.clock.now_s = 1002.5
     rig.session.on_speech_stopped()
-    rig.session.on_user_transcript("hi both")
+    rig.session.on_turn_committed("item-u2", "item-u1")
+    rig.session.on_user_transcript("item-u2", "hi both")
     assert rig.posts[-1] == texts.transcript_line("several", "hi both")
     assert sorted(rig.session.recent_speakers()) == ["alice", "carol"]
 
 
 async def test_no_transcripts_when_off(rig: Rig) -> None:
     await rig.session.apply_settings(GuildSettings(transcripts=False))
-    rig.session.on_user_transcript("private")
+    rig.session.on_user_transcript("item-u1", "private")
     rig.session.on_assistant_transcript("answer")
     assert rig.posts == []
 
@@ -288,3 +358,118 @@ async def test_reset_with_a_new_persona_reconfigures_then_starts_fresh(rig: Rig)
     assert rig.session.persona.name == "Captain Rowan" and len(rig.talk.settings) == 1
     await rig.session.reset(pirate)  # same persona: no reconfiguration
     assert rig.talk.resets == 2 and len(rig.talk.settings) == 1
+
+
+async def test_each_committed_turn_is_labelled_then_answered_in_always_mode(rig: Rig) -> None:
+    rig.session.start()
+    rig.voice.spoken = {5: [1000.1]}
+    rig.session.on_speech_started()
+    rig.clock.now_s += 1
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u1", None)
+    await settle()
+    assert rig.talk.labels == [("item-u1", None, "alice")]
+    assert rig.talk.responses == 1
+    rig.voice.spoken = {5: [1001.5], 7: [1001.6]}
+    rig.session.on_speech_started()
+    rig.clock.now_s += 1
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u2", "item-u1")
+    await settle()
+    assert rig.talk.labels[-1] == ("item-u2", "item-u1", "several") and rig.talk.responses == 2
+    await rig.session.close("test")
+
+
+async def test_name_mode_answers_only_turns_that_call_the_persona(rig: Rig) -> None:
+    await rig.session.apply_settings(GuildSettings(transcripts=True, mode="name"))
+    rig.session.start()
+    for item_id, text in (("item-u1", "did you see the match?"), ("item-u2", "yeah, Carol scored twice")):
+        rig.session.on_speech_started()
+        rig.session.on_speech_stopped()
+        rig.session.on_turn_committed(item_id, None)
+        rig.session.on_user_transcript(item_id, text)
+    await settle()
+    assert rig.talk.responses == 0 and [label[0] for label in rig.talk.labels] == ["item-u1", "item-u2"]
+    rig.session.on_speech_started()
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u3", "item-u2")
+    await settle()
+    assert rig.talk.responses == 0  # waits for the words
+    rig.session.on_user_transcript("item-u3", "Hey aiko, who won?")
+    await settle()
+    assert rig.talk.responses == 1
+    # Switching mode takes effect at once, without rejoining.
+    await rig.session.apply_settings(GuildSettings(mode="always"))
+    rig.session.on_speech_started()
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u4", "item-u3")
+    await settle()
+    assert rig.talk.responses == 2
+    await rig.session.close("test")
+
+
+async def test_push_to_talk_sends_only_the_holders_audio(rig: Rig) -> None:
+    rig.session.start()
+    assert rig.voice.gate is not None and rig.voice.gate(5) and rig.voice.gate(7)  # always: everyone
+    await rig.session.apply_settings(GuildSettings(mode="push-to-talk"))
+    assert not rig.voice.gate(5) and not rig.voice.gate(7)
+    assert rig.session.toggle_push_to_talk(5) is True
+    assert rig.voice.gate(5) and not rig.voice.gate(7)
+    assert rig.session.toggle_push_to_talk(5) is False and not rig.voice.gate(5)
+    await rig.session.close("test")
+
+
+async def test_opted_out_users_are_hidden_in_transcripts_and_not_heard_in_name_mode(rig: Rig) -> None:
+    rig.store.set_privacy(1, 7, no_transcript=True, no_listen=True)
+    rig.session.refresh_privacy()
+    rig.session.start()
+    assert rig.posts[0] == texts.TRANSCRIPTS_NOTICE
+    rig.voice.spoken = {7: [1000.1]}
+    rig.session.on_speech_started()
+    rig.clock.now_s += 1
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u1", None)
+    rig.session.on_user_transcript("item-u1", "my secret plans for tonight")
+    assert not any("secret" in post for post in rig.posts)
+    assert rig.posts[-1] == texts.hidden_turn_line()
+    assert rig.voice.gate is not None and rig.voice.gate(7)  # always mode: everyone is heard
+    await rig.session.apply_settings(GuildSettings(transcripts=True, mode="name"))
+    assert not rig.voice.gate(7) and rig.voice.gate(5)
+    assert rig.posts.count(texts.TRANSCRIPTS_NOTICE) == 1  # once per session
+    await rig.session.close("test")
+
+
+async def test_the_model_is_told_who_is_present_when_it_changes(rig: Rig) -> None:
+    rig.session.start()
+    await settle()
+    assert rig.talk.rosters == [("alice", "carol")]
+    assert rig.posts[-1] == texts.name_mode_tip(default_persona().name)  # two people, always mode
+    rig.session.on_presence_changed()  # nothing changed
+    rig.voice.humans = 1
+    rig.session.on_presence_changed()
+    await settle()
+    assert rig.talk.rosters == [("alice", "carol"), ("alice",)]
+    await rig.session.close("test")
+
+
+async def test_talk_time_per_user_and_turn_timings_are_recorded(rig: Rig) -> None:
+    rig.session.start()
+    talk(rig, 5, 400)
+    talk(rig, 7, 200)
+    rig.clock.now_s += 0.5
+    rig.session.on_speech_started()
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u1", None)
+    rig.clock.now_s += 0.3
+    rig.session.on_assistant_audio("item-1", b"\0" * 480)
+    assert rig.player.started_handler is not None
+    rig.player.started_handler("item-1", rig.clock.now_s + 0.25)
+    await settle()
+    summary = rig.session.turn_timings.summary()
+    assert summary["stopped_to_answer"].p50_ms == pytest.approx(300.0)
+    assert summary["answer_to_played"].p50_ms == pytest.approx(250.0)
+    fields = {f.name: f.value for f in rig.session.status_embed(rig.store).fields}
+    assert "p50 300" in (fields["Turn timing"] or "")
+    await rig.session.close("test")
+    talkers = dict(rig.store.top_talkers(1, "2026-11-01", 5))
+    assert talkers == {5: pytest.approx(0.4), 7: pytest.approx(0.2)}

@@ -51,6 +51,9 @@ class RecordingSession:
     def on_presence_changed(self) -> None:
         self.calls.append("presence")
 
+    def refresh_privacy(self) -> None:
+        self.calls.append("privacy")
+
 
 def channel(guild_id: int, channel_id: int) -> discord.VoiceChannel:
     return cast(discord.VoiceChannel, SimpleNamespace(id=channel_id, guild=SimpleNamespace(id=guild_id)))

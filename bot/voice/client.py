@@ -205,6 +205,10 @@ class ReceivingVoiceClient(discord.VoiceClient):
         members = getattr(self.channel, "members", [])
         return {member.id: member.display_name for member in members}
 
+    def human_names(self) -> list[str]:
+        """Display names of the humans in the bot's voice channel, sorted (the roster the model is told)."""
+        return sorted(m.display_name for m in getattr(self.channel, "members", []) if not m.bot)
+
     def humans_present(self) -> int:
         """Members in the bot's voice channel who are not bots."""
         return sum(1 for member in getattr(self.channel, "members", []) if not member.bot)
