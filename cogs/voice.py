@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import io
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +15,7 @@ from discord.ext import commands
 
 from bot import texts
 from bot.guards import is_manager, missing_voice_permissions
+from bot.listening import ListeningMode
 from bot.persona import PersonaError
 from bot.sessions import JoinError
 from bot.store import StoreError
@@ -138,8 +142,12 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
         silence_ms="How long a pause ends a turn, in ms (default 500)",
         transcripts="Post a transcript of the conversation in text chat",
         transcript_channel="Where to post transcripts (default: the voice channel's chat)",
+        mode="Who the bot answers: everyone, only when called by name, or push-to-talk holders",
     )
-    @app_commands.choices(voice=[app_commands.Choice(name=v, value=v) for v in VOICES])
+    @app_commands.choices(
+        voice=[app_commands.Choice(name=v, value=v) for v in VOICES],
+        mode=[app_commands.Choice(name=m.value, value=m.value) for m in ListeningMode],
+    )
     @app_commands.check(manager_only)
     @app_commands.guild_only()
     async def settings(
@@ -151,6 +159,7 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
         silence_ms: app_commands.Range[int, 100, 3000] | None = None,
         transcripts: bool | None = None,
         transcript_channel: discord.TextChannel | None = None,
+        mode: str | None = None,
     ) -> None:
         guild = _member(interaction).guild
         changes: dict[str, Any] = {
@@ -162,6 +171,7 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
                 ("silence_ms", silence_ms),
                 ("transcripts", transcripts),
                 ("transcript_channel_id", transcript_channel.id if transcript_channel else None),
+                ("mode", mode),
             )
             if value is not None
         }
@@ -178,6 +188,60 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
         ]
         header = texts.SETTINGS_SAVED if changes else "Current settings:"
         await reply(interaction, "\n".join([header, *lines]))
+
+    @app_commands.command(name="talk", description="Push-to-talk: start or stop being heard by the bot")
+    @app_commands.guild_only()
+    async def talk(self, interaction: discord.Interaction[Any]) -> None:
+        session = self._session_with_caller(interaction)
+        if session.mode is not ListeningMode.PUSH_TO_TALK:
+            raise UserFacingError(texts.NOT_PUSH_TO_TALK)
+        on = session.toggle_push_to_talk(interaction.user.id)
+        await reply(interaction, texts.PUSH_TO_TALK_ON if on else texts.PUSH_TO_TALK_OFF)
+
+    @app_commands.command(name="privacy", description="Keep your words out of transcripts, or your voice from the bot")
+    @app_commands.describe(
+        transcripts="Show what you say in transcripts (off: you appear as '(someone)', without your words)",
+        listening="Let the bot hear you in name and push-to-talk modes",
+    )
+    @app_commands.guild_only()
+    async def privacy(
+        self, interaction: discord.Interaction[Any], transcripts: bool | None = None, listening: bool | None = None
+    ) -> None:
+        member = _member(interaction)
+        guild_id = member.guild.id
+        if transcripts is not None or listening is not None:
+            self.bot.store.set_privacy(
+                guild_id,
+                member.id,
+                no_transcript=None if transcripts is None else not transcripts,
+                no_listen=None if listening is None else not listening,
+            )
+            session = self.bot.sessions.get(guild_id)
+            if session is not None:
+                session.refresh_privacy()
+        choice = self.bot.store.privacy(guild_id, member.id)
+        await reply(
+            interaction,
+            texts.PRIVACY_SAVED.format(
+                transcripts="hidden" if choice.no_transcript else "shown",
+                listening="off" if choice.no_listen else "on",
+            ),
+        )
+
+    @app_commands.command(name="usage", description="Voice minutes and estimated cost today and this month")
+    @app_commands.guild_only()
+    async def usage(self, interaction: discord.Interaction[Any]) -> None:
+        guild = _member(interaction).guild
+        await reply(interaction, embed=usage_embed(self.bot, guild.id, dt.datetime.now(dt.UTC).date()))
+
+    @app_commands.command(name="export", description="Download everything the bot stored for this server (JSON)")
+    @app_commands.check(manager_only)
+    @app_commands.guild_only()
+    async def export(self, interaction: discord.Interaction[Any]) -> None:
+        guild = _member(interaction).guild
+        data = json.dumps(self.bot.store.export_guild(guild.id), indent=2, sort_keys=True).encode("utf-8")
+        file = discord.File(io.BytesIO(data), filename=f"voicebot-{guild.id}.json")
+        await reply(interaction, texts.EXPORTED, file=file)
 
     @app_commands.command(name="forget", description="Delete everything the bot stored for this server")
     @app_commands.check(manager_only)
@@ -267,6 +331,25 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Who
     ) -> list[app_commands.Choice[str]]:
         wanted = current.lower()
         return [app_commands.Choice(name=n, value=n) for n in self.bot.personas.names() if wanted in n.lower()][:25]
+
+
+def usage_embed(bot: VoiceBot, guild_id: int, today: dt.date) -> discord.Embed:
+    """Minutes and cost today and this month against the daily budget, and the month's top talkers."""
+    store = bot.store
+    day = today.isoformat()
+    month_start = today.replace(day=1).isoformat()
+    used_today = store.usage(guild_id, day)
+    month = store.usage_since(guild_id, month_start)
+    budget = store.get(guild_id).daily_budget_min
+    budget_min = budget if budget is not None else bot.config.daily_budget_min
+    embed = discord.Embed(title="Voice usage")
+    limit = f" of {budget_min:.0f} min" if budget_min else " (no daily budget)"
+    embed.add_field(name="Today", value=f"{used_today.minutes:.1f} min{limit} · ${used_today.cost_usd:.3f}")
+    embed.add_field(name="This month", value=f"{month.minutes:.1f} min · ${month.cost_usd:.3f}")
+    talkers = store.top_talkers(guild_id, month_start, 5)
+    lines = [f"<@{user_id}>: {seconds / 60:.1f} min" for user_id, seconds in talkers]
+    embed.add_field(name="Top talkers this month", value="\n".join(lines) or "nobody yet", inline=False)
+    return embed
 
 
 async def report_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:

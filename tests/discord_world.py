@@ -157,6 +157,7 @@ class Reply:
     content: str | None
     ephemeral: bool
     embed: discord.Embed | None
+    file: discord.File | None = None
 
 
 @dataclass
@@ -199,7 +200,7 @@ class _Response:
     async def send_message(self, content: str | None = None, *, ephemeral: bool = False, **kwargs: Any) -> None:
         assert not self._done, "an interaction can be answered once"
         self._done = True
-        self._owner.replies.append(Reply(content, ephemeral, kwargs.get("embed")))
+        self._owner.replies.append(Reply(content, ephemeral, kwargs.get("embed"), kwargs.get("file")))
 
     async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
         assert not self._done
@@ -213,4 +214,4 @@ class _Followup:
 
     async def send(self, content: str | None = None, *, ephemeral: bool = False, **kwargs: Any) -> None:
         assert self._owner.response.is_done(), "a followup needs an answered interaction"
-        self._owner.replies.append(Reply(content, ephemeral, kwargs.get("embed")))
+        self._owner.replies.append(Reply(content, ephemeral, kwargs.get("embed"), kwargs.get("file")))

@@ -147,6 +147,7 @@ class Room:
             "channel_id": None if channel_id is None else str(channel_id),
             "user_id": str(user_id),
             "session_id": f"s{user_id}",
+            "member": self.world.members[user_id],  # Discord sends the member with guild voice states
             **flags,
         }
         self.world.state.parse_voice_state_update(data)
@@ -193,6 +194,10 @@ async def room(
                 world = make_world(bot, GUILD_ID)
                 try:
                     yield Room(bot, world, voice_server, realtime)
+                except BaseException:
+                    if realtime.script_errors:  # the model script's failure explains the test's
+                        raise realtime.script_errors[0] from None
+                    raise
                 finally:
                     await bot.close()
             if realtime.script_errors:

@@ -26,7 +26,10 @@ INTERRUPTION = "Sorry, wait a second."
 async def conversation(peer: Peer) -> None:
     """The model: hears alice's question, looks the answer up, speaks 4 s; carol cuts in after about a second."""
     await peer.wait_for_user_turn()
+    label = await peer.expect("conversation.item.create")  # who is speaking, placed before the turn's audio
+    assert label["item"]["content"][0]["text"] == "[alice is speaking]"
     await peer.user_transcript(peer.last_user_item_id, QUESTION)
+    await peer.expect("response.create")  # the bot asks for the answer itself
     response_id = await peer.start_response()
     [call_id] = await peer.call_tools(
         [("get_your_info", json.dumps({"query": "favorite food"}))], response_id=response_id
@@ -52,7 +55,10 @@ async def conversation(peer: Peer) -> None:
     assert event["item_id"] == item_id and event["content_index"] == 0
     peer.server.truncated_at_ms = event["audio_end_ms"]  # type: ignore[attr-defined]
     await turn
+    label = await peer.expect("conversation.item.create")
+    assert label["item"]["content"][0]["text"] == "[carol is speaking]"
     await peer.user_transcript(peer.last_user_item_id, INTERRUPTION)
+    await peer.expect("response.create")  # a real interruption is answered
     await idle(peer)
 
 
@@ -144,8 +150,7 @@ async def test_say_status_settings_reset_and_leave_on_a_live_session(tmp_path: P
         changed = await lounge.command("VoiceCog", "settings", CAROL, voice="cedar")
         assert "Settings saved" in (changed.last.content or "")
         peer = lounge.realtime.peers[0]
-        await eventually(lambda: len(peer.session_updates) >= 2)
-        assert peer.session_updates[-1]["session"]["audio"]["output"]["voice"] == "cedar"
+        await eventually(lambda: peer.session_updates[-1]["session"]["audio"]["output"]["voice"] == "cedar")
         refused = await lounge.command("VoiceCog", "settings", ALICE, voice="ash")
         assert "Manage Server" in (refused.last.content or "")
 
