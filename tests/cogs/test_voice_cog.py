@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -201,3 +202,36 @@ def test_invite_permissions_cover_what_join_checks() -> None:
     from bot.app import REQUIRED_PERMISSIONS
 
     assert discord.Permissions(view_channel=True, connect=True, speak=True) <= REQUIRED_PERMISSIONS
+
+
+async def test_usage_shows_today_the_month_and_top_talkers_without_names_stored(bot: VoiceBot, world: World) -> None:
+    guild_id = world.guild.id
+    today = dt.datetime.now(dt.UTC).date()
+    bot.store.add_usage(guild_id, today.isoformat(), seconds=600, cost_usd=0.25)
+    bot.store.add_user_usage(guild_id, today.isoformat(), 5, 240.0)
+    bot.store.add_user_usage(guild_id, today.isoformat(), 7, 60.0)
+    bot.store.update(guild_id, {"daily_budget_min": 30})
+    fake = interaction(bot, world, 5)
+    await cog(bot, "VoiceCog").usage.callback(cog(bot, "VoiceCog"), fake.as_interaction())
+    embed = fake.last.embed
+    assert embed is not None and fake.last.ephemeral
+    fields = {f.name: f.value for f in embed.fields}
+    assert fields["Today"] == "10.0 min of 30 min · $0.250"
+    assert fields["Top talkers this month"] == "<@5>: 4.0 min\n<@7>: 1.0 min"
+
+
+async def test_privacy_choices_are_saved_per_user(bot: VoiceBot, world: World) -> None:
+    voice_cog = cog(bot, "VoiceCog")
+    fake = interaction(bot, world, 5)
+    await voice_cog.privacy.callback(voice_cog, fake.as_interaction(), transcripts=False, listening=False)
+    assert fake.last.content == texts.PRIVACY_SAVED.format(transcripts="hidden", listening="off")
+    assert bot.store.privacy(world.guild.id, 5).no_listen and not bot.store.privacy(world.guild.id, 7).no_listen
+    shown = interaction(bot, world, 5)
+    await voice_cog.privacy.callback(voice_cog, shown.as_interaction(), transcripts=True)
+    assert shown.last.content == texts.PRIVACY_SAVED.format(transcripts="shown", listening="off")
+
+
+async def test_push_to_talk_needs_a_session(bot: VoiceBot, world: World) -> None:
+    with pytest.raises(UserFacingError, match="not in a voice channel"):
+        await cog(bot, "VoiceCog").talk.callback(cog(bot, "VoiceCog"), interaction(bot, world, 5).as_interaction())
+    assert manager_only in cog(bot, "VoiceCog").export.checks
