@@ -80,10 +80,16 @@ OVERLOAD_GRACE_S = 2.0
 #: audio and sends a ready-made Opus silence frame otherwise (what an ``is_opus()`` source could do).
 #: And discord.py's player paused while there is nothing to play (``VoiceClient.pause()``, resumed by the next feed):
 #: its thread sleeps instead of waking 50 times a second.
-PLAYERS = ("discord.py", "encode audio only", "paused when idle")
+#: And one thread sending for every connection (what the bot could do instead of one discord.py player per guild:
+#: ``VoiceClient.send_audio_packet(opus, encode=False)`` from a single 20 ms clock), skipping idle sources.
+SHARED_PLAYER = "one thread for all"
+PLAYERS = ("discord.py", "encode audio only", "paused when idle", SHARED_PLAYER)
+#: The default run adds these levels with two bot processes (shards) and the shared player.
+SHARDED_LEVELS = (100, 200)
 _SSRC, _USER = 4242, 77
 _FRAME_S = FRAME_MS / 1000
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append"'
+_APPEND_OVERHEAD_CHARS = len('{"type":"input_audio_buffer.append","audio":""}')
 
 
 @dataclass
@@ -94,7 +100,7 @@ class _Conversation:
     session: RealtimeSession
     playback: BenchPlayback
     schedule: list[bytes | None]
-    pending_frames_s: deque[float] = field(default_factory=deque)
+    pending_frames: deque[tuple[float, int]] = field(default_factory=deque)  # (handed at, pcm16 bytes)
     inbound_ms: list[float] = field(default_factory=list)
     tick_late_ms: list[float] = field(default_factory=list)
     underrun_frames: int = 0
@@ -157,15 +163,24 @@ def _settings() -> SessionSettings:
 
 
 def _instrument_sends(conversation: _Conversation) -> None:
-    """Timestamp every append as its ``send`` on the connection returns (the frame is then in the socket)."""
+    """Timestamp every append as its ``send`` on the connection returns (its frames are then in the socket).
+
+    An append carrying several frames' audio (should the bot ever merge them) accounts for all of them.
+    """
     ws: Any = conversation.session._ws  # the bench reads the driver's live connection; bot code is unchanged
     original = ws.send
-    pending, latencies = conversation.pending_frames_s, conversation.inbound_ms
+    pending, latencies = conversation.pending_frames, conversation.inbound_ms
 
     async def send(message: Any, text: bool | None = None) -> None:
         await original(message, text=text)
-        if isinstance(message, str) and message.startswith(_APPEND_PREFIX) and pending:
-            latencies.append((time.monotonic() - pending.popleft()) * 1000)
+        if isinstance(message, str) and message.startswith(_APPEND_PREFIX):
+            sent_s = time.monotonic()
+            audio_b64 = len(message) - _APPEND_OVERHEAD_CHARS
+            audio_bytes = audio_b64 * 3 // 4 - message.count("=", len(message) - 4)
+            while pending and audio_bytes >= pending[0][1]:
+                handed_s, size = pending.popleft()
+                audio_bytes -= size
+                latencies.append((sent_s - handed_s) * 1000)
 
     ws.send = send
 
@@ -231,7 +246,7 @@ class _ReceiveSide:
             handed_s = time.monotonic()
             pcm = self._resampler.process(mixed)
             if pcm:
-                conversation.pending_frames_s.append(handed_s)
+                conversation.pending_frames.append((handed_s, len(pcm)))
                 await conversation.session.push_audio(pcm)
             frames += 1
             due_s = start_s + frames * _FRAME_S
@@ -239,28 +254,32 @@ class _ReceiveSide:
             conversation.tick_late_ms.append(max(0.0, self._loop.time() - due_s) * 1000)
 
 
-def _player(conversation: _Conversation, start_s: float, stop: threading.Event, player: str) -> None:
-    """discord.py's player loop: read, Opus-encode and encrypt a frame every 20 ms; count underruns."""
-    encode_silence = player != PLAYERS[1]
-    pause_when_idle = player == PLAYERS[2]
-    encoder = discord.opus.Encoder()
-    encryptor = _DiscordPyEncryptor(KEY)
-    source = conversation.playback
-    frames = 0
-    while not stop.is_set():
-        if pause_when_idle and not conversation.playing and not source.is_playing:
-            source.resumed.clear()
-            if not source.is_playing:  # paused until the next feed, then a fresh 20 ms clock (as discord.py does)
-                while not source.resumed.wait(0.1) and not stop.is_set():
-                    pass
-                start_s, frames = time.monotonic(), 0
-                continue
+class _Sender:
+    """What discord.py's player does with each frame a source gives it: Opus-encode it (unless told to send a
+    ready-made Opus silence frame for silence) and transport-encrypt it. Also counts underruns."""
+
+    def __init__(self, conversation: _Conversation, *, encode_silence: bool) -> None:
+        self.conversation = conversation
+        self._encode_silence = encode_silence
+        self._encoder = discord.opus.Encoder()
+        self._encryptor = _DiscordPyEncryptor(KEY)
+        self._frames = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing is playing or queued (a player could pause)."""
+        return not self.conversation.playing and not self.conversation.playback.is_playing
+
+    def play_frame(self) -> None:
+        conversation, source = self.conversation, self.conversation.playback
         frame = source.read()
-        if encode_silence or frame is not DISCORD_SILENCE_FRAME:
-            encoded = encoder.encode(frame, DISCORD_FRAME_SAMPLES)
+        if self._encode_silence or frame is not DISCORD_SILENCE_FRAME:
+            encoded = self._encoder.encode(frame, DISCORD_FRAME_SAMPLES)
         else:
             encoded = OPUS_SILENCE
-        discordpy_encrypt(rtp_header(frames, frames * DISCORD_FRAME_SAMPLES, _SSRC), encoded, encryptor)
+        header = rtp_header(self._frames, self._frames * DISCORD_FRAME_SAMPLES, _SSRC)
+        discordpy_encrypt(header, encoded, self._encryptor)
+        self._frames += 1
         if frame is not DISCORD_SILENCE_FRAME:
             if not conversation.playing:
                 conversation.answers_heard += 1
@@ -270,8 +289,37 @@ def _player(conversation: _Conversation, start_s: float, stop: threading.Event, 
                 conversation.playing = False  # the answer is over
             else:
                 conversation.underrun_frames += 1
+
+
+def _player(conversation: _Conversation, start_s: float, stop: threading.Event, player: str) -> None:
+    """discord.py's player loop (one thread per voice connection): a frame every 20 ms, drift-free."""
+    sender = _Sender(conversation, encode_silence=player != PLAYERS[1])
+    pause_when_idle = player == PLAYERS[2]
+    source = conversation.playback
+    frames = 0
+    while not stop.is_set():
+        if pause_when_idle and sender.idle:
+            source.resumed.clear()
+            if not source.is_playing:  # paused until the next feed, then a fresh 20 ms clock (as discord.py does)
+                while not source.resumed.wait(0.1) and not stop.is_set():
+                    pass
+                start_s, frames = time.monotonic(), 0
+                continue
+        sender.play_frame()
         frames += 1
         time.sleep(max(0.0, start_s + frames * _FRAME_S - time.monotonic()))
+
+
+def _shared_player(conversations: list[_Conversation], start_s: float, stop: threading.Event) -> None:
+    """One thread for every connection: each 20 ms, a frame for each source that is playing (none for idle ones)."""
+    senders = [_Sender(c, encode_silence=True) for c in conversations]
+    ticks = 0
+    while not stop.is_set():
+        for sender in senders:
+            if not sender.idle:
+                sender.play_frame()
+        ticks += 1
+        time.sleep(max(0.0, start_s + ticks * _FRAME_S - time.monotonic()))
 
 
 async def _watch_events(conversation: _Conversation) -> None:
@@ -331,10 +379,13 @@ async def _drive(url: str, indices: range, seconds: float, seed: int, player: st
     stop = threading.Event()
     wall_start_s, cpu_start_s, loop_cpu_start_s = time.monotonic(), time.process_time(), time.thread_time()
     watchers = [loop.create_task(_watch_events(c)) for c in conversations]
-    players = [
-        threading.Thread(target=_player, args=(c, time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), stop, player))
-        for c in conversations
-    ]
+    if player == SHARED_PLAYER:
+        players = [threading.Thread(target=_shared_player, args=(conversations, time.monotonic() + 0.05, stop))]
+    else:
+        players = [
+            threading.Thread(target=_player, args=(c, time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), stop, player))
+            for c in conversations
+        ]
     for thread in players:
         thread.start()
     deadline_s = time.monotonic() + seconds + OVERLOAD_GRACE_S
@@ -369,7 +420,7 @@ async def _drive(url: str, indices: range, seconds: float, seed: int, player: st
         "peak_rss_mb": peak_rss_mb,
         "rss_before_mb": rss_before_mb,
         "inbound_ms": [v for c in conversations for v in c.inbound_ms],
-        "appends_unsent": sum(len(c.pending_frames_s) for c in conversations),
+        "appends_unsent": sum(len(c.pending_frames) for c in conversations),
         "tick_late_ms": [v for c in conversations for v in c.tick_late_ms],
         "ready_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.ready_s.items()},
         "heard_s": {f"{c.index}/{item}": t for c in conversations for item, t in c.playback.heard_s.items()},
@@ -511,6 +562,8 @@ def run(options: Options) -> dict[str, Any]:
     rows = [
         run_level(count, seconds, player, processes=min(processes, count)) for count in levels for player in PLAYERS
     ]
+    if not options.quick and options.load_levels is None and processes == 1:
+        rows += [run_level(count, seconds, SHARED_PLAYER, processes=2) for count in SHARDED_LEVELS]
     return {"seconds_per_level": seconds, "processes": processes, "levels": rows}
 
 
@@ -518,8 +571,7 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield "## 3. Load: concurrent conversations on loopback"
     yield ""
     yield (
-        f"Each level runs {result['seconds_per_level']} s with the conversations shared out over "
-        f"{result.get('processes', 1)} bot process(es): every conversation has a Realtime session on the local "
+        f"Each level runs {result['seconds_per_level']} s: every conversation has a Realtime session on the local "
         "test server (its own process), a synthetic speaker whose real Opus packets go through the receiver, room "
         "mixer, resampler and session every 20 ms, and a discord.py-style player thread reading, Opus-encoding and "
         f"encrypting a frame every 20 ms. The speaker talks 0.72 s every {TURN_PERIOD_S} s; the server answers each "
@@ -527,27 +579,30 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "mixed frame handed to the session -> its append written to the socket; ready = the server sent the first "
         "answer delta -> a 20 ms frame ready in the playback source; heard = -> the first non-silent frame read (adds "
         "the source's 200 ms lead silence and the player's clock phase). Cores used = bot CPU s / wall s (this "
-        "machine has 2; the server process's CPU is apart); event loop busy = the event loop thread's own CPU s / "
-        "wall s (1.0 = saturated). Room clock late = how late the 20 ms room tick ran "
+        "machine has 2; the server process's CPU is apart; with several bot processes, CPU and memory are their "
+        "sums, samples are pooled and the busiest event loop is shown); event loop busy = the event loop "
+        "thread's own CPU s / wall s (1.0 = saturated). Room clock late = how late the 20 ms room tick ran "
         "(frames wait that long before they are even handed to the session). Packets undelivered = voice packets an "
         f"overloaded level never got to ({OVERLOAD_GRACE_S} s after its planned end). Players: "
         "`discord.py` encodes every frame it reads, silence too, as `VoiceClient.play` does with a PCM source; "
         "`encode audio only` sends a ready-made Opus silence frame instead (what a source with `is_opus()` "
         "could do); `paused when idle` is discord.py's player paused while nothing plays (`VoiceClient.pause()`, "
-        "resumed by the next answer), so its thread sleeps."
+        "resumed by the next answer), so its thread sleeps; `one thread for all` is a single sender thread "
+        "for every connection, on one 20 ms clock, skipping idle sources (instead of a discord.py player per guild)."
     )
     yield ""
     yield (
-        "| conversations | player | bot cores used | event loop busy | bot CPU ms / conversation-s | server CPU s "
-        "| peak RSS MB | MB / conversation | inbound p50 / p99 | ready p50 / p99 | heard p50 / p99 "
+        "| conversations | bot processes | player | bot cores used | event loop busy | bot CPU ms / conversation-s "
+        "| server CPU s | peak RSS MB | MB / conversation | inbound p50 / p99 | ready p50 / p99 | heard p50 / p99 "
         "| room clock late p99 "
         "| answers heard / sent | underrun frames | packets undelivered |"
     )
-    yield "| ---: | --- |" + " ---: |" * 13
+    yield "| ---: | ---: | --- |" + " ---: |" * 13
     for row in result["levels"]:
         inbound, ready, heard = row["inbound"], row["outbound_ready"], row["outbound_heard"]
         yield (
-            f"| {row['conversations']} | {row['player']} | {row['bot_cores_used']} | {row['event_loop_busy']} "
+            f"| {row['conversations']} | {row.get('processes', 1)} | {row['player']} | {row['bot_cores_used']} "
+            f"| {row['event_loop_busy']} "
             f"| {row['bot_cpu_ms_per_conversation_s']} "
             f"| {row['server_cpu_s']} | {row['peak_rss_mb']} | {row['rss_per_conversation_mb']} "
             f"| {inbound['p50_ms']} / {inbound['p99_ms']} | {ready['p50_ms']} / {ready['p99_ms']} "
@@ -557,10 +612,14 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         )
     rows = result["levels"]
     yield ""
-    for player in PLAYERS:
-        met = [r["conversations"] for r in rows if r["player"] == player and meets_targets(r)]
-        best = f"up to **{max(met)}** conversations" if met else "at **no** level run"
-        yield f"- Targets met with the `{player}` player: {best}."
+    for processes in sorted({r.get("processes", 1) for r in rows}):
+        for player in PLAYERS:
+            runs = [r for r in rows if r["player"] == player and r.get("processes", 1) == processes]
+            if not runs:
+                continue
+            met = [r["conversations"] for r in runs if meets_targets(r)]
+            best = f"up to **{max(met)}** conversations" if met else "at **no** level run"
+            yield f"- Targets met with {processes} bot process(es) and the `{player}` player: {best}."
     yield ""
     yield (
         f"Across all levels: {sum(r['barge_ins'] for r in rows)} barge-ins (the next turn began while an answer "

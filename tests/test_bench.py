@@ -74,7 +74,7 @@ def test_load_benchmark_drives_conversations_over_loopback() -> None:
     assert (
         markdown.startswith("## 3. Load")
         and "0 errors in the bot's receive path" in markdown
-        and markdown.count("\n| 2 | ") == len(load.PLAYERS)
+        and markdown.count("\n| 2 | 1 | ") == len(load.PLAYERS)
     )
 
 
