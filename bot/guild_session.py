@@ -61,6 +61,9 @@ VAD_TAIL_MARGIN_MS = 300
 #: A user's frame louder than this counts as their talk time (and as the latest voiced frame of a turn).
 VOICED_FLOOR_DBFS = -45.0
 FRAME_S = 0.02
+#: Longest wait for the spoken goodbye when a limit ends the session.
+GOODBYE_WAIT_S = 8.0
+GOODBYE_POLL_S = 0.05
 #: Committed turns remembered until their transcript arrives.
 PENDING_TURNS_KEPT = 32
 
@@ -198,6 +201,7 @@ class GuildSession:
         self._transcript_notice_posted = False
         self._name_mode_tip_posted = False
         self._closed = False
+        self.goodbye_wait_s = GOODBYE_WAIT_S
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limit_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -254,10 +258,31 @@ class GuildSession:
         _log.info("guild %s: session closed (%s)", self.guild_id, reason)
 
     async def end(self, reason: StopReason) -> None:
-        """End the session on its own (limits, alone): say why, close, and tell the manager."""
-        self._notify(texts.session_ended(reason))
+        """End the session on its own (limits, alone): say why (posted, and spoken when someone is there to hear
+        it), close, and tell the manager."""
+        notice = texts.session_ended(reason)
+        self._notify(notice)
+        if reason is not StopReason.ALONE and not self._closed:
+            await self._say_goodbye(notice)
         await self.close(reason.value)
         self._on_end(self, reason.value)
+
+    async def _say_goodbye(self, notice: str) -> None:
+        """Have the persona say ``notice`` and let it play out, for at most :attr:`goodbye_wait_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.goodbye_wait_s
+        try:
+            await self.conversation.send_text(texts.goodbye_prompt(notice))
+        except Exception:
+            _log.exception("guild %s: the spoken goodbye could not be asked for", self.guild_id)
+            return
+        started = False
+        while loop.time() < deadline:
+            await asyncio.sleep(GOODBYE_POLL_S)
+            playing = self.playback.is_playing
+            if started and not playing:
+                return
+            started = started or playing
 
     async def move_to(self, channel: discord.VoiceChannel) -> None:
         await self.voice.move_to(channel)

@@ -104,3 +104,8 @@ def name_mode_tip(persona_name: str) -> str:
         f"💡 Several people are here. To have {persona_name} answer only when called by name, "
         "a manager can run `/voice settings mode:name`."
     )
+
+
+def goodbye_prompt(notice: str) -> str:
+    """What the persona is asked to say, in its own voice, when a limit ends the session."""
+    return f"(The session is ending now. Tell everyone briefly, in your own words and in character: {notice})"

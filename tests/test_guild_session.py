@@ -312,6 +312,33 @@ async def test_limits_end_the_session_with_a_notice(rig: Rig) -> None:
     await rig.session.end(StopReason.ALONE)
     assert rig.posts[-1] == texts.session_ended(StopReason.ALONE)
     assert rig.ended == ["alone"] and rig.talk.closed
+    assert rig.talk.texts == []  # nobody is left to hear a spoken goodbye
+
+
+async def test_a_limit_is_also_said_out_loud_before_leaving(rig: Rig) -> None:
+    rig.session.goodbye_wait_s = 2.0
+
+    async def model_speaks() -> None:
+        await asyncio.sleep(0.1)
+        rig.session.on_assistant_audio("bye", b"\0" * 4800)
+        await asyncio.sleep(0.2)
+        rig.player.queued.clear()  # played out
+
+    speaking = asyncio.ensure_future(model_speaks())
+    started = asyncio.get_running_loop().time()
+    await rig.session.end(StopReason.MAX_LENGTH)
+    waited_s = asyncio.get_running_loop().time() - started
+    await speaking
+    notice = texts.session_ended(StopReason.MAX_LENGTH)
+    assert rig.talk.texts == [texts.goodbye_prompt(notice)] and rig.posts[-1] == notice
+    assert 0.25 <= waited_s < 1.5  # waited for the goodbye to play, not for the whole allowance
+    assert rig.ended == ["max_length"] and rig.talk.closed
+
+
+async def test_a_goodbye_that_never_comes_does_not_hold_the_session_open(rig: Rig) -> None:
+    rig.session.goodbye_wait_s = 0.2
+    await asyncio.wait_for(rig.session.end(StopReason.DAILY_BUDGET), 2)
+    assert rig.ended == ["daily_budget"] and rig.voice.disconnected
 
 
 async def test_daily_budget_counts_earlier_use(tmp_path: Path, rig: Rig) -> None:
