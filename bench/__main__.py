@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# Benchmark results", ""]
     info = results["machine"]
     lines += [f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}. Run {results['date']}.", ""]
-    lines += ["Regenerate with `scripts/bench` (or `python -m bench`); raw figures in `bench/results.json`.", ""]
+    lines += [
+        "Regenerate with `scripts/bench` (or `python -m bench`); raw figures in `bench/results.json`; profiles, "
+        "missed targets and what in `bot/` would fix them in `bench/FINDINGS.md`.",
+        "",
+    ]
     for name in selected:
         run, render = BENCHMARKS[name]
         print(f"running {name}...", file=sys.stderr)

@@ -122,12 +122,20 @@ class BenchPlayback(PlaybackSource):
         self.set_audio_started_handler(self._heard)
         #: Set by every feed: what ``VoiceClient.resume()`` would do for a player paused while idle.
         self.resumed = threading.Event()
+        #: Set when the session cleared the source (a barge-in), until the player has seen it.
+        self.cut = threading.Event()
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
         super().feed(item_id, pcm16_24k_mono)
         self.resumed.set()
         if item_id not in self.ready_s and self.buffered_ms >= FRAME_MS:
             self.ready_s[item_id] = time.monotonic()
+
+    def clear(self) -> dict[str, float]:
+        """The session cut the answer (barge-in): the silence that follows is not an underrun."""
+        played = super().clear()
+        self.cut.set()
+        return played
 
     def _heard(self, item_id: str, _clock_s: float) -> None:
         self.heard_s.setdefault(item_id, time.monotonic())
@@ -272,6 +280,11 @@ class _Sender:
 
     def play_frame(self) -> None:
         conversation, source = self.conversation, self.conversation.playback
+        if source.cut.is_set():
+            source.cut.clear()
+            if conversation.playing:
+                conversation.barge_ins += 1
+                conversation.playing = False  # the answer was cut: the silence that follows is not an underrun
         frame = source.read()
         if self._encode_silence or frame is not DISCORD_SILENCE_FRAME:
             encoded = self._encoder.encode(frame, DISCORD_FRAME_SAMPLES)
@@ -311,7 +324,11 @@ def _player(conversation: _Conversation, start_s: float, stop: threading.Event, 
 
 
 def _shared_player(conversations: list[_Conversation], start_s: float, stop: threading.Event) -> None:
-    """One thread for every connection: each 20 ms, a frame for each source that is playing (none for idle ones)."""
+    """One thread for every connection: each 20 ms, a frame for each source that is playing (none for idle ones).
+
+    Unlike discord.py's player it does not catch up after a stall with back-to-back frames (which drains the
+    sources faster than real time and underruns them): more than a frame late, it restarts its clock.
+    """
     senders = [_Sender(c, encode_silence=True) for c in conversations]
     ticks = 0
     while not stop.is_set():
@@ -319,7 +336,10 @@ def _shared_player(conversations: list[_Conversation], start_s: float, stop: thr
             if not sender.idle:
                 sender.play_frame()
         ticks += 1
-        time.sleep(max(0.0, start_s + ticks * _FRAME_S - time.monotonic()))
+        wait_s = start_s + ticks * _FRAME_S - time.monotonic()
+        if wait_s < -_FRAME_S:
+            start_s, ticks, wait_s = time.monotonic(), 0, 0.0
+        time.sleep(max(0.0, wait_s))
 
 
 async def _watch_events(conversation: _Conversation) -> None:
@@ -329,10 +349,6 @@ async def _watch_events(conversation: _Conversation) -> None:
                 conversation.response_done = False
             case out.ResponseFinished():
                 conversation.response_done = True
-            case out.UserSpeechStarted():
-                if conversation.playing:
-                    conversation.barge_ins += 1
-                    conversation.playing = False  # the bot cut its answer: what follows is not an underrun
 
 
 def _join_all(threads: list[threading.Thread]) -> None:
