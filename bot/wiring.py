@@ -2,7 +2,7 @@
 
 :class:`GuildSessionFactory` is the :data:`bot.sessions.SessionFactory` the bot runs with. For one ``/voice join``
 it loads the guild's settings and persona, connects a :class:`~bot.voice.client.ReceivingVoiceClient`, starts the
-player on a :class:`~bot.voice.playback.PlaybackSource`, opens the Realtime conversation and joins them in a
+player on an :class:`~bot.voice.playback.OpusPlaybackSource`, opens the Realtime conversation and joins them in a
 :class:`~bot.guild_session.GuildSession`. Whatever fails, everything opened so far is closed again, and the user gets
 one short sentence (:class:`~bot.sessions.JoinError`) without secrets.
 """
@@ -29,7 +29,7 @@ from bot.realtime.retry import RetryPolicy
 from bot.sessions import JoinError, Session
 from bot.store import GuildSettings, SettingsStore
 from bot.voice.client import ReceivingVoiceClient
-from bot.voice.playback import PlaybackSource
+from bot.voice.playback import OpusPlaybackSource
 
 _log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class GuildSessionFactory:
             raise JoinError(texts.bad_persona(settings.persona or "default", error.reason)) from error
 
         voice = await self._connect_voice(channel)
-        playback = PlaybackSource()
+        playback = OpusPlaybackSource()
         conversation = RealtimeConversation(self._config.realtime, persona, settings, policy=self._retry_policy)
         session: GuildSession | None = None
         poster = TextPoster(transcript_destination(channel, lambda: _settings_of(session, settings), text_channel))

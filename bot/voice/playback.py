@@ -20,10 +20,11 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import Any
 
 import discord
 
-from bot.audio.formats import DISCORD, DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.formats import DISCORD, DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES, DISCORD_SILENCE_FRAME, FRAME_MS
 from bot.audio.resample import RealtimeToDiscordResampler
 
 _log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ LEAD_SILENCE_AFTER_IDLE_MS = 400.0
 #: Items whose played time is remembered after they finished.
 PLAYED_HISTORY_ITEMS = 64
 _BYTES_PER_MS = DISCORD.bytes_for_ms(1)  # 192
+#: Discord's Opus silence frame (what clients send instead of encoding silence).
+OPUS_SILENCE_FRAME = b"\xf8\xff\xfe"
 
 
 class PlaybackSource(discord.AudioSource):
@@ -231,3 +234,29 @@ class PlaybackSource(discord.AudioSource):
         self._played_bytes.move_to_end(item_id)
         while len(self._played_bytes) > PLAYED_HISTORY_ITEMS:
             self._played_bytes.popitem(last=False)
+
+
+class OpusPlaybackSource(PlaybackSource):
+    """A :class:`PlaybackSource` that hands discord.py Opus packets, encoding only frames that hold audio.
+
+    discord.py's player Opus-encodes every frame a PCM source returns, silence too: ~20 ms of CPU per second in
+    every guild the bot sits in, talking or not (measured in ``bench/RESULTS.md``). Here silent frames (start-up,
+    underruns, lead silence, idle) become Discord's three-byte Opus silence frame, which costs nothing to make; the
+    player keeps its 20 ms clock either way. Encoding runs on the player thread, as discord.py's own would.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._encoder = discord.opus.Encoder()
+
+    def is_opus(self) -> bool:
+        return True
+
+    def read(self) -> bytes:
+        pcm = super().read()
+        if not pcm:
+            return b""  # closed: stops the player
+        if pcm is DISCORD_SILENCE_FRAME or pcm == DISCORD_SILENCE_FRAME:
+            return OPUS_SILENCE_FRAME
+        packet: bytes = self._encoder.encode(pcm, DISCORD_FRAME_SAMPLES)
+        return packet

@@ -8,7 +8,7 @@ import pytest
 
 from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME
 from bot.audio.resample import RealtimeToDiscordResampler
-from bot.voice.playback import PlaybackSource
+from bot.voice.playback import OPUS_SILENCE_FRAME, OpusPlaybackSource, PlaybackSource
 
 
 def tone_24k(seconds: float, frequency_hz: float = 440.0, amplitude: float = 9000.0) -> bytes:
@@ -217,3 +217,26 @@ def test_a_failing_audio_started_handler_does_not_stop_playback() -> None:
     source.set_audio_started_handler(boom)
     source.feed("a", tone_24k(0.1))
     assert read_n(source, 1)[0] != DISCORD_SILENCE_FRAME
+
+
+def test_the_opus_source_encodes_answers_and_sends_silence_for_free() -> None:
+    source = OpusPlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
+    assert source.is_opus() is True
+    assert read_n(source, 3) == [OPUS_SILENCE_FRAME] * 3  # idle: no encoding at all
+    tone = tone_24k(0.2)
+    source.feed("a", tone)
+    packets = read_n(source, 12)
+    assert all(p != OPUS_SILENCE_FRAME for p in packets[:9]) and packets[-1] == OPUS_SILENCE_FRAME
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    decoded = b"".join(decoder.decode(p, fec=False) for p in packets if p != OPUS_SILENCE_FRAME)
+    reference = b"".join(read_n(fed_pcm_source(tone), 10))
+    pcm = np.frombuffer(decoded, "<i2").astype(np.float64)
+    assert np.std(pcm) == pytest.approx(np.std(np.frombuffer(reference, "<i2")), rel=0.15)  # the answer, audible
+    source.close()
+    assert source.read() == b""  # closing still stops the player
+
+
+def fed_pcm_source(pcm16_24k: bytes) -> PlaybackSource:
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
+    source.feed("a", pcm16_24k)
+    return source
