@@ -57,7 +57,13 @@ class VoiceBot(commands.Bot):
         personas: PersonaLibrary,
         session_factory: SessionFactory,
     ) -> None:
-        super().__init__(command_prefix=commands.when_mentioned, intents=bot_intents(), help_command=None)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=bot_intents(),
+            help_command=None,
+            shard_id=config.shard_id,
+            shard_count=config.shard_count,
+        )
         self.config = config
         self.store = store
         self.personas = personas
@@ -78,6 +84,8 @@ class VoiceBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             _log.info("synced %d commands to the development guild %s", len(synced), guild.id)
+        if self.config.shard_id not in (None, 0):
+            return  # commands are global: the first shard syncs them
         synced = await self.tree.sync()
         _log.info("synced %d global commands (they may take up to an hour to appear)", len(synced))
 

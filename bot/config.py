@@ -77,6 +77,9 @@ class Config:
     max_session_min: float = 60.0
     daily_budget_min: float = 0.0  # 0 = no daily budget
     manager_role: str | None = None
+    #: Run as shard ``shard_id`` of ``shard_count`` processes (None: one process for every server).
+    shard_id: int | None = None
+    shard_count: int | None = None
 
     def secrets(self) -> list[Secret]:
         """Every secret this configuration holds, for the logging redaction filter."""
@@ -250,6 +253,7 @@ def load_config(
         else:
             reader.problems.append(f"DEV_GUILD_ID must be a server id, digits only (got {dev_guild_text!r}).")
 
+    shard_id, shard_count = _shards(reader)
     log_level = (reader.choice("LOG_LEVEL", tuple(s.lower() for s in LOG_LEVELS), "info") or "info").upper()
     config = Config(
         discord_token=token,
@@ -262,8 +266,28 @@ def load_config(
         max_session_min=reader.number("MAX_SESSION_MIN", 60.0, minimum=1.0),
         daily_budget_min=reader.number("DAILY_BUDGET_MIN", 0.0),
         manager_role=reader.text("MANAGER_ROLE"),
+        shard_id=shard_id,
+        shard_count=shard_count,
     )
     if reader.problems:
         raise ConfigError(reader.problems)
     logging.getLogger(__name__).debug("configuration loaded: provider=%s", realtime.provider)
     return config
+
+
+def _shards(reader: _Reader) -> tuple[int | None, int | None]:
+    """``SHARD_ID`` and ``SHARD_COUNT``: both or neither, with ``0 <= SHARD_ID < SHARD_COUNT``."""
+    id_text, count_text = reader.text("SHARD_ID"), reader.text("SHARD_COUNT")
+    if id_text is None and count_text is None:
+        return None, None
+    if id_text is None or count_text is None or not id_text.isdigit() or not count_text.isdigit():
+        reader.problems.append(
+            "SHARD_ID and SHARD_COUNT go together, as whole numbers (e.g. SHARD_ID=0 and SHARD_COUNT=2 for the "
+            "first of two bot processes)."
+        )
+        return None, None
+    shard_id, shard_count = int(id_text), int(count_text)
+    if not 0 <= shard_id < shard_count:
+        reader.problems.append(f"SHARD_ID must be between 0 and SHARD_COUNT - 1 (got {shard_id} of {shard_count}).")
+        return None, None
+    return shard_id, shard_count

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import discord
 
-from bot.app import REQUIRED_PERMISSIONS, bot_intents, extension_names, invite_url
+from bot.app import REQUIRED_PERMISSIONS, VoiceBot, bot_intents, extension_names, invite_url
+from bot.config import load_config
+from bot.personas import PersonaLibrary
+from bot.store import SettingsStore
 
 
 def test_intents_are_minimal() -> None:
@@ -26,3 +31,18 @@ def test_invite_url_asks_exactly_for_the_needed_permissions() -> None:
 
 def test_extension_names_are_cog_modules() -> None:
     assert all(name.startswith("cogs.") and not name.startswith("cogs._") for name in extension_names())
+
+
+async def test_a_shard_process_tells_discord_which_shard_it_is(tmp_path: Path) -> None:
+    config = load_config(
+        {"DISCORD_TOKEN": "t-abcdef", "OPENAI_API_KEY": "sk-abcdef", "SHARD_ID": "1", "SHARD_COUNT": "2"},
+        env_file=None,
+    )
+
+    async def no_sessions(*_args: Any) -> Any:
+        raise AssertionError("no session is started here")
+
+    store = SettingsStore.in_data_dir(tmp_path)
+    bot = VoiceBot(config, store=store, personas=PersonaLibrary(tmp_path), session_factory=no_sessions)
+    assert (bot.shard_id, bot.shard_count) == (1, 2)
+    store.close()

@@ -112,3 +112,12 @@ def test_secrets_never_appear_in_repr_str_or_errors(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.DEBUG):
         load_config(base_env(), env_file=None)
     assert TOKEN not in caplog.text and OPENAI_KEY not in caplog.text
+
+
+def test_shards_are_both_or_neither_and_in_range() -> None:
+    config = load_config(base_env(SHARD_ID="1", SHARD_COUNT="2"), env_file=None)
+    assert (config.shard_id, config.shard_count) == (1, 2)
+    assert load_config(base_env(), env_file=None).shard_count is None
+    for bad in ({"SHARD_ID": "0"}, {"SHARD_ID": "2", "SHARD_COUNT": "2"}, {"SHARD_ID": "a", "SHARD_COUNT": "2"}):
+        with pytest.raises(ConfigError, match="SHARD_"):
+            load_config(base_env(**bad), env_file=None)
