@@ -53,7 +53,11 @@ async def _measure(turns: int) -> dict[str, Any]:
             session = lounge.session
             for n in range(turns):
                 await lounge.speak(ALICE, tone_48k_stereo(300.0, SPEECH_S))
-                await eventually(lambda n=n: session.figures.answered_turns > n and session.playback.is_playing)
+
+                def answering(turn: int = n) -> bool:
+                    return session.figures.answered_turns > turn and session.playback.is_playing
+
+                await eventually(answering)
                 await eventually(lambda: not session.playback.is_playing)
                 await asyncio.sleep(0.3)
             summary = session.turn_timings.summary()
