@@ -133,13 +133,13 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
         persona = load_persona(options.persona_file) if options.persona_file else default_persona()
         config = _realtime_config(options)
         endpoint = endpoint_for(config)
+        discord_pcm16 = to_discord_pcm16(samples, rate)
     except (WavError, PersonaError, ValueError) as exc:
         out_line(f"error: {exc}")
         return EXIT_BAD_INPUT
     if options.pace <= 0:
         out_line("error: pace must be positive")
         return EXIT_BAD_INPUT
-    discord_pcm16 = to_discord_pcm16(samples, rate)
     tools = persona_tools(persona)
     settings = SessionSettings(
         instructions=persona_instructions(persona), voice=config.voice, tools=tuple(tools.schemas())
