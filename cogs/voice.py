@@ -58,8 +58,8 @@ async def reply(interaction: discord.Interaction[Any], content: str | None = Non
         await interaction.response.send_message(**kwargs)
 
 
-class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk with the bot in a voice channel"):
-    """Join, leave, reset, status, say, settings and data deletion."""
+class _BotCog(commands.GroupCog):
+    """A slash-command group with the bot's services at hand and one error reporter for all its commands."""
 
     def __init__(self, bot: VoiceBot) -> None:
         self.bot = bot
@@ -69,6 +69,10 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         await report_error(interaction, error)
+
+
+class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot in a voice channel"):
+    """Join, leave, reset, status, say, settings and data deletion."""
 
     @app_commands.command(name="join", description="Bring the bot into your voice channel (or the one you name)")
     @app_commands.describe(channel="The voice channel to join (default: the one you are in)")
@@ -281,17 +285,8 @@ class VoiceCog(commands.GroupCog, group_name="voice", group_description="Talk wi
         return session
 
 
-class PersonaCog(commands.GroupCog, group_name="persona", group_description="Who the bot is"):
+class PersonaCog(_BotCog, group_name="persona", group_description="Who the bot is"):
     """Show and choose the persona."""
-
-    def __init__(self, bot: VoiceBot) -> None:
-        self.bot = bot
-        super().__init__()
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-    ) -> None:
-        await report_error(interaction, error)
 
     @app_commands.command(name="show", description="Show the bot's current persona")
     @app_commands.guild_only()

@@ -27,7 +27,7 @@ from bot.wiring import GuildSessionFactory
 from cogs.voice import PersonaCog, VoiceCog
 from tests.discord_world import FakeInteraction, World, make_world
 from tests.realtime.server import RealtimeTestServer, Script
-from tests.voice.fake_gateway import FakeMainGateway, FakeVoiceServer, LoopbackHTTPClient
+from tests.voice.fake_gateway import FakeMainGateway, FakeVoiceServer, LoopbackHTTPClient, wait_until
 from tests.voice.packets import Speaker
 
 GUILD_ID = 1000
@@ -221,8 +221,5 @@ def voiced_ms(pcm16_48k_stereo: bytes, threshold: float = 500.0) -> float:
 
 
 async def eventually(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
+    """:func:`wait_until` with room for a whole spoken turn."""
+    await wait_until(predicate, timeout_s)
