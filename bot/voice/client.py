@@ -28,6 +28,7 @@ import discord
 from discord.voice_state import VoiceConnectionState
 
 from bot.audio.formats import FRAME_MS
+from bot.voice.connection_state import ReceivingConnectionState
 from bot.voice.dave import DaveDecryptStep, connection_dave_state
 from bot.voice.metrics import VoiceMetrics
 from bot.voice.playback import PlaybackSource
@@ -77,7 +78,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
     # -- discord.py extension points ---------------------------------------------------------------------------------
 
     def create_connection_state(self) -> VoiceConnectionState:
-        return VoiceConnectionState(self, hook=self._on_voice_ws_message)
+        return ReceivingConnectionState(self, hook=self._on_voice_ws_message)
 
     async def _on_voice_ws_message(self, _ws: Any, msg: dict[str, Any]) -> None:
         """Sees every voice-gateway JSON message after discord.py handled it. Never raises."""

@@ -245,3 +245,20 @@ async def test_the_audio_gate_keeps_a_user_out_of_the_room_stream(
     await send_paced(server, alice.packets(tone_48k_stereo(700, 0.4), silence_tail=5), 0.02)
     await wait_until(lambda: len(heard.room) >= 20 and not voice.room.active)
     assert voice.speakers_between(0, float("inf")) == {ALICE}
+
+
+async def test_receive_survives_a_voice_gateway_reconnect(server: FakeVoiceServer, voice: ReceivingVoiceClient) -> None:
+    heard = Heard(voice)
+    speaker = Speaker(ssrc=6161)
+    await server.speaking(ALICE, 6161)
+    await send_paced(server, speaker.packets(tone_48k_stereo(500, 0.3)), 0.02)
+    await wait_until(lambda: len(heard.per_user[ALICE]) >= 15)
+    selects = len(server.ops_received(1))
+    assert server._ws is not None
+    await server._ws.close(code=1001)  # the voice server goes away (a restart, a network blip)
+    await wait_until(lambda: len(server.ops_received(1)) > selects, 20)  # discord.py reconnected by itself
+    await wait_until(voice.is_connected, 20)
+    before = len(heard.per_user[ALICE])
+    await server.speaking(ALICE, 6161)
+    await send_paced(server, speaker.packets(tone_48k_stereo(500, 0.3)), 0.02)
+    await wait_until(lambda: len(heard.per_user[ALICE]) >= before + 10, 10)  # and the bot hears again
