@@ -1,10 +1,11 @@
 """Building a live guild session from its parts: the voice connection, playback, the Realtime conversation, posting.
 
 :class:`GuildSessionFactory` is the :data:`bot.sessions.SessionFactory` the bot runs with. For one ``/voice join``
-it loads the guild's settings and persona, connects a :class:`~bot.voice.client.ReceivingVoiceClient`, starts the
-player on an :class:`~bot.voice.playback.OpusPlaybackSource`, opens the Realtime conversation and joins them in a
-:class:`~bot.guild_session.GuildSession`. Whatever fails, everything opened so far is closed again, and the user gets
-one short sentence (:class:`~bot.sessions.JoinError`) without secrets.
+it loads the guild's settings and persona, connects a :class:`~bot.voice.client.ReceivingVoiceClient`, plays an
+:class:`~bot.voice.playback.OpusPlaybackSource` through the bot's one :class:`~bot.voice.sender.VoiceSender`,
+opens the Realtime conversation and joins them in a :class:`~bot.guild_session.GuildSession`. Whatever fails,
+everything opened so far is closed again, and the user gets one short sentence (:class:`~bot.sessions.JoinError`)
+without secrets.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.sessions import JoinError, Session
 from bot.store import GuildSettings, SettingsStore
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import OpusPlaybackSource
+from bot.voice.sender import VoiceSender
 
 _log = logging.getLogger(__name__)
 
@@ -84,8 +86,10 @@ class GuildSessionFactory:
         *,
         voice_connect_timeout_s: float = DEFAULT_VOICE_CONNECT_TIMEOUT_S,
         retry_policy: RetryPolicy | None = None,
+        sender: VoiceSender | None = None,
     ) -> None:
         self._config = config
+        self._sender = sender if sender is not None else VoiceSender()
         self._store = store
         self._personas = personas
         self._voice_connect_timeout_s = voice_connect_timeout_s
@@ -124,7 +128,7 @@ class GuildSessionFactory:
                 closers=(poster.close,),
             )
             await conversation.start(session)
-            voice.play_source(playback)
+            voice.play_source(playback, sender=self._sender)
             session.start()
         except BaseException as error:
             await _close_quietly(conversation, voice, poster)

@@ -18,6 +18,7 @@ Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -34,6 +35,7 @@ from bot.voice.metrics import VoiceMetrics
 from bot.voice.playback import PlaybackSource
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from bot.voice.room import RoomMixer
+from bot.voice.sender import VoiceSender
 from bot.voice.transport_crypto import MODE
 
 _log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self._gate: Callable[[int], bool] | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._listening = False
+        self._sender: VoiceSender | None = None
         super().__init__(client, channel)
         self._receiver = VoiceReceiver(
             None,
@@ -214,11 +217,28 @@ class ReceivingVoiceClient(discord.VoiceClient):
         """Members in the bot's voice channel who are not bots."""
         return sum(1 for member in getattr(self.channel, "members", []) if not member.bot)
 
-    def play_source(self, source: PlaybackSource) -> None:
-        """Start discord.py's player on ``source`` (a live source: it plays until closed or stopped)."""
-        if self.is_playing():
-            self.stop()
-        self.play(source, after=self._player_ended)
+    def play_source(self, source: PlaybackSource, *, sender: VoiceSender | None = None) -> None:
+        """Play ``source`` (a live source: it plays until closed or stopped) on the shared ``sender``, or on a
+        discord.py player thread of its own when there is none (``sender`` needs an Opus source)."""
+        self.stop()
+        if sender is None:
+            self.play(source, after=self._player_ended)
+            return
+        sender.add(self, source)
+        self._sender = sender
+
+    def stop(self) -> None:
+        """Stop playing, on the shared sender or discord.py's player."""
+        if self._sender is not None:
+            self._sender.remove(self)
+            self._sender = None
+        super().stop()
+
+    def set_speaking_threadsafe(self, speaking: bool) -> None:
+        """Send SPEAKING (on or off) from any thread, as discord.py's player does."""
+        state = discord.SpeakingState.voice if speaking else discord.SpeakingState.none
+        future = asyncio.run_coroutine_threadsafe(self.ws.speak(state), self.loop)
+        future.add_done_callback(_log_speaking_failure)
 
     def metrics_snapshot(self) -> dict[str, int]:
         return self.metrics.snapshot()
@@ -234,4 +254,12 @@ class ReceivingVoiceClient(discord.VoiceClient):
             self._listening = False
         if self._clock_task is not None:
             self._clock_task.cancel()
+        if self._sender is not None:
+            self._sender.remove(self)
+            self._sender = None
         super().cleanup()
+
+
+def _log_speaking_failure(future: concurrent.futures.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        _log.debug("speaking state not sent: %s", future.exception())

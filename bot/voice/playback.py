@@ -70,8 +70,8 @@ class PlaybackSource(discord.AudioSource):
         self._closed = False
         self._lead_frames = round(lead_silence_ms / FRAME_MS)
         self._lead_left = 0
-        self._idle_after_reads = round(LEAD_SILENCE_AFTER_IDLE_MS / FRAME_MS)
-        self._idle_reads = self._idle_after_reads  # a new source has been silent forever
+        self._last_audio_s: float | None = None  # clock time of the last frame with audio; None: never
+        self._previous_read_audio = False
         self._clock = clock
         self._on_audio_started: Callable[[str, float], None] | None = None
 
@@ -150,19 +150,20 @@ class PlaybackSource(discord.AudioSource):
 
     def read(self) -> bytes:
         """Exactly one 20 ms frame (3,840 bytes) of 48 kHz stereo pcm16. Runs on the player thread."""
-        started: tuple[Callable[[str, float], None], str] | None = None
+        started: tuple[Callable[[str, float], None], str, float] | None = None
         with self._lock:
             frame = self._read_locked()
-            if frame is not DISCORD_SILENCE_FRAME and self._last_read_item is not None:
-                if self._idle_reads > 0 and self._on_audio_started is not None:
-                    started = (self._on_audio_started, self._last_read_item)
-                self._idle_reads = 0
-            else:
-                self._idle_reads += 1
+            audio = frame is not DISCORD_SILENCE_FRAME and self._last_read_item is not None
+            if audio:
+                now_s = self._clock()
+                if not self._previous_read_audio and self._on_audio_started is not None:
+                    started = (self._on_audio_started, self._last_read_item or "", now_s)
+                self._last_audio_s = now_s
+            self._previous_read_audio = audio
         if started is not None:
-            handler, item_id = started
+            handler, item_id, at_s = started
             try:
-                handler(item_id, self._clock())
+                handler(item_id, at_s)
             except Exception:
                 _log.exception("audio-started handler failed")
         return frame
@@ -181,7 +182,7 @@ class PlaybackSource(discord.AudioSource):
                 self._last_read_item = None
                 return DISCORD_SILENCE_FRAME
             self._started = True
-            if self._idle_reads >= self._idle_after_reads:
+            if self._idle_long_enough():
                 self._lead_left = self._lead_frames
         if self._lead_left > 0:
             self._lead_left -= 1
@@ -201,6 +202,13 @@ class PlaybackSource(discord.AudioSource):
         return frame + bytes(DISCORD_FRAME_BYTES - len(frame))
 
     # -- helpers (lock held) ------------------------------------------------------------------------------------------
+
+    def _idle_long_enough(self) -> bool:
+        """Silent for at least ``LEAD_SILENCE_AFTER_IDLE_MS`` by the clock, not by reads: a sender that skips idle
+        sources (:class:`~bot.voice.sender.VoiceSender`) does not read them while they are quiet."""
+        if self._last_audio_s is None:
+            return True
+        return (self._clock() - self._last_audio_s) * 1000 >= LEAD_SILENCE_AFTER_IDLE_MS
 
     def _append(self, item_id: str, data: bytes) -> None:
         if data:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
 import numpy as np
-import pytest
 
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import PlaybackSource
@@ -17,27 +15,6 @@ from tests.voice.guild import lounge
 from tests.voice.packets import Speaker, aligned_snr_db, mono, speech_48k_stereo, tone_48k_stereo
 
 ALICE, CAROL = 5, 7
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeVoiceServer]:
-    server = FakeVoiceServer()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def voice(server: FakeVoiceServer) -> AsyncIterator[ReceivingVoiceClient]:
-    client = LoopbackClient(server)
-    async with client:
-        channel = lounge(client)
-        vc = await asyncio.wait_for(channel.connect(cls=ReceivingVoiceClient, timeout=10), 15)
-        assert isinstance(vc, ReceivingVoiceClient)
-        try:
-            yield vc
-        finally:
-            await vc.disconnect(force=True)
 
 
 class Heard:

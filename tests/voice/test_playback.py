@@ -195,9 +195,15 @@ def test_an_answer_after_a_pause_starts_with_lead_silence_that_is_not_counted_as
     assert frames[0] != DISCORD_SILENCE_FRAME
     assert [item for item, _ in started] == ["a", "b"]
 
-    # After a pause of more than 400 ms, the lead silence comes back.
-    read_n(source, 30)
+    # A pause is measured by the clock, not by reads (a shared sender does not read idle sources).
+    read_n(source, 3)
+    clock_s[0] += 0.39
     source.feed("c", tone_24k(0.1))
+    assert read_n(source, 1)[0] != DISCORD_SILENCE_FRAME
+    # After a pause of more than 400 ms, the lead silence comes back, even with no reads in between.
+    read_n(source, 10)
+    clock_s[0] += 0.41
+    source.feed("d", tone_24k(0.1))
     assert first_audio_index(read_n(source, 20)) == 10
 
 
