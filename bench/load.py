@@ -9,9 +9,11 @@ Each level runs the bot side in a fresh process (so CPU time and peak memory are
   speaker's real libopus packets, encrypted like Discord's, to a :class:`~bot.voice.receiver.VoiceReceiver` every
   20 ms; decoded frames go to the event loop, where a drift-free room clock mixes them
   (:class:`~bot.voice.room.RoomMixer`), resamples each mix to 24 kHz mono and pushes it to the session;
-- a player thread (like discord.py's ``AudioPlayer``: one thread per voice connection, paced every 20 ms) that reads
-  the source, Opus-encodes and transport-encrypts every frame, and counts underruns: silent frames after an answer's
-  audio started and before it was all played.
+- the playback side, one of ``PLAYERS``: a player thread per voice connection like discord.py's ``AudioPlayer``
+  (paced every 20 ms; it reads the source, Opus-encodes and transport-encrypts every frame), or the bot's own
+  :class:`~bot.voice.sender.VoiceSender` (one thread for every connection) with the bot's
+  :class:`~bot.voice.playback.OpusPlaybackSource`. Both count underruns: silent frames after an answer's audio
+  started and before it was all played.
 
 The speaker talks for about 0.7 s every ``TURN_PERIOD_S`` (phases spread at random); the server answers each turn
 with ``ANSWER_MS`` of audio in 100 ms deltas sent at twice real time.
@@ -38,7 +40,7 @@ import resource
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,9 +58,10 @@ from bot.realtime.driver import RealtimeSession
 from bot.realtime.endpoint import endpoint_for
 from bot.realtime.retry import RetryPolicy
 from bot.secret import Secret
-from bot.voice.playback import PlaybackSource
+from bot.voice.playback import OPUS_SILENCE_FRAME, OpusPlaybackSource, PlaybackSource
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from bot.voice.room import RoomMixer
+from bot.voice.sender import VoiceSender
 from tests.voice.packets import KEY, OPUS_SILENCE, Speaker, _DiscordPyEncryptor, discordpy_encrypt, rtp_header
 from tests.voice.packets import speech_48k_stereo as _speech
 
@@ -80,9 +83,9 @@ OVERLOAD_GRACE_S = 2.0
 #: audio and sends a ready-made Opus silence frame otherwise (what an ``is_opus()`` source could do).
 #: And discord.py's player paused while there is nothing to play (``VoiceClient.pause()``, resumed by the next feed):
 #: its thread sleeps instead of waking 50 times a second.
-#: And one thread sending for every connection (what the bot could do instead of one discord.py player per guild:
-#: ``VoiceClient.send_audio_packet(opus, encode=False)`` from a single 20 ms clock), skipping idle sources.
-SHARED_PLAYER = "one thread for all"
+#: And the bot's own: one :class:`~bot.voice.sender.VoiceSender` thread for every connection, calling
+#: ``VoiceClient.send_audio_packet(opus, encode=False)`` from a single 20 ms clock and skipping idle sources.
+SHARED_PLAYER = "VoiceSender (one thread for all)"
 PLAYERS = ("discord.py", "encode audio only", "paused when idle", SHARED_PLAYER)
 #: The default run adds these levels with two bot processes (shards) and the shared player.
 SHARDED_LEVELS = (100, 200)
@@ -139,6 +142,69 @@ class BenchPlayback(PlaybackSource):
 
     def _heard(self, item_id: str, _clock_s: float) -> None:
         self.heard_s.setdefault(item_id, time.monotonic())
+
+
+class BenchOpusPlayback(BenchPlayback, OpusPlaybackSource):
+    """The bot's Opus source, for the :class:`VoiceSender`, counting its own underruns and answers.
+
+    The sender reads no idle source, so silence between answers is never read. An underrun shows as audio of the
+    same item resuming after a gap. The gap is measured in the sender's ticks (``tick_now``). Runs on the sender
+    thread.
+    """
+
+    def __init__(self, conversation_index: int, tick_now: Callable[[], int]) -> None:
+        super().__init__()
+        self.index = conversation_index
+        self._tick_now = tick_now
+        self._last_item: str | None = None
+        self._last_audio_tick = 0
+        self.underrun_frames = 0
+        self.answers_heard = 0
+        self.barge_ins = 0
+
+    def read(self) -> bytes:
+        if self.cut.is_set():
+            self.cut.clear()
+            if self._last_item is not None:
+                self.barge_ins += 1
+            self._last_item = None  # the answer was cut: what follows is not an underrun
+        packet = super().read()
+        if packet and packet != OPUS_SILENCE_FRAME:
+            self._last_audio_tick = self._tick_now()
+        return packet
+
+    def _heard(self, item_id: str, clock_s: float) -> None:
+        super()._heard(item_id, clock_s)
+        if item_id == self._last_item:
+            self.underrun_frames += max(0, self._tick_now() - self._last_audio_tick - 1)
+        else:
+            self.answers_heard += 1
+        self._last_item = item_id
+
+
+class _BenchVoice:
+    """What ``VoiceClient`` does for the sender: the RTP header and transport encryption of
+    ``send_audio_packet`` (minus the UDP ``sendto``), and SPEAKING scheduled on the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._encryptor = _DiscordPyEncryptor(KEY)
+        self._sequence = 0
+
+    def is_connected(self) -> bool:
+        return True
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        header = rtp_header(self._sequence % 65536, self._sequence * DISCORD_FRAME_SAMPLES % 2**32, _SSRC)
+        discordpy_encrypt(header, data, self._encryptor)
+        self._sequence += 1
+
+    def set_speaking_threadsafe(self, speaking: bool) -> None:
+        self._loop.call_soon_threadsafe(_no_op)
+
+
+def _no_op() -> None:
+    """Stands for the SPEAKING message discord.py's ``ws.speak`` would send (a few bytes on the voice websocket)."""
 
 
 def _speaker_turns(turns: int) -> list[list[bytes]]:
@@ -323,25 +389,6 @@ def _player(conversation: _Conversation, start_s: float, stop: threading.Event, 
         time.sleep(max(0.0, start_s + frames * _FRAME_S - time.monotonic()))
 
 
-def _shared_player(conversations: list[_Conversation], start_s: float, stop: threading.Event) -> None:
-    """One thread for every connection: each 20 ms, a frame for each source that is playing (none for idle ones).
-
-    Unlike discord.py's player it does not catch up after a stall with back-to-back frames (which drains the
-    sources faster than real time and underruns them): more than a frame late, it restarts its clock.
-    """
-    senders = [_Sender(c, encode_silence=True) for c in conversations]
-    ticks = 0
-    while not stop.is_set():
-        for sender in senders:
-            if not sender.idle:
-                sender.play_frame()
-        ticks += 1
-        wait_s = start_s + ticks * _FRAME_S - time.monotonic()
-        if wait_s < -_FRAME_S:
-            start_s, ticks, wait_s = time.monotonic(), 0, 0.0
-        time.sleep(max(0.0, wait_s))
-
-
 async def _watch_events(conversation: _Conversation) -> None:
     async for event in conversation.session.events():
         match event:
@@ -378,9 +425,10 @@ async def _drive(url: str, indices: range, seconds: float, seed: int, player: st
     rss_before_mb = _rss_mb()
     settings, tools = _settings(), persona_tools(default_persona())
     conversations: list[_Conversation] = []
+    sender = VoiceSender()
     for index in indices:
         config = RealtimeConfig(provider="custom", url=f"{url}?conv={index}", api_key=Secret("test-key"), dialect="ga")
-        playback = BenchPlayback()
+        playback = BenchOpusPlayback(index, lambda: sender.stats.ticks) if player == SHARED_PLAYER else BenchPlayback()
         session = RealtimeSession(
             endpoint_for(config), settings, tools, sink=playback, policy=RetryPolicy(), open_timeout_s=60.0
         )
@@ -395,8 +443,10 @@ async def _drive(url: str, indices: range, seconds: float, seed: int, player: st
     stop = threading.Event()
     wall_start_s, cpu_start_s, loop_cpu_start_s = time.monotonic(), time.process_time(), time.thread_time()
     watchers = [loop.create_task(_watch_events(c)) for c in conversations]
+    players: list[threading.Thread] = []
     if player == SHARED_PLAYER:
-        players = [threading.Thread(target=_shared_player, args=(conversations, time.monotonic() + 0.05, stop))]
+        for conversation in conversations:
+            sender.add(_BenchVoice(loop), conversation.playback)
     else:
         players = [
             threading.Thread(target=_player, args=(c, time.monotonic() + 0.05 + rng.uniform(0, _FRAME_S), stop, player))
@@ -421,6 +471,12 @@ async def _drive(url: str, indices: range, seconds: float, seed: int, player: st
     stop.set()
     for thread in players:
         thread.join()
+    sender.close()
+    for conversation in conversations:
+        if isinstance(conversation.playback, BenchOpusPlayback):
+            conversation.underrun_frames = conversation.playback.underrun_frames
+            conversation.answers_heard = conversation.playback.answers_heard
+            conversation.barge_ins = conversation.playback.barge_ins
     cpu_s, wall_s = time.process_time() - cpu_start_s, time.monotonic() - wall_start_s
     loop_cpu_s = time.thread_time() - loop_cpu_start_s
     peak_rss_mb = _rss_mb("VmHWM")
@@ -589,7 +645,7 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield (
         f"Each level runs {result['seconds_per_level']} s: every conversation has a Realtime session on the local "
         "test server (its own process), a synthetic speaker whose real Opus packets go through the receiver, room "
-        "mixer, resampler and session every 20 ms, and a discord.py-style player thread reading, Opus-encoding and "
+        "mixer, resampler and session every 20 ms, and a player reading, Opus-encoding and "
         f"encrypting a frame every 20 ms. The speaker talks 0.72 s every {TURN_PERIOD_S} s; the server answers each "
         f"turn with {ANSWER_MS} ms of audio at twice real time. Latencies are bot-added, p50 / p99 in ms: inbound = "
         "mixed frame handed to the session -> its append written to the socket; ready = the server sent the first "
@@ -603,8 +659,9 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "`discord.py` encodes every frame it reads, silence too, as `VoiceClient.play` does with a PCM source; "
         "`encode audio only` sends a ready-made Opus silence frame instead (what a source with `is_opus()` "
         "could do); `paused when idle` is discord.py's player paused while nothing plays (`VoiceClient.pause()`, "
-        "resumed by the next answer), so its thread sleeps; `one thread for all` is a single sender thread "
-        "for every connection, on one 20 ms clock, skipping idle sources (instead of a discord.py player per guild)."
+        "resumed by the next answer), so its thread sleeps; these three are a discord.py `AudioPlayer`-style thread "
+        f"per connection. `{SHARED_PLAYER}` is what the bot runs: its `bot.voice.sender.VoiceSender`, a single "
+        "thread for every connection on one 20 ms clock that reads no idle source, with its `OpusPlaybackSource`."
     )
     yield ""
     yield (

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bench.__main__ as bench_main
 from bench import cpu_path, load, resampling, tool_turn
 from bench.timing import Options, percentile
+from bot.voice.playback import OPUS_SILENCE_FRAME
 
 
 def test_resampling_benchmark_reports_every_implementation_and_quality() -> None:
@@ -113,3 +115,34 @@ def test_load_level_shares_conversations_over_bot_processes() -> None:
     assert row["inbound"]["count"] > 0 and row["bot_cores_used"] > 0
     with pytest.raises(ValueError, match="processes"):
         load.run_level(1, 1.0, processes=2)
+
+
+def test_the_voice_sender_variant_counts_a_gap_inside_an_answer_and_not_between_answers() -> None:
+    ticks = [0]
+    source = load.BenchOpusPlayback(0, lambda: ticks[0])
+    tone = (np.sin(np.arange(2400) / 5) * 8000).astype("<i2").tobytes()  # 100 ms at 24 kHz
+
+    def run_ticks(count: int, *, read: bool = True) -> list[bool]:
+        """One sender tick each: True where an audio packet was handed out."""
+        audio = []
+        for _ in range(count):
+            if read:
+                packet = source.read()
+                audio.append(packet not in (b"", OPUS_SILENCE_FRAME))
+            ticks[0] += 1
+        return audio
+
+    source.feed("a", tone)
+    first = run_ticks(20)
+    run_ticks(7, read=False)  # the answer ran dry: the sender stops reading an idle source
+    source.feed("a", tone)  # ... and more of the same answer arrives late
+    second = run_ticks(20)
+    last_audio = max(i for i, a in enumerate(first) if a)
+    resumed = len(first) + 7 + second.index(True)
+    assert source.underrun_frames == resumed - last_audio - 1 > 7
+    assert source.answers_heard == 1
+
+    run_ticks(30, read=False)
+    source.feed("b", tone)  # a new answer after a pause is not an underrun
+    run_ticks(20)
+    assert source.answers_heard == 2 and source.underrun_frames == resumed - last_audio - 1
