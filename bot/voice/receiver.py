@@ -15,7 +15,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 
 import discord.opus
 
@@ -225,9 +225,17 @@ class VoiceReceiver:
             self._on_frame(DecodedFrame(ssrc, stream.user_id, pcm, concealed=slot.payload is None))
 
     def _count_jitter(self, stream: _Stream) -> None:
-        now = astuple(stream.jitter.counts)
-        before = astuple(stream.counted)
-        for name, new, old in zip(("duplicate", "late", "lost", "resync"), now, before, strict=True):
+        """Add what the jitter buffer counted since last time to the metrics. Runs for every packet, so it compares
+        the four counters directly (``dataclasses.astuple`` deep-copies: ~5% of the receive path, bench part 3)."""
+        now, before = stream.jitter.counts, stream.counted
+        if now == before:
+            return
+        for name, new, old in (
+            ("duplicate", now.duplicate, before.duplicate),
+            ("late", now.late, before.late),
+            ("lost", now.lost, before.lost),
+            ("resync", now.resync, before.resync),
+        ):
             if new != old:
                 self.metrics.add(name, new - old)
-        stream.counted = JitterCounts(*now)
+        stream.counted = JitterCounts(now.duplicate, now.late, now.lost, now.resync)
