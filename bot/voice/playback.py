@@ -26,6 +26,7 @@ import discord
 
 from bot.audio.formats import DISCORD, DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES, DISCORD_SILENCE_FRAME, FRAME_MS
 from bot.audio.resample import RealtimeToDiscordResampler
+from bot.voice.opus_encoder import answer_encoder
 
 _log = logging.getLogger(__name__)
 
@@ -250,12 +251,13 @@ class OpusPlaybackSource(PlaybackSource):
     discord.py's player Opus-encodes every frame a PCM source returns, silence too: ~20 ms of CPU per second in
     every guild the bot sits in, talking or not (measured in ``bench/RESULTS.md``). Here silent frames (start-up,
     underruns, lead silence, idle) become Discord's three-byte Opus silence frame, which costs nothing to make; the
-    player keeps its 20 ms clock either way. Encoding runs on the player thread, as discord.py's own would.
+    player keeps its 20 ms clock either way. Encoding runs on the reading thread, as discord.py's own would, with
+    :func:`~bot.voice.opus_encoder.answer_encoder` (half the CPU of discord.py's encoder, same quality).
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._encoder = discord.opus.Encoder()
+        self._encoder = answer_encoder()
 
     def is_opus(self) -> bool:
         return True

@@ -1,0 +1,150 @@
+"""The Opus encoder for the bot's voice: discord.py's settings, at a lower encoder complexity.
+
+libopus defaults to complexity 9-10, which discord.py's ``Encoder`` keeps and does not let callers change. The
+encoder is the largest CPU cost per conversation (bench part 2). Complexity 5 halves it, with the same SNR on the
+speech fixture at 128 kbps (20.1 dB both, one-off measurement recorded in ``bench/FINDINGS.md``). At this bitrate the
+analysis that the higher complexities add buys nothing audible, and the answer audio has nothing above 12 kHz anyway.
+
+:func:`answer_encoder` binds libopus with ``ctypes`` (found as discord.py finds it, with
+``ctypes.util.find_library``). Where that fails (e.g. Windows, where discord.py ships its own DLL), it falls back
+to ``discord.opus.Encoder`` at its default complexity, and logs that once. Either way the result has discord.py's
+``encode(pcm, frame_size)``.
+
+Not thread-safe: one encoder per stream, used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import logging
+from typing import Protocol
+
+import discord.opus
+
+from bot.audio.formats import DISCORD, DISCORD_FRAME_SAMPLES
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_COMPLEXITY = 5
+DEFAULT_BITRATE_BPS = 128_000  # what VoiceClient.play uses (discord.py sets 128 × 1024)
+DEFAULT_EXPECTED_LOSS_PERCENT = 15  # VoiceClient.play's expected_packet_loss=0.15
+#: The largest Opus packet libopus recommends allocating for.
+MAX_PACKET_BYTES = 4000
+
+_OPUS_OK = 0
+_OPUS_APPLICATION_AUDIO = 2049
+_OPUS_SET_BITRATE = 4002
+_OPUS_SET_BANDWIDTH = 4008
+_OPUS_SET_COMPLEXITY = 4010
+_OPUS_SET_INBAND_FEC = 4012
+_OPUS_SET_PACKET_LOSS_PERC = 4014
+_OPUS_SET_SIGNAL = 4024
+_OPUS_BANDWIDTH_FULLBAND = 1105
+_OPUS_AUTO = -1000
+
+
+class FrameEncoder(Protocol):
+    """What the playback source needs from an encoder (``discord.opus.Encoder`` has it too)."""
+
+    def encode(self, pcm: bytes, frame_size: int) -> bytes: ...
+
+
+class OpusEncodeError(RuntimeError):
+    """libopus refused a frame or a setting (its error code is in the message)."""
+
+
+@functools.cache
+def _libopus() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("opus")
+    if name is None:
+        return None
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return None
+    lib.opus_encoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.opus_encoder_create.restype = ctypes.c_void_p
+    lib.opus_encoder_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int32]
+    lib.opus_encoder_ctl.restype = ctypes.c_int
+    lib.opus_encode.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int32,
+    ]
+    lib.opus_encode.restype = ctypes.c_int32
+    lib.opus_encoder_destroy.argtypes = [ctypes.c_void_p]
+    lib.opus_encoder_destroy.restype = None
+    return lib
+
+
+class OpusEncoder:
+    """A 48 kHz stereo Opus encoder for 20 ms frames, configured like ``VoiceClient.play`` plus ``complexity``."""
+
+    def __init__(
+        self,
+        lib: ctypes.CDLL,
+        *,
+        complexity: int = DEFAULT_COMPLEXITY,
+        bitrate_bps: int = DEFAULT_BITRATE_BPS,
+        expected_loss_percent: int = DEFAULT_EXPECTED_LOSS_PERCENT,
+    ) -> None:
+        self._state: int | None = None
+        if not 0 <= complexity <= 10:
+            raise ValueError(f"complexity must be 0-10, got {complexity}")
+        self._lib = lib
+        error = ctypes.c_int(0)
+        state = lib.opus_encoder_create(DISCORD.sample_rate, DISCORD.channels, _OPUS_APPLICATION_AUDIO, error)
+        if error.value != _OPUS_OK or not state:
+            raise OpusEncodeError(f"opus_encoder_create failed with error {error.value}")
+        self._state = state
+        for request, value in (
+            (_OPUS_SET_BITRATE, bitrate_bps),
+            (_OPUS_SET_INBAND_FEC, 1),
+            (_OPUS_SET_PACKET_LOSS_PERC, expected_loss_percent),
+            (_OPUS_SET_BANDWIDTH, _OPUS_BANDWIDTH_FULLBAND),
+            (_OPUS_SET_SIGNAL, _OPUS_AUTO),
+            (_OPUS_SET_COMPLEXITY, complexity),
+        ):
+            result = lib.opus_encoder_ctl(state, request, value)
+            if result != _OPUS_OK:
+                self.close()
+                raise OpusEncodeError(f"opus_encoder_ctl({request}, {value}) failed with error {result}")
+        self._out = ctypes.create_string_buffer(MAX_PACKET_BYTES)
+
+    def encode(self, pcm: bytes, frame_size: int = DISCORD_FRAME_SAMPLES) -> bytes:
+        """One frame of 48 kHz stereo pcm16 (``frame_size`` samples per channel) -> one Opus packet."""
+        if self._state is None:
+            raise OpusEncodeError("the encoder is closed")
+        if len(pcm) != frame_size * DISCORD.bytes_per_sample_frame:
+            raise ValueError(f"expected {frame_size} stereo pcm16 samples, got {len(pcm)} bytes")
+        size = self._lib.opus_encode(self._state, pcm, frame_size, self._out, MAX_PACKET_BYTES)
+        if size < 0:
+            raise OpusEncodeError(f"opus_encode failed with error {size}")
+        return self._out.raw[:size]
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._lib.opus_encoder_destroy(self._state)
+            self._state = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def answer_encoder(complexity: int = DEFAULT_COMPLEXITY) -> FrameEncoder:
+    """The encoder for the bot's voice: ours at ``complexity`` if libopus binds, else discord.py's."""
+    lib = _libopus()
+    if lib is None:
+        _warn_fallback()
+        encoder: FrameEncoder = discord.opus.Encoder()
+        return encoder
+    return OpusEncoder(lib, complexity=complexity)
+
+
+@functools.cache
+def _warn_fallback() -> None:
+    _log.warning("libopus could not be bound directly; encoding with discord.py's encoder at its default complexity")

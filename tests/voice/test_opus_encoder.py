@@ -1,0 +1,62 @@
+"""The bot's Opus encoder: discord.py's settings at a lower complexity, checked against discord.py and libopus."""
+
+from __future__ import annotations
+
+import ctypes
+
+import discord.opus
+import pytest
+
+from bot.voice.opus_encoder import OpusEncodeError, OpusEncoder, _libopus, answer_encoder
+from tests.voice.packets import aligned_snr_db, frames_of, mono, speech_48k_stereo
+
+DISCORDPY_BITRATE_BPS = 128 * 1024  # what discord.py's Encoder(bitrate=128) sets
+
+
+def encode_all(encoder: object, frames: list[bytes]) -> list[bytes]:
+    return [encoder.encode(frame, 960) for frame in frames]  # type: ignore[attr-defined]
+
+
+def decode_all(packets: list[bytes]) -> bytes:
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    return b"".join(decoder.decode(packet, fec=False) for packet in packets)
+
+
+@pytest.fixture(scope="module")
+def speech_frames() -> list[bytes]:
+    return frames_of(speech_48k_stereo())[:150]  # 3 s
+
+
+def lib() -> ctypes.CDLL:
+    bound = _libopus()
+    assert bound is not None, "libopus is installed here (CI installs libopus0)"
+    return bound
+
+
+def test_at_full_complexity_it_encodes_exactly_as_discordpy_does(speech_frames: list[bytes]) -> None:
+    ours = OpusEncoder(lib(), complexity=10, bitrate_bps=DISCORDPY_BITRATE_BPS)
+    theirs = discord.opus.Encoder()
+    assert encode_all(ours, speech_frames) == encode_all(theirs, speech_frames)  # same settings, same packets
+
+
+def test_the_complexity_setting_takes_effect_and_keeps_the_quality(speech_frames: list[bytes]) -> None:
+    reference = mono(b"".join(speech_frames))
+    cheap = encode_all(answer_encoder(), speech_frames)
+    full = encode_all(discord.opus.Encoder(), speech_frames)
+    assert cheap != full
+    cheap_snr, _, _ = aligned_snr_db(reference, mono(decode_all(cheap)))
+    full_snr, _, _ = aligned_snr_db(reference, mono(decode_all(full)))
+    assert cheap_snr > 15 and abs(cheap_snr - full_snr) < 1.0, (cheap_snr, full_snr)
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="complexity must be 0-10"):
+        OpusEncoder(lib(), complexity=11)
+    encoder = OpusEncoder(lib())
+    with pytest.raises(ValueError, match="expected 960 stereo pcm16 samples"):
+        encoder.encode(b"\x00" * 100)
+    with pytest.raises(OpusEncodeError, match="opus_encoder_ctl"):
+        OpusEncoder(lib(), bitrate_bps=-5)
+    encoder.close()
+    with pytest.raises(OpusEncodeError, match="closed"):
+        encoder.encode(bytes(3840))
