@@ -6,9 +6,10 @@ Receive: real libopus packets encrypted the way Discord sends them (``tests/voic
 ``input_audio_buffer.append`` (base64 + JSON), as the bot does for each 20 ms of room audio.
 
 Playback: ``response.output_audio.delta`` messages as the server sends them go through the Realtime protocol
-(JSON + base64 decode), :class:`~bot.voice.playback.PlaybackSource` (feed, resample to 48k stereo, 20 ms reads), and
-what discord.py's player thread then does to each frame: Opus encode (``discord.opus.Encoder``, ``VoiceClient.play``'s
-defaults) and transport encryption (discord.py's own function).
+(JSON + base64 decode) and the bot's :class:`~bot.voice.playback.OpusPlaybackSource` (feed, resample to 48k stereo,
+20 ms reads, Opus encode with :func:`~bot.voice.opus_encoder.answer_encoder`), then transport encryption (discord.py's
+own function, as ``VoiceClient.send_audio_packet`` runs it). The stages also time discord.py's own encoder
+(``discord.opus.Encoder``, ``VoiceClient.play``'s defaults) for comparison.
 
 Each figure is the least process CPU time of several runs, in CPU milliseconds per second of audio.
 """
@@ -30,7 +31,8 @@ from bot.audio.resample import DiscordToRealtimeResampler
 from bot.persona import default_persona, persona_instructions
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.protocol import RealtimeProtocol
-from bot.voice.playback import PlaybackSource
+from bot.voice.opus_encoder import DEFAULT_COMPLEXITY, answer_encoder
+from bot.voice.playback import OPUS_SILENCE_FRAME, OpusPlaybackSource, PlaybackSource
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from bot.voice.room import RoomMixer
 from bot.voice.rtp import parse_rtp
@@ -176,16 +178,15 @@ def _read_ready(source: PlaybackSource, sink: Callable[[bytes], None]) -> None:
 
 
 def _playback_path(fixture: _Fixture) -> int:
-    """Deltas -> protocol -> playback source -> 20 ms reads -> Opus encode -> transport encrypt; returns frames."""
+    """Deltas -> protocol -> the bot's Opus source (resample, 20 ms reads, encode) -> transport encrypt; returns
+    frames."""
     protocol = RealtimeProtocol(_settings(), "ga")
-    source = PlaybackSource(lead_silence_ms=0)
-    encoder = discord.opus.Encoder()
+    source = OpusPlaybackSource(lead_silence_ms=0)
     encryptor = _DiscordPyEncryptor(KEY)
     frames = 0
 
-    def send(frame: bytes) -> None:
+    def send(opus: bytes) -> None:
         nonlocal frames
-        opus = encoder.encode(frame, DISCORD_FRAME_SAMPLES)
         discordpy_encrypt(rtp_header(frames, frames * DISCORD_FRAME_SAMPLES, 1), opus, encryptor)
         frames += 1
 
@@ -195,8 +196,8 @@ def _playback_path(fixture: _Fixture) -> int:
             if isinstance(pcm16, bytes):
                 source.feed("item_1", pcm16)
         _read_ready(source, send)
-    while (frame := source.read()) is not DISCORD_SILENCE_FRAME:
-        send(frame)
+    while (packet := source.read()) != OPUS_SILENCE_FRAME:
+        send(packet)
     return frames
 
 
@@ -222,6 +223,12 @@ def _feed_and_read(chunks: list[bytes]) -> None:
 
 def _encode(fixture: _Fixture) -> None:
     encoder = discord.opus.Encoder()
+    for frame in fixture.frames_48k:
+        encoder.encode(frame, DISCORD_FRAME_SAMPLES)
+
+
+def _encode_ours(fixture: _Fixture) -> None:
+    encoder = answer_encoder()
     for frame in fixture.frames_48k:
         encoder.encode(frame, DISCORD_FRAME_SAMPLES)
 
@@ -286,7 +293,12 @@ def run(options: Options) -> dict[str, Any]:
         {"path": "playback", "stage": "Opus encode (discord.py Encoder)", "ms_per_s": ms_per_s(lambda: _encode(one))},
         {
             "path": "playback",
-            "stage": "Opus encode of silence (the player encodes every frame, answer or not)",
+            "stage": f"Opus encode (the bot's encoder, complexity {DEFAULT_COMPLEXITY})",
+            "ms_per_s": ms_per_s(lambda: _encode_ours(one)),
+        },
+        {
+            "path": "playback",
+            "stage": "Opus encode of silence (discord.py's player encodes every frame; the bot's source does not)",
             "ms_per_s": ms_per_s(lambda: _encode_silence(one)),
         },
         {"path": "playback", "stage": "transport encrypt (discord.py)", "ms_per_s": ms_per_s(lambda: _encrypt(one))},
@@ -323,8 +335,9 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         f"{result['audio_seconds']} s of speech per run, best of several CPU-time runs, in CPU ms per second of "
         "audio (1000 = one core busy). Receive: real libopus packets encrypted like Discord's, through the bot's "
         "VoiceReceiver, RoomMixer, resampler and `input_audio_buffer.append`. Playback: `response.output_audio.delta` "
-        "messages through the protocol and PlaybackSource, then what discord.py's player does per frame (Opus encode, "
-        "transport encrypt). Stages are timed alone; the paths run them together."
+        "messages through the protocol and the bot's OpusPlaybackSource (resample, 20 ms reads, Opus encode with the "
+        "bot's encoder), then transport encryption as `VoiceClient.send_audio_packet` does it. Stages are timed "
+        "alone; the paths run them together."
     )
     yield ""
     yield "| path | stage | CPU ms / s of audio |"
