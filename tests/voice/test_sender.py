@@ -92,6 +92,26 @@ async def test_an_answer_reaches_the_server_with_speaking_on_then_five_silence_f
     await wait_until(lambda: not sender.running)
 
 
+async def test_answers_play_again_after_a_voice_gateway_reconnect(
+    server: FakeVoiceServer, voice: ReceivingVoiceClient
+) -> None:
+    sender = VoiceSender()
+    playback = source()
+    voice.play_source(playback, sender=sender)
+    selects = len(server.ops_received(1))
+    assert server._ws is not None
+    await server._ws.close(code=1001)  # the voice server goes away; discord.py reconnects by itself
+    await wait_until(lambda: len(server.ops_received(1)) > selects, 20)
+    await wait_until(voice.is_connected, 20)
+    speaking_before, sent_before = len(server.ops_received(5)), len(server.voice_datagrams)
+    playback.feed("after", tone_24k(0.3))
+    await wait_until(lambda: playback.played_ms("after") >= 299 and not playback.is_playing)
+    await wait_until(lambda: len(server.voice_datagrams) >= sent_before + 15 + TRAILING_SILENCE_FRAMES)
+    assert [m["d"]["speaking"] for m in server.ops_received(5)[speaking_before:]][:1] == [1]  # on the new socket
+    assert sender.playing_on(voice)
+    voice.stop()
+
+
 async def test_disconnecting_the_voice_client_takes_it_off_the_sender(
     server: FakeVoiceServer, voice: ReceivingVoiceClient
 ) -> None:
