@@ -5,10 +5,9 @@ encoder is the largest CPU cost per conversation (bench part 2). Complexity 5 ha
 speech fixture at 128 kbps (20.1 dB both, one-off measurement recorded in ``bench/FINDINGS.md``). At this bitrate the
 analysis that the higher complexities add buys nothing audible, and the answer audio has nothing above 12 kHz anyway.
 
-:func:`answer_encoder` binds libopus with ``ctypes`` (found as discord.py finds it, with
-``ctypes.util.find_library``). Where that fails (e.g. Windows, where discord.py ships its own DLL), it falls back
-to ``discord.opus.Encoder`` at its default complexity, and logs that once. Either way the result has discord.py's
-``encode(pcm, frame_size)``.
+:func:`answer_encoder` uses the direct binding in :mod:`bot.voice.libopus`. Where libopus cannot be bound (e.g.
+Windows, where discord.py ships its own DLL), it falls back to ``discord.opus.Encoder`` at its default complexity,
+and logs that once. Either way the result has discord.py's ``encode(pcm, frame_size)``.
 
 Not thread-safe: one encoder per stream, used from one thread at a time.
 """
@@ -16,7 +15,6 @@ Not thread-safe: one encoder per stream, used from one thread at a time.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 from typing import Protocol
@@ -24,16 +22,13 @@ from typing import Protocol
 import discord.opus
 
 from bot.audio.formats import DISCORD, DISCORD_FRAME_SAMPLES
+from bot.voice.libopus import MAX_PACKET_BYTES, OPUS_OK, OpusCodecError, bind_libopus
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_COMPLEXITY = 5
-DEFAULT_BITRATE_BPS = 128_000  # what VoiceClient.play uses (discord.py sets 128 × 1024)
+DEFAULT_BITRATE_BPS = 128_000  # VoiceClient.play asks for 128 kbps (discord.py passes 128 × 1024 to libopus)
 DEFAULT_EXPECTED_LOSS_PERCENT = 15  # VoiceClient.play's expected_packet_loss=0.15
-#: The largest Opus packet libopus recommends allocating for.
-MAX_PACKET_BYTES = 4000
-
-_OPUS_OK = 0
 _OPUS_APPLICATION_AUDIO = 2049
 _OPUS_SET_BITRATE = 4002
 _OPUS_SET_BANDWIDTH = 4008
@@ -51,34 +46,8 @@ class FrameEncoder(Protocol):
     def encode(self, pcm: bytes, frame_size: int) -> bytes: ...
 
 
-class OpusEncodeError(RuntimeError):
+class OpusEncodeError(OpusCodecError):
     """libopus refused a frame or a setting (its error code is in the message)."""
-
-
-@functools.cache
-def _libopus() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("opus")
-    if name is None:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
-        return None
-    lib.opus_encoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
-    lib.opus_encoder_create.restype = ctypes.c_void_p
-    lib.opus_encoder_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int32]
-    lib.opus_encoder_ctl.restype = ctypes.c_int
-    lib.opus_encode.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int32,
-    ]
-    lib.opus_encode.restype = ctypes.c_int32
-    lib.opus_encoder_destroy.argtypes = [ctypes.c_void_p]
-    lib.opus_encoder_destroy.restype = None
-    return lib
 
 
 class OpusEncoder:
@@ -98,7 +67,7 @@ class OpusEncoder:
         self._lib = lib
         error = ctypes.c_int(0)
         state = lib.opus_encoder_create(DISCORD.sample_rate, DISCORD.channels, _OPUS_APPLICATION_AUDIO, error)
-        if error.value != _OPUS_OK or not state:
+        if error.value != OPUS_OK or not state:
             raise OpusEncodeError(f"opus_encoder_create failed with error {error.value}")
         self._state = state
         for request, value in (
@@ -110,7 +79,7 @@ class OpusEncoder:
             (_OPUS_SET_COMPLEXITY, complexity),
         ):
             result = lib.opus_encoder_ctl(state, request, value)
-            if result != _OPUS_OK:
+            if result != OPUS_OK:
                 self.close()
                 raise OpusEncodeError(f"opus_encoder_ctl({request}, {value}) failed with error {result}")
         self._out = ctypes.create_string_buffer(MAX_PACKET_BYTES)
@@ -137,7 +106,7 @@ class OpusEncoder:
 
 def answer_encoder(complexity: int = DEFAULT_COMPLEXITY) -> FrameEncoder:
     """The encoder for the bot's voice: ours at ``complexity`` if libopus binds, else discord.py's."""
-    lib = _libopus()
+    lib = bind_libopus()
     if lib is None:
         _warn_fallback()
         encoder: FrameEncoder = discord.opus.Encoder()

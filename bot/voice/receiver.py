@@ -21,7 +21,9 @@ import discord.opus
 
 from bot.voice.dave import OPUS_SILENCE, DaveDecryptStep
 from bot.voice.jitter import DEFAULT_DEPTH_PACKETS, JitterBuffer, JitterCounts, JitterOutput
+from bot.voice.libopus import OpusCodecError
 from bot.voice.metrics import VoiceMetrics
+from bot.voice.opus_decoder import FrameDecoder, speaker_decoder
 from bot.voice.rtp import RTP_HEADER_BYTES, RtpParseError, is_rtcp, parse_rtp
 from bot.voice.transport_crypto import RtpSizeDecryptor, TransportDecryptError
 
@@ -47,7 +49,7 @@ class DecodedFrame:
 @dataclass
 class _Stream:
     user_id: int | None
-    decoder: discord.opus.Decoder
+    decoder: FrameDecoder
     jitter: JitterBuffer
     counted: JitterCounts = field(default_factory=JitterCounts)
 
@@ -74,7 +76,7 @@ class VoiceReceiver:
         metrics: VoiceMetrics | None = None,
         jitter_depth_packets: int = DEFAULT_DEPTH_PACKETS,
         use_fec: bool = True,
-        decoder_factory: Callable[[], discord.opus.Decoder] = discord.opus.Decoder,
+        decoder_factory: Callable[[], FrameDecoder] = speaker_decoder,
     ) -> None:
         self.metrics = metrics if metrics is not None else VoiceMetrics()
         self._on_frame = on_frame
@@ -215,7 +217,7 @@ class VoiceReceiver:
                 else:
                     pcm = stream.decoder.decode(None, fec=False)
                     self.metrics.add("plc")
-            except discord.opus.OpusError:
+            except (OpusCodecError, discord.opus.OpusError):
                 self.metrics.add("opus_error")
                 continue
             if not pcm:

@@ -7,7 +7,8 @@ import ctypes
 import discord.opus
 import pytest
 
-from bot.voice.opus_encoder import OpusEncodeError, OpusEncoder, _libopus, answer_encoder
+from bot.voice.libopus import bind_libopus
+from bot.voice.opus_encoder import OpusEncodeError, OpusEncoder, answer_encoder
 from tests.voice.packets import aligned_snr_db, frames_of, mono, speech_48k_stereo
 
 DISCORDPY_BITRATE_BPS = 128 * 1024  # what discord.py's Encoder(bitrate=128) sets
@@ -28,7 +29,7 @@ def speech_frames() -> list[bytes]:
 
 
 def lib() -> ctypes.CDLL:
-    bound = _libopus()
+    bound = bind_libopus()
     assert bound is not None, "libopus is installed here (CI installs libopus0)"
     return bound
 
