@@ -229,10 +229,13 @@ class ReceivingVoiceClient(discord.VoiceClient):
 
     def stop(self) -> None:
         """Stop playing, on the shared sender or discord.py's player."""
+        self._leave_sender()
+        super().stop()
+
+    def _leave_sender(self) -> None:
         if self._sender is not None:
             self._sender.remove(self)
             self._sender = None
-        super().stop()
 
     def set_speaking_threadsafe(self, speaking: bool) -> None:
         """Send SPEAKING (on or off) from any thread, as discord.py's player does."""
@@ -254,9 +257,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
             self._listening = False
         if self._clock_task is not None:
             self._clock_task.cancel()
-        if self._sender is not None:
-            self._sender.remove(self)
-            self._sender = None
+        self._leave_sender()
         super().cleanup()
 
 

@@ -81,7 +81,6 @@ class _Stream:
     source: OpusSource
     speaking: bool = False
     trailing_left: int = 0
-    was_connected: bool = True
 
 
 class VoiceSender:
@@ -190,12 +189,8 @@ class VoiceSender:
         """Send this tick's packet for one connection, if any. False: drop the connection."""
         voice, source = stream.voice, stream.source
         if not voice.is_connected():
-            stream.was_connected = False
             stream.speaking = False  # a new voice websocket does not know we were speaking
             return True
-        if not stream.was_connected:
-            stream.was_connected = True
-            _log.debug("voice sender: connection is back")
         if not source.is_playing and stream.trailing_left == 0:
             if stream.speaking:
                 self._set_speaking(stream, False)
