@@ -1,4 +1,4 @@
-"""Against real Discord: join a voice channel under DAVE, play a tone, and decrypt what people in it say.
+"""Against real Discord: join a voice channel under DAVE, play a tone as the bot does, decrypt what people say.
 
 Needs DISCORD_TOKEN and LIVE_VOICE_CHANNEL_ID. With LIVE_EXPECT_SPEECH=1 someone must talk in the channel during
 the listening window (default 15 s, LIVE_LISTEN_SECONDS), and the test then requires DAVE-decrypted, decoded audio.
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from bot.voice.client import ReceivingVoiceClient
-from bot.voice.playback import PlaybackSource
+from bot.voice.playback import OpusPlaybackSource
+from bot.voice.sender import VoiceSender
 
 pytestmark = [
     pytest.mark.live,
@@ -42,8 +43,8 @@ async def test_live_voice_round_trip() -> None:
             assert isinstance(vc, ReceivingVoiceClient)
             heard: list[bytes] = []
             vc.set_user_audio_handler(lambda _user, pcm: heard.append(pcm))
-            source = PlaybackSource()
-            vc.play_source(source)
+            source = OpusPlaybackSource()
+            vc.play_source(source, sender=VoiceSender())  # the bot's own send path (DAVE-encrypted by discord.py)
             t = np.arange(24_000) / 24_000
             source.feed("live-tone", np.rint(6000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes())
             await asyncio.sleep(listen_s)
