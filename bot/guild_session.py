@@ -107,7 +107,7 @@ class Playback(Protocol):
     @property
     def is_playing(self) -> bool: ...
     def set_audio_started_handler(self, handler: Callable[[str, float], None] | None) -> None:
-        """Call ``handler(item_id, monotonic_s)`` on the player thread when an answer's first frame goes out."""
+        """Call ``handler(item_id, monotonic_s)`` on the sending thread when an answer's first frame goes out."""
 
 
 class Conversation(Protocol):

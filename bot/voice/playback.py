@@ -1,11 +1,12 @@
 """The bot's voice: a ``discord.AudioSource`` fed with the Realtime answer, with immediate barge-in.
 
-Threads: :meth:`PlaybackSource.read` runs on discord.py's player thread every 20 ms; :meth:`feed`, :meth:`clear`,
-:meth:`close` and the queries run on the event loop. One ``threading.Lock`` guards all state, and nothing slow
+Threads: :meth:`PlaybackSource.read` runs on the sending thread every 20 ms (the bot's
+:class:`~bot.voice.sender.VoiceSender`, or discord.py's player); :meth:`feed`, :meth:`clear`, :meth:`close` and the
+queries run on the event loop. One ``threading.Lock`` guards all state, and nothing slow
 happens under it (resampling a chunk is a few hundred microseconds of numpy).
 
 In: ``(item_id, 24 kHz mono pcm16)`` chunks of any size. Out: exactly 3,840 bytes (20 ms of 48 kHz stereo pcm16) per
-``read()``: audio when there is some, silence on underrun (the player keeps its clock), never ``b""`` until
+``read()``: audio when there is some, silence on underrun (the sender keeps its clock), never ``b""`` until
 :meth:`close`. Audio starts after a start-up buffer of ``prebuffer_ms`` (or once that long has passed with less),
 and the same re-priming applies after an underrun. When the queue runs dry, the last fragment (with the
 resampler's held-back tail) is played at once, padded with silence. :meth:`clear` drops everything not yet
@@ -79,7 +80,7 @@ class PlaybackSource(discord.AudioSource):
     # -- event loop side --------------------------------------------------------------------------------------------
 
     def set_audio_started_handler(self, handler: Callable[[str, float], None] | None) -> None:
-        """Call ``handler(item_id, clock_s)`` **on the player thread** when a frame with an item's first audio after
+        """Call ``handler(item_id, clock_s)`` **on the sending thread** when a frame with an item's first audio after
         silence is handed to Discord (the end of the bot-side answer latency). It must be quick and thread-safe."""
         with self._lock:
             self._on_audio_started = handler
@@ -138,19 +139,19 @@ class PlaybackSource(discord.AudioSource):
             return self._buffered_bytes / _BYTES_PER_MS
 
     def close(self) -> None:
-        """End the source: ``read()`` returns ``b""`` from now on, which stops discord.py's player."""
+        """End the source: ``read()`` returns ``b""`` from now on, which stops the sender or discord.py's player."""
         with self._lock:
             self._closed = True
             self._segments.clear()
             self._buffered_bytes = 0
 
-    # -- player thread ------------------------------------------------------------------------------------------------
+    # -- sending thread ---------------------------------------------------------------------------------------------
 
     def is_opus(self) -> bool:
         return False
 
     def read(self) -> bytes:
-        """Exactly one 20 ms frame (3,840 bytes) of 48 kHz stereo pcm16. Runs on the player thread."""
+        """Exactly one 20 ms frame (3,840 bytes) of 48 kHz stereo pcm16. Runs on the sending thread."""
         started: tuple[Callable[[str, float], None], str, float] | None = None
         with self._lock:
             frame = self._read_locked()
