@@ -15,8 +15,9 @@ Per connection it behaves as a Discord client should:
   gap (Discord's voice documentation asks for this).
 - While the connection is down (a voice reconnect), the source is not read, so its audio waits, as it does with
   discord.py's player. SPEAKING is sent again once the connection is back.
-- A source returning ``b""`` (closed) is dropped. A source or connection that raises is logged and dropped,
-  and the other connections carry on.
+- A source returning ``b""`` (closed) is dropped. A source or connection that raises loses that frame, and is
+  dropped only after ``MAX_CONSECUTIVE_FAILURES`` frames in a row fail (a DAVE transition or a socket hiccup does
+  not silence a guild for good). The other connections carry on regardless.
 
 After a stall (the process was descheduled) the clock restarts instead of sending the missed frames back to
 back, because a burst would drain the sources faster than real time and cause underruns (measured in the load
@@ -42,6 +43,8 @@ _log = logging.getLogger(__name__)
 
 #: Opus silence frames sent after the audio before going quiet (Discord's voice documentation asks for five).
 TRAILING_SILENCE_FRAMES = 5
+#: Frames in a row that may fail (1 s) before a connection is dropped.
+MAX_CONSECUTIVE_FAILURES = 50
 
 
 class VoiceOutput(Protocol):
@@ -81,6 +84,7 @@ class _Stream:
     source: OpusSource
     speaking: bool = False
     trailing_left: int = 0
+    failures: int = 0
 
 
 class VoiceSender:
@@ -158,10 +162,9 @@ class VoiceSender:
         for stream in streams:
             try:
                 keep = self._send_one(stream)
+                stream.failures = 0
             except Exception:
-                self.stats.errors += 1
-                _log.exception("voice sender: a connection failed and is no longer played to")
-                keep = False
+                keep = self._failed(stream)
             if not keep:
                 self._drop(stream)
         self.stats.ticks += 1
@@ -209,6 +212,19 @@ class VoiceSender:
         voice.send_audio_packet(packet, encode=False)
         self.stats.packets_sent += 1
         return True
+
+    def _failed(self, stream: _Stream) -> bool:
+        """A frame failed (called from an ``except`` block). False: drop the connection."""
+        self.stats.errors += 1
+        stream.failures += 1
+        if stream.failures == 1:
+            _log.exception("voice sender: a frame could not be sent; the connection goes on")
+        if stream.failures < MAX_CONSECUTIVE_FAILURES:
+            return True
+        _log.error("voice sender: %d frames in a row failed; the connection is no longer played to", stream.failures)
+        if stream.speaking:
+            self._set_speaking(stream, False)
+        return False
 
     def _set_speaking(self, stream: _Stream, speaking: bool) -> None:
         stream.speaking = speaking

@@ -13,7 +13,7 @@ import pytest
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import OPUS_SILENCE_FRAME, OpusPlaybackSource, PlaybackSource
 from bot.voice.rtp import parse_rtp
-from bot.voice.sender import TRAILING_SILENCE_FRAMES, VoiceSender
+from bot.voice.sender import MAX_CONSECUTIVE_FAILURES, TRAILING_SILENCE_FRAMES, VoiceSender
 from bot.voice.transport_crypto import RtpSizeDecryptor
 from tests.voice.fake_gateway import FakeVoiceServer, wait_until
 from tests.voice.packets import aligned_snr_db, mono
@@ -208,14 +208,37 @@ def test_one_failing_connection_does_not_touch_the_others(caplog: pytest.LogCapt
     sender.add(healthy, healthy_source)
     broken.fail_sends = True
     try:
-        broken_source.feed("a", tone_24k(0.2))
-        healthy_source.feed("b", tone_24k(0.2))
+        broken_source.feed("a", tone_24k(2.0))
+        healthy_source.feed("b", tone_24k(2.0))
         with caplog.at_level(logging.ERROR, logger="bot.voice.sender"):
+            for _ in range(MAX_CONSECUTIVE_FAILURES - 1):
+                sender.tick()
+            assert sender.playing_on(broken)  # still trying
             for _ in range(10):
                 sender.tick()
         assert not sender.playing_on(broken) and sender.playing_on(healthy)
-        assert healthy.audio_packets() == 10 and sender.stats.errors == 1
-        assert "no longer played to" in caplog.text
+        assert healthy.audio_packets() == MAX_CONSECUTIVE_FAILURES + 9  # every frame, on time
+        assert sender.stats.errors == MAX_CONSECUTIVE_FAILURES
+        assert broken.speaking == [True, False]
+        assert "the connection goes on" in caplog.text and "no longer played to" in caplog.text
+    finally:
+        sender.close()
+
+
+def test_a_few_failed_frames_lose_only_those_frames() -> None:
+    sender, voice, playback = VoiceSender(threaded=False), RecordingVoice(), source()
+    sender.add(voice, playback)
+    try:
+        playback.feed("a", tone_24k(0.4))
+        for _ in range(5):
+            sender.tick()
+        voice.fail_sends = True  # e.g. a DAVE transition
+        for _ in range(3):
+            sender.tick()
+        voice.fail_sends = False
+        for _ in range(20):
+            sender.tick()
+        assert sender.playing_on(voice) and voice.audio_packets() == 20 - 3  # the answer goes on
     finally:
         sender.close()
 
