@@ -456,11 +456,19 @@ class GuildSession:
     def on_fatal_error(self, message: str) -> None:
         """The Realtime session cannot go on (bad key, no quota): tell the channel and end the session."""
         self._notify(texts.REALTIME_FAILED.format(reason=message))
-        self._spawn(self._end_after_failure(message))
+        self._spawn(self._end_after_failure("realtime failed", message))
 
-    async def _end_after_failure(self, message: str) -> None:
-        await self.close(f"realtime failed: {message}")
-        self._on_end(self, "realtime failed")
+    def on_playback_failed(self) -> None:
+        """The bot's voice stopped for good on an error (the sender gave up): say so and end, rather than sit
+        in the channel unable to answer."""
+        if self._closed:
+            return
+        self._notify(texts.PLAYBACK_FAILED)
+        self._spawn(self._end_after_failure("playback failed", "the voice connection kept failing"))
+
+    async def _end_after_failure(self, what: str, detail: str) -> None:
+        await self.close(f"{what}: {detail}")
+        self._on_end(self, what)
 
     def _audio_started_on_player_thread(self, _item_id: str, at_s: float) -> None:
         """Player thread: an answer's first frame went to Discord. Hop to the loop; nothing else here."""

@@ -128,7 +128,7 @@ class GuildSessionFactory:
                 closers=(poster.close,),
             )
             await conversation.start(session)
-            voice.play_source(playback, sender=self._sender)
+            voice.play_source(playback, sender=self._sender, on_failed=session.on_playback_failed)
             session.start()
         except BaseException as error:
             await _close_quietly(conversation, voice, poster)

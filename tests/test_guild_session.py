@@ -367,6 +367,16 @@ async def test_a_fatal_realtime_error_is_posted_and_ends_the_session(rig: Rig) -
     assert rig.ended == ["realtime failed"] and rig.voice.disconnected
 
 
+async def test_a_voice_that_keeps_failing_is_posted_and_ends_the_session(rig: Rig) -> None:
+    rig.session.on_playback_failed()
+    await settle()
+    assert rig.posts[-1] == texts.PLAYBACK_FAILED
+    assert rig.ended == ["playback failed"] and rig.voice.disconnected
+    rig.session.on_playback_failed()  # a late report after the end changes nothing
+    await settle()
+    assert rig.ended == ["playback failed"] and rig.posts.count(texts.PLAYBACK_FAILED) == 1
+
+
 async def test_status_embed_has_the_figures(rig: Rig) -> None:
     rig.session.on_usage(10, 20, 0.001)
     rig.session.on_reconnected()

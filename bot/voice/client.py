@@ -69,6 +69,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
         self._clock_task: asyncio.Task[None] | None = None
         self._listening = False
         self._sender: VoiceSender | None = None
+        self._on_playback_failed: Callable[[], None] | None = None
         super().__init__(client, channel)
         self._receiver = VoiceReceiver(
             None,
@@ -217,14 +218,25 @@ class ReceivingVoiceClient(discord.VoiceClient):
         """Members in the bot's voice channel who are not bots."""
         return sum(1 for member in getattr(self.channel, "members", []) if not member.bot)
 
-    def play_source(self, source: PlaybackSource, *, sender: VoiceSender | None = None) -> None:
+    def play_source(
+        self,
+        source: PlaybackSource,
+        *,
+        sender: VoiceSender | None = None,
+        on_failed: Callable[[], None] | None = None,
+    ) -> None:
         """Play ``source`` (a live source: it plays until closed or stopped) on the shared ``sender``, or on a
-        discord.py player thread of its own when there is none (``sender`` needs an Opus source)."""
+        discord.py player thread of its own when there is none (``sender`` needs an Opus source).
+
+        ``on_failed`` is called on the event loop if playback stops for good on an error (the sender gave up on this
+        connection, or discord.py's player raised).
+        """
         self.stop()
+        self._on_playback_failed = on_failed
         if sender is None:
             self.play(source, after=self._player_ended)
             return
-        sender.add(self, source)
+        sender.add(self, source, on_dropped=self._playback_failed_off_loop)
         self._sender = sender
 
     def stop(self) -> None:
@@ -246,10 +258,18 @@ class ReceivingVoiceClient(discord.VoiceClient):
     def metrics_snapshot(self) -> dict[str, int]:
         return self.metrics.snapshot()
 
-    @staticmethod
-    def _player_ended(error: Exception | None) -> None:
+    def _player_ended(self, error: Exception | None) -> None:
+        """discord.py's player thread ended (``after``)."""
         if error is not None:
             _log.error("voice player stopped with an error: %s", error)
+            self._playback_failed_off_loop()
+
+    def _playback_failed_off_loop(self) -> None:
+        """A sending thread gave up: tell the owner, on the event loop."""
+        handler = self._on_playback_failed
+        if handler is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
+                self.loop.call_soon_threadsafe(handler)
 
     def cleanup(self) -> None:
         if self._listening:

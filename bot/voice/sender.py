@@ -85,6 +85,7 @@ class _Stream:
     speaking: bool = False
     trailing_left: int = 0
     failures: int = 0
+    on_dropped: Callable[[], None] | None = None
 
 
 class VoiceSender:
@@ -111,12 +112,16 @@ class VoiceSender:
         self._threaded = threaded
         self.stats = SenderStats()
 
-    def add(self, voice: VoiceOutput, source: OpusSource) -> None:
-        """Play ``source`` on ``voice`` (replacing what that connection played). Starts the thread if needed."""
+    def add(self, voice: VoiceOutput, source: OpusSource, *, on_dropped: Callable[[], None] | None = None) -> None:
+        """Play ``source`` on ``voice`` (replacing what that connection played). Starts the thread if needed.
+
+        ``on_dropped`` is called (on the sender thread) if the sender gives up on the connection after
+        ``MAX_CONSECUTIVE_FAILURES`` failed frames; not on :meth:`remove`, :meth:`close` or a closed source.
+        """
         if not source.is_opus():
             raise ValueError("VoiceSender plays Opus sources only (use OpusPlaybackSource)")
         with self._lock:
-            self._streams[id(voice)] = _Stream(voice, source)
+            self._streams[id(voice)] = _Stream(voice, source, on_dropped=on_dropped)
             if self._threaded and self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="voice-sender", daemon=True)
                 self._thread.start()
@@ -224,6 +229,11 @@ class VoiceSender:
         _log.error("voice sender: %d frames in a row failed; the connection is no longer played to", stream.failures)
         if stream.speaking:
             self._set_speaking(stream, False)
+        if stream.on_dropped is not None:
+            try:
+                stream.on_dropped()
+            except Exception:
+                _log.exception("voice sender: the dropped-connection handler failed")
         return False
 
     def _set_speaking(self, stream: _Stream, speaking: bool) -> None:

@@ -112,6 +112,27 @@ async def test_answers_play_again_after_a_voice_gateway_reconnect(
     voice.stop()
 
 
+class BrokenSource(OpusPlaybackSource):
+    """A source with a bug: every read raises."""
+
+    def read(self) -> bytes:
+        raise RuntimeError("source bug")
+
+
+async def test_the_voice_client_hears_on_the_event_loop_when_its_playback_fails_for_good(
+    voice: ReceivingVoiceClient,
+) -> None:
+    sender = VoiceSender(threaded=False)
+    failed: list[bool] = []
+    playback = BrokenSource(prebuffer_ms=0, lead_silence_ms=0)
+    voice.play_source(playback, sender=sender, on_failed=lambda: failed.append(voice.loop.is_running()))
+    playback.feed("a", tone_24k(2.0))
+    for _ in range(MAX_CONSECUTIVE_FAILURES):
+        sender.tick()
+    await wait_until(lambda: failed == [True])
+    assert not sender.playing_on(voice)
+
+
 async def test_disconnecting_the_voice_client_takes_it_off_the_sender(
     server: FakeVoiceServer, voice: ReceivingVoiceClient
 ) -> None:
@@ -204,8 +225,9 @@ def test_one_failing_connection_does_not_touch_the_others(caplog: pytest.LogCapt
     sender = VoiceSender(threaded=False)
     broken, healthy = RecordingVoice(), RecordingVoice()
     broken_source, healthy_source = source(), source()
-    sender.add(broken, broken_source)
-    sender.add(healthy, healthy_source)
+    dropped: list[str] = []
+    sender.add(broken, broken_source, on_dropped=lambda: dropped.append("broken"))
+    sender.add(healthy, healthy_source, on_dropped=lambda: dropped.append("healthy"))
     broken.fail_sends = True
     try:
         broken_source.feed("a", tone_24k(2.0))
@@ -220,9 +242,11 @@ def test_one_failing_connection_does_not_touch_the_others(caplog: pytest.LogCapt
         assert healthy.audio_packets() == MAX_CONSECUTIVE_FAILURES + 9  # every frame, on time
         assert sender.stats.errors == MAX_CONSECUTIVE_FAILURES
         assert broken.speaking == [True, False]
+        assert dropped == ["broken"]  # the owner hears of it once
         assert "the connection goes on" in caplog.text and "no longer played to" in caplog.text
     finally:
         sender.close()
+    assert dropped == ["broken"]  # closing is not a failure
 
 
 def test_a_few_failed_frames_lose_only_those_frames() -> None:
