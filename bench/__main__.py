@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_path, load, resampling, tool_turn, turn_timings
+from bench import cpu_path, load, resampling, summary, tool_turn, turn_timings
 from bench.timing import Options, machine
 
 HERE = Path(__file__).resolve().parent
@@ -69,14 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}. Run {results['date']}.", ""]
     lines += [
         "Regenerate with `scripts/bench` (or `python -m bench`); raw figures in `bench/results.json`; profiles, "
-        "missed targets and what in `bot/` would fix them in `bench/FINDINGS.md`.",
+        "missed targets and what was changed in `bot/` in `bench/FINDINGS.md`.",
         "",
     ]
+    parts: list[str] = []
     for name in selected:
         run, render = BENCHMARKS[name]
         print(f"running {name}...", file=sys.stderr)
         results[name] = run(options)
-        lines += [*render(results[name]), ""]
+        parts += [*render(results[name]), ""]
+    lines += [*summary.iter_markdown(results), *parts]
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (HERE / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))

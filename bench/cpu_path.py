@@ -270,11 +270,13 @@ def run(options: Options) -> dict[str, Any]:
         },
         {
             "path": "receive",
+            "key": "decode_discordpy",
             "stage": "Opus decode (libopus via discord.py's Decoder)",
             "ms_per_s": ms_per_s(lambda: _decode(one, _new_discordpy_decoder)),
         },
         {
             "path": "receive",
+            "key": "decode_bot",
             "stage": "Opus decode (the bot's decoder, the same libopus)",
             "ms_per_s": ms_per_s(lambda: _decode(one, speaker_decoder)),
         },
@@ -296,9 +298,15 @@ def run(options: Options) -> dict[str, Any]:
             "stage": "PlaybackSource feed (resample 24k -> 48k) + 20 ms reads",
             "ms_per_s": ms_per_s(lambda: _feed_and_read(chunks_24k)),
         },
-        {"path": "playback", "stage": "Opus encode (discord.py Encoder)", "ms_per_s": ms_per_s(lambda: _encode(one))},
         {
             "path": "playback",
+            "key": "encode_discordpy",
+            "stage": "Opus encode (discord.py Encoder)",
+            "ms_per_s": ms_per_s(lambda: _encode(one)),
+        },
+        {
+            "path": "playback",
+            "key": "encode_bot",
             "stage": f"Opus encode (the bot's encoder, complexity {DEFAULT_COMPLEXITY})",
             "ms_per_s": ms_per_s(lambda: _encode_ours(one)),
         },

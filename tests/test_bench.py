@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bench.__main__ as bench_main
-from bench import cpu_path, load, resampling, tool_turn
+from bench import cpu_path, load, resampling, summary, tool_turn
 from bench.timing import Options, percentile
 from bot.voice.playback import OPUS_SILENCE_FRAME
 
@@ -72,6 +72,10 @@ def test_load_benchmark_drives_conversations_over_loopback() -> None:
         # the heard figure includes the playback source's lead silence (200 ms), so it cannot be below it
         assert row["outbound_heard"]["p50_ms"] >= 200 - 20
         assert row["underrun_frames"] >= 0 and row["packets_undelivered"] >= 0
+    before_after = "\n".join(summary.iter_markdown({"load": result}))
+    met = {row["player"]: load.meets_targets(row) for row in result["levels"]}
+    expected = f"| {2 if met[load.PLAYERS[0]] else 'none'} (`{load.PLAYERS[0]}` player) "
+    assert expected + f"| {2 if met[load.SHARED_PLAYER] else 'none'} (`{load.SHARED_PLAYER}`) |" in before_after
     markdown = "\n".join(load.iter_markdown(result))
     assert (
         markdown.startswith("## 3. Load")
@@ -101,6 +105,12 @@ def test_bench_command_quick_runs_every_part(tmp_path: Path, monkeypatch: pytest
     assert set(raw) == {"machine", "date", "cpu_path", "tool_turn"}
     report = (tmp_path / "RESULTS.md").read_text()
     assert all(f"## {part}." in report for part in (2, 4)) and "## 3." not in report
+    # the before/after summary leads the report, with this run's own codec figures
+    stages = {row.get("key"): row["ms_per_s"] for row in raw["cpu_path"]["stages"]}
+    assert report.index("## Before and after") < report.index("## 2.")
+    assert f"| {stages['encode_discordpy']} (discord.py) | {stages['encode_bot']} (the bot's) |" in report
+    assert f"| {stages['decode_discordpy']} (discord.py) | {stages['decode_bot']} (the bot's) |" in report
+    assert "most conversations" not in report  # no load part in this run, so no load row
 
 
 def test_bench_command_rejects_nonsense_options(capsys: pytest.CaptureFixture[str]) -> None:
