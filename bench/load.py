@@ -152,9 +152,8 @@ class BenchOpusPlayback(BenchPlayback, OpusPlaybackSource):
     thread.
     """
 
-    def __init__(self, conversation_index: int, tick_now: Callable[[], int]) -> None:
+    def __init__(self, tick_now: Callable[[], int]) -> None:
         super().__init__()
-        self.index = conversation_index
         self._tick_now = tick_now
         self._last_item: str | None = None
         self._last_audio_tick = 0
@@ -428,7 +427,7 @@ async def _drive(url: str, indices: range, seconds: float, seed: int, player: st
     sender = VoiceSender()
     for index in indices:
         config = RealtimeConfig(provider="custom", url=f"{url}?conv={index}", api_key=Secret("test-key"), dialect="ga")
-        playback = BenchOpusPlayback(index, lambda: sender.stats.ticks) if player == SHARED_PLAYER else BenchPlayback()
+        playback = BenchOpusPlayback(lambda: sender.stats.ticks) if player == SHARED_PLAYER else BenchPlayback()
         session = RealtimeSession(
             endpoint_for(config), settings, tools, sink=playback, policy=RetryPolicy(), open_timeout_s=60.0
         )

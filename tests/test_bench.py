@@ -129,7 +129,7 @@ def test_load_level_shares_conversations_over_bot_processes() -> None:
 
 def test_the_voice_sender_variant_counts_a_gap_inside_an_answer_and_not_between_answers() -> None:
     ticks = [0]
-    source = load.BenchOpusPlayback(0, lambda: ticks[0])
+    source = load.BenchOpusPlayback(lambda: ticks[0])
     tone = (np.sin(np.arange(2400) / 5) * 8000).astype("<i2").tobytes()  # 100 ms at 24 kHz
 
     def run_ticks(count: int, *, read: bool = True) -> list[bool]:
