@@ -63,6 +63,12 @@ def voice_channel_payload(channel_id: int, name: str, deny: discord.Permissions 
     }
 
 
+def voice_state_payload(user_id: int, channel_id: int) -> dict[str, Any]:
+    """A member sitting (unmuted, undeafened) in a voice channel, as GUILD_CREATE lists it."""
+    flags = {"deaf": False, "mute": False, "self_deaf": False, "self_mute": False, "suppress": False}
+    return {"user_id": str(user_id), "channel_id": str(channel_id), "session_id": f"s{user_id}", **flags}
+
+
 @dataclass
 class World:
     """One guild as the bot sees it: a general text channel (12), voice channels 10 ("Lounge") and 11 ("Locked",
@@ -128,19 +134,7 @@ def make_world(client: discord.Client, guild_id: int = 1000) -> World:
             {"id": "12", "type": 0, "name": "general", "position": 0, "permission_overwrites": []},
         ],
         "members": list(members.values()),
-        "voice_states": [
-            {
-                "user_id": uid,
-                "channel_id": "10",
-                "session_id": f"s{uid}",
-                "deaf": False,
-                "mute": False,
-                "self_deaf": False,
-                "self_mute": False,
-                "suppress": False,
-            }
-            for uid in ("5", "7")
-        ],
+        "voice_states": [voice_state_payload(5, 10), voice_state_payload(7, 10)],
         "member_count": 4,
         "emojis": [],
         "stickers": [],
