@@ -19,7 +19,6 @@ Every client event except ``input_audio_buffer.append`` is still checked against
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import multiprocessing
 import multiprocessing.connection
@@ -30,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 import tests.realtime.server as test_server
 from tests.realtime.schema import schema_problems
-from tests.realtime.server import BYTES_PER_MS, Peer, RealtimeTestServer, Script, tone_pcm16
+from tests.realtime.server import Peer, RealtimeTestServer, Script, tone_pcm16
 
 #: How long the parent waits for the server process to start or to report.
 STARTUP_TIMEOUT_S = 60.0
@@ -74,35 +73,22 @@ def _install_receipt_clock() -> None:
 
 def _load_script(records: ServerRecords, answer_ms: int, chunk_ms: int, pace: float, vad_silence_ms: int) -> Script:
     answer = tone_pcm16(answer_ms)
-    step = chunk_ms * BYTES_PER_MS
+    pause_s = chunk_ms / 1000 / pace
 
     async def script(peer: Peer) -> None:
         conversation = conversation_of(peer)
+
+        def first_delta(item_id: str) -> None:  # the instant it goes to the socket (the bot may read it first)
+            records.first_delta_sent_s[f"{conversation}/{item_id}"] = time.monotonic()
+
         await peer.configured.wait()
         while True:
             await peer.wait_for_user_turn(silence_ms=vad_silence_ms, timeout_s=3600.0)
             peer.audio.clear()  # the next turn is looked for in the audio that follows
             response_id = await peer.start_response()
-            item_id = peer.new_id("item_msg")
-            await peer.send(
-                {
-                    "type": "response.output_item.added",
-                    "event_id": peer.new_id("ev"),
-                    "response_id": response_id,
-                    "output_index": 0,
-                    "item": {"id": item_id, "type": "message", "role": "assistant", "content": []},
-                }
+            await peer.stream_audio(
+                response_id, answer, None, chunk_ms=chunk_ms, pause_s=pause_s, on_first_delta=first_delta
             )
-            common = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-            for start in range(0, len(answer), step):
-                chunk = base64.b64encode(answer[start : start + step]).decode("ascii")
-                if start == 0:  # the instant it goes to the socket (the bot may read it before send() returns)
-                    records.first_delta_sent_s[f"{conversation}/{item_id}"] = time.monotonic()
-                await peer.send(
-                    {"type": "response.output_audio.delta", "event_id": peer.new_id("ev"), **common, "delta": chunk}
-                )
-                await asyncio.sleep(chunk_ms / 1000 / pace)
-            await peer.send({"type": "response.output_audio.done", "event_id": peer.new_id("ev"), **common})
             await peer.finish_response(response_id, usage=False)
 
     return script

@@ -239,9 +239,17 @@ class Peer:
         return call_ids
 
     async def stream_audio(
-        self, response_id: str, pcm16: bytes, transcript: str, *, chunk_ms: int = 100, pause_s: float = 0.0
+        self,
+        response_id: str,
+        pcm16: bytes,
+        transcript: str | None,
+        *,
+        chunk_ms: int = 100,
+        pause_s: float = 0.0,
+        on_first_delta: Callable[[str], None] | None = None,
     ) -> str:
-        """An audio output item with ``pcm16`` in chunks and its transcript; returns the item id."""
+        """An audio output item with ``pcm16`` in chunks and its transcript (none sent for ``None``); returns the
+        item id. ``on_first_delta(item_id)`` runs just before the first chunk goes to the socket."""
         item_id = self.new_id("item_msg")
         await self.send(
             {
@@ -256,20 +264,23 @@ class Peer:
         step = chunk_ms * BYTES_PER_MS
         for start in range(0, len(pcm16), step):
             chunk = base64.b64encode(pcm16[start : start + step]).decode("ascii")
+            if start == 0 and on_first_delta is not None:
+                on_first_delta(item_id)
             await self.send(
                 {"type": "response.output_audio.delta", "event_id": self.new_id("ev"), **common, "delta": chunk}
             )
             if pause_s:
                 await asyncio.sleep(pause_s)
         await self.send({"type": "response.output_audio.done", "event_id": self.new_id("ev"), **common})
-        await self.send(
-            {
-                "type": "response.output_audio_transcript.done",
-                "event_id": self.new_id("ev"),
-                **common,
-                "transcript": transcript,
-            }
-        )
+        if transcript is not None:
+            await self.send(
+                {
+                    "type": "response.output_audio_transcript.done",
+                    "event_id": self.new_id("ev"),
+                    **common,
+                    "transcript": transcript,
+                }
+            )
         return item_id
 
     async def answer_with_audio(self, pcm16: bytes, transcript: str, *, usage: bool = True) -> tuple[str, str]:
