@@ -98,44 +98,29 @@ class World:
         return channel
 
 
-def make_world(client: discord.Client, guild_id: int = 1000) -> World:
-    """Build the guild inside ``client``'s own connection state (as READY + GUILD_CREATE would)."""
+def add_guild(
+    client: discord.Client,
+    guild_id: int,
+    name: str,
+    *,
+    roles: list[dict[str, Any]],
+    channels: list[dict[str, Any]],
+    members: list[dict[str, Any]],
+    voice_states: list[dict[str, Any]],
+) -> discord.Guild:
+    """Make the bot (user ``BOT_ID``) the client's user and add a guild to its connection state, as READY and
+    GUILD_CREATE would."""
     state: ConnectionState = client._connection
-    state.user = discord.ClientUser(
-        state=state,
-        data={
-            "id": str(BOT_ID),
-            "username": "voicebot",
-            "global_name": None,
-            "discriminator": "0",
-            "avatar": None,
-            "bot": True,
-        },
-    )
-    members = {
-        BOT_ID: member_payload(BOT_ID, "voicebot", bot=True),
-        5: member_payload(5, "alice"),
-        6: member_payload(6, "bob", roles=(2000,)),
-        7: member_payload(7, "carol", roles=(3000,)),
-    }
-    locked = voice_channel_payload(11, "Locked", deny=discord.Permissions(connect=True), guild_id=guild_id)
+    state.user = discord.ClientUser(state=state, data=member_payload(BOT_ID, "voicebot", bot=True)["user"])
     payload = {
         "id": str(guild_id),
-        "name": f"Guild {guild_id}",
+        "name": name,
         "owner_id": "1",
-        "roles": [
-            role_payload(guild_id, "@everyone", EVERYONE_PERMISSIONS, position=0),
-            role_payload(2000, "Admins", discord.Permissions(manage_guild=True)),
-            role_payload(3000, "DJ", discord.Permissions.none()),
-        ],
-        "channels": [
-            voice_channel_payload(10, "Lounge"),
-            locked,
-            {"id": "12", "type": 0, "name": "general", "position": 0, "permission_overwrites": []},
-        ],
-        "members": list(members.values()),
-        "voice_states": [voice_state_payload(5, 10), voice_state_payload(7, 10)],
-        "member_count": 4,
+        "roles": roles,
+        "channels": channels,
+        "members": members,
+        "voice_states": voice_states,
+        "member_count": len(members),
         "emojis": [],
         "stickers": [],
         "features": [],
@@ -143,7 +128,36 @@ def make_world(client: discord.Client, guild_id: int = 1000) -> World:
     }
     guild = discord.Guild(data=payload, state=state)  # type: ignore[arg-type]
     state._add_guild(guild)
-    return World(state=state, guild=guild, members=members)
+    return guild
+
+
+def make_world(client: discord.Client, guild_id: int = 1000) -> World:
+    """Build the guild inside ``client``'s own connection state (as READY + GUILD_CREATE would)."""
+    members = {
+        BOT_ID: member_payload(BOT_ID, "voicebot", bot=True),
+        5: member_payload(5, "alice"),
+        6: member_payload(6, "bob", roles=(2000,)),
+        7: member_payload(7, "carol", roles=(3000,)),
+    }
+    locked = voice_channel_payload(11, "Locked", deny=discord.Permissions(connect=True), guild_id=guild_id)
+    guild = add_guild(
+        client,
+        guild_id,
+        f"Guild {guild_id}",
+        roles=[
+            role_payload(guild_id, "@everyone", EVERYONE_PERMISSIONS, position=0),
+            role_payload(2000, "Admins", discord.Permissions(manage_guild=True)),
+            role_payload(3000, "DJ", discord.Permissions.none()),
+        ],
+        channels=[
+            voice_channel_payload(10, "Lounge"),
+            locked,
+            {"id": "12", "type": 0, "name": "general", "position": 0, "permission_overwrites": []},
+        ],
+        members=list(members.values()),
+        voice_states=[voice_state_payload(5, 10), voice_state_payload(7, 10)],
+    )
+    return World(state=client._connection, guild=guild, members=members)
 
 
 @dataclass

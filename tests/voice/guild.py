@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import discord
 
-from tests.discord_world import BOT_ID, member_payload, role_payload, voice_channel_payload, voice_state_payload
+from tests.discord_world import (
+    BOT_ID,
+    add_guild,
+    member_payload,
+    role_payload,
+    voice_channel_payload,
+    voice_state_payload,
+)
 
 GUILD_ID = 1000
 LOUNGE_ID = 10
@@ -16,29 +23,16 @@ LOUNGE_ID = 10
 
 def lounge(client: discord.Client) -> discord.VoiceChannel:
     """Build the guild in ``client`` and return its voice channel."""
-    state = client._connection
-    state.user = discord.ClientUser(state=state, data=member_payload(BOT_ID, "voicebot", bot=True)["user"])
     everyone = discord.Permissions(view_channel=True, connect=True, speak=True)
-    payload = {
-        "id": str(GUILD_ID),
-        "name": "Guild",
-        "owner_id": "1",
-        "roles": [role_payload(GUILD_ID, "@everyone", everyone, position=0)],
-        "channels": [voice_channel_payload(LOUNGE_ID, "Lounge")],
-        "members": [
-            member_payload(BOT_ID, "voicebot", bot=True),
-            member_payload(5, "alice"),
-            member_payload(7, "carol"),
-        ],
-        "voice_states": [voice_state_payload(5, LOUNGE_ID), voice_state_payload(7, LOUNGE_ID)],
-        "member_count": 3,
-        "emojis": [],
-        "stickers": [],
-        "features": [],
-        "large": False,
-    }
-    guild = discord.Guild(data=payload, state=state)  # type: ignore[arg-type]
-    state._add_guild(guild)
+    guild = add_guild(
+        client,
+        GUILD_ID,
+        "Guild",
+        roles=[role_payload(GUILD_ID, "@everyone", everyone, position=0)],
+        channels=[voice_channel_payload(LOUNGE_ID, "Lounge")],
+        members=[member_payload(BOT_ID, "voicebot", bot=True), member_payload(5, "alice"), member_payload(7, "carol")],
+        voice_states=[voice_state_payload(5, LOUNGE_ID), voice_state_payload(7, LOUNGE_ID)],
+    )
     channel = guild.get_channel(LOUNGE_ID)
     assert isinstance(channel, discord.VoiceChannel)
     return channel
