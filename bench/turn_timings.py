@@ -1,9 +1,9 @@
 """Where a spoken turn's time goes, through the whole bot: the four timestamps of issue #7 per turn.
 
-The real bot (cogs, session factory, guild session) in a room built by :mod:`tests.room`: a user speaks real Opus
+The real bot (cogs, session factory, guild session) in a room built by :mod:`tests.whole_bot`: a user speaks real Opus
 over the loopback voice gateway; the local Realtime server's VAD ends the turn, the "model" answers after a fixed
 think time, and the answer plays back through the bot's playback source. The guild session's own
-:class:`~bot.turn_timing.TurnTimings` records, per turn: last voiced inbound frame -> ``speech_stopped`` -> first
+:class:`~bot.room.turn_timing.TurnTimings` records, per turn: last voiced inbound frame -> ``speech_stopped`` -> first
 answer audio delta -> first non-silent frame handed to Discord. The think time is the stand-in model's, so
 ``speech_stopped -> first answer audio`` measures it plus our path; the other segments are the bot's and the VAD's.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.timing import Options
-from bot.turn_timing import SEGMENTS
+from bot.room.turn_timing import SEGMENTS
 from tests.realtime.server import Peer, idle, tone_pcm16
-from tests.room import ALICE, eventually, room, tone_48k_stereo
+from tests.whole_bot import ALICE, eventually, room, tone_48k_stereo
 
 MODEL_THINK_MS = 300
 ANSWER_MS = 600

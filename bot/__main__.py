@@ -26,9 +26,9 @@ async def _run_bot(config: Config) -> int:
     import discord
 
     from bot.app import VoiceBot
-    from bot.personas import PersonaLibrary
+    from bot.persona.library import PersonaLibrary
+    from bot.session.wiring import GuildSessionFactory
     from bot.store import SettingsStore, StoreError
-    from bot.wiring import GuildSessionFactory
 
     assert config.discord_token is not None
     try:

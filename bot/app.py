@@ -10,8 +10,8 @@ from discord.ext import commands
 
 import cogs
 from bot.config import Config
-from bot.personas import PersonaLibrary
-from bot.sessions import SessionFactory, SessionManager
+from bot.persona.library import PersonaLibrary
+from bot.session.registry import SessionFactory, SessionManager
 from bot.store import SettingsStore
 
 _log = logging.getLogger(__name__)

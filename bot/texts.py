@@ -5,7 +5,7 @@ Nothing here may contain a secret: messages are built from ids, names and number
 
 from __future__ import annotations
 
-from bot.limits import StopReason
+from bot.session.limits import StopReason
 
 NOT_IN_GUILD = "This command only works in a server."
 CALLER_NOT_IN_VOICE = "Join a voice channel first, then run `/voice join` again."

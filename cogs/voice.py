@@ -1,4 +1,4 @@
-"""The ``/voice`` and ``/persona`` slash commands. The logic they call lives in :mod:`bot.sessions`."""
+"""The ``/voice`` and ``/persona`` slash commands. The logic they call lives in :mod:`bot.session.registry`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import texts
-from bot.guards import is_manager, missing_voice_permissions
-from bot.listening import ListeningMode
 from bot.persona import PersonaError
-from bot.sessions import JoinError
+from bot.room.listening import ListeningMode
+from bot.session.guards import is_manager, missing_voice_permissions
+from bot.session.registry import JoinError
 from bot.store import StoreError
 
 if TYPE_CHECKING:

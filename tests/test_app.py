@@ -8,7 +8,7 @@ import discord
 
 from bot.app import REQUIRED_PERMISSIONS, VoiceBot, bot_intents, extension_names, invite_url
 from bot.config import load_config
-from bot.personas import PersonaLibrary
+from bot.persona.library import PersonaLibrary
 from bot.store import SettingsStore
 
 

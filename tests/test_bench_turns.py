@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench import turn_timings
 from bench.timing import Options
-from bot.turn_timing import SEGMENTS
+from bot.room.turn_timing import SEGMENTS
 
 
 def test_turn_timings_cover_every_segment_of_every_turn() -> None:

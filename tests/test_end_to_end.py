@@ -15,8 +15,8 @@ from websockets.protocol import State
 
 from bot.persona import default_persona
 from tests.realtime.server import Peer, idle, tone_pcm16
-from tests.room import ALICE, CAROL, LOUNGE_ID, eventually, room, tone_48k_stereo, voiced_ms
 from tests.voice.packets import speech_48k_stereo
+from tests.whole_bot import ALICE, CAROL, LOUNGE_ID, eventually, room, tone_48k_stereo, voiced_ms
 
 ANSWER_MS = 4000
 QUESTION = "What is your favorite food?"

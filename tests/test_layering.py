@@ -1,8 +1,19 @@
-"""The import direction: pure logic never imports asyncio, discord, websockets, or a layer above it.
+"""The import rules of the rooms under ``bot/``: each room imports only rooms at its layer or below.
 
-Pure logic is the audio DSP, the persona and tools, configuration and secrets, and the Realtime protocol core
-(every module of ``bot.realtime`` but its I/O drivers). Checked statically (imports anywhere in the module,
-transitively through other ``bot`` modules) and at run time in a fresh interpreter.
+Layers, bottom up:
+
+1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
+   (``bot.room``), the store (``bot.store``), the Realtime protocol core (every ``bot.realtime`` module but its I/O
+   drivers), configuration, secrets, user-facing texts and the session limits (``bot.session.limits``). They import
+   no asyncio, discord, websockets or davey, even transitively, and no bot module outside this layer.
+2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, logging set-up.
+3. **session** -- one guild's live conversation (``bot.session``).
+4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
+5. **cogs** -- the slash commands.
+
+Besides the layers: ``bot.room`` imports nothing of ``bot.session`` (not even its pure limits), and nothing below the
+shell imports ``bot.app``, ``bot.__main__`` or the cogs. Checked statically over every module (imports anywhere in
+the module, ``TYPE_CHECKING`` blocks included), and the pure layer also at run time in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -15,23 +26,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = ("asyncio", "discord", "websockets", "davey", "cogs", "bot.app", "bot.voice")
-PURE_PACKAGES = ("bot.audio", "bot.persona")
-PURE_MODULES = (
-    "bot.tools",
-    "bot.config",
-    "bot.secret",
-    "bot.store",
-    "bot.limits",
-    "bot.personas",
-    "bot.attribution",
-    "bot.latency",
-    "bot.listening",
-    "bot.echo_guard",
-    "bot.turn_timing",
-)
+IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
+PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room", "bot.store")
+PURE_MODULES = ("bot", "bot.config", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
+DRIVER_MODULES = ("bot.logging_setup",)
+SHELL_MODULES = ("bot.app", "bot.__main__")
+LAYER_NAMES = ("pure", "drivers", "session", "shell", "cogs")
 
 
 def module_path(name: str) -> Path | None:
@@ -43,8 +45,13 @@ def module_path(name: str) -> Path | None:
 
 
 def modules_in(package: str) -> list[str]:
+    """Every module of ``package`` and its sub-packages, the package itself included."""
     directory = ROOT.joinpath(*package.split("."))
-    return sorted(package if p.name == "__init__.py" else f"{package}.{p.stem}" for p in directory.glob("*.py"))
+    names = []
+    for path in sorted(directory.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
 
 
 def pure_modules() -> list[str]:
@@ -54,12 +61,29 @@ def pure_modules() -> list[str]:
     return names
 
 
-def imported_names(name: str) -> set[str]:
-    path = module_path(name)
-    assert path is not None, name
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def layer_of(name: str) -> int:
+    """The layer index (into :data:`LAYER_NAMES`) of a bot or cogs module."""
+    if name == "cogs" or name.startswith("cogs."):
+        return 4
+    if name in SHELL_MODULES:
+        return 3
+    if name in pure_modules():
+        return 0
+    if name.startswith("bot.session"):
+        return 2
+    if name.startswith(("bot.voice", "bot.realtime")) or name in DRIVER_MODULES:
+        return 1
+    raise AssertionError(f"{name} is in no layer: add it to one in tests/test_layering.py")
+
+
+def all_modules() -> list[str]:
+    return modules_in("bot") + modules_in("cogs")
+
+
+def imports_of_source(source: str, name: str, is_package: bool) -> set[str]:
+    tree = ast.parse(source)
     found: set[str] = set()
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    package = name if is_package else name.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -75,32 +99,96 @@ def imported_names(name: str) -> set[str]:
     return found
 
 
-def violations(name: str, seen: set[str]) -> list[str]:
+def imported_names(name: str) -> set[str]:
+    path = module_path(name)
+    assert path is not None, name
+    return imports_of_source(path.read_text(encoding="utf-8"), name, path.name == "__init__.py")
+
+
+def project_module(imported: str) -> str | None:
+    """The bot or cogs module an imported name lives in (``bot.store.GuildSettings`` -> ``bot.store``)."""
+    if not imported.startswith(("bot", "cogs")):
+        return None
+    parts = imported.split(".")
+    while parts:
+        candidate = ".".join(parts)
+        if module_path(candidate) is not None:
+            return candidate
+        parts.pop()
+    return None
+
+
+def rule_breaks(name: str, imports: set[str]) -> list[str]:
+    """The import rules ``name`` breaks by importing ``imports`` (direct imports only)."""
+    bad: list[str] = []
+    layer = layer_of(name)
+    for imported in sorted(imports):
+        target = project_module(imported)
+        if layer == 0 and any(imported == lib or imported.startswith(lib + ".") for lib in IO_LIBRARIES):
+            bad.append(f"{name} (pure) imports {imported}")
+        if target is None or target == name:
+            continue
+        if layer_of(target) > layer and not (name == "bot.app" and target == "cogs"):
+            bad.append(f"{name} ({LAYER_NAMES[layer]}) imports {target} ({LAYER_NAMES[layer_of(target)]})")
+        if name.startswith("bot.room") and target.startswith("bot.session"):
+            bad.append(f"{name} (room) imports {target} (session)")
+        if layer < 3 and (target in SHELL_MODULES or target.startswith("cogs")):
+            bad.append(f"{name} imports {target} upwards")
+    return bad
+
+
+def transitive_io_imports(name: str, seen: set[str]) -> list[str]:
     if name in seen:
         return []
     seen.add(name)
     bad: list[str] = []
     for imported in sorted(imported_names(name)):
-        if any(imported == f or imported.startswith(f + ".") for f in FORBIDDEN):
+        if any(imported == lib or imported.startswith(lib + ".") for lib in IO_LIBRARIES):
             bad.append(f"{name} imports {imported}")
-        elif imported.startswith("bot.") and module_path(imported) is not None:
-            bad += violations(imported, seen)
+        target = project_module(imported)
+        if target is not None and target != name:
+            bad += transitive_io_imports(target, seen)
     return bad
 
 
-def test_there_is_pure_logic_to_check() -> None:
-    assert "bot.config" in pure_modules()
-    assert "bot.audio.formats" in pure_modules()
+def test_every_module_is_in_a_layer() -> None:
+    layers = {name: layer_of(name) for name in all_modules()}
+    assert layers["bot.config"] == 0 and layers["bot.audio.formats"] == 0 and layers["bot.room.listening"] == 0
+    assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1
+    assert layers["bot.session.guild_session"] == 2 and layers["bot.app"] == 3 and layers["cogs.voice"] == 4
+
+
+@pytest.mark.parametrize("name", all_modules())
+def test_module_keeps_the_import_rules(name: str) -> None:
+    assert rule_breaks(name, imported_names(name)) == []
 
 
 @pytest.mark.parametrize("name", pure_modules())
-def test_pure_module_imports_no_io_layer(name: str) -> None:
-    assert violations(name, set()) == []
+def test_pure_module_imports_no_io_library_transitively(name: str) -> None:
+    assert transitive_io_imports(name, set()) == []
 
 
-def test_checker_catches_a_forbidden_import() -> None:
-    assert violations("bot.app", set())  # the Discord layer imports discord: the checker must notice
-    assert violations("bot.logging_setup", set())
+@pytest.mark.parametrize(
+    ("name", "source", "expected"),
+    [
+        ("bot.room.listening", "import asyncio", "bot.room.listening (pure) imports asyncio"),
+        ("bot.room.listening", "from bot.session import limits", "bot.room.listening (room) imports bot.session"),
+        ("bot.store.sqlite", "from bot.voice.rtp import RTP_HEADER", "(pure) imports bot.voice.rtp (drivers)"),
+        ("bot.voice.client", "from bot.session.registry import JoinError", "imports bot.session.registry (session)"),
+        ("bot.session.wiring", "from bot.app import VoiceBot", "bot.session.wiring imports bot.app upwards"),
+        ("bot.session.wiring", "import cogs.voice", "bot.session.wiring imports cogs.voice upwards"),
+        ("bot.app", "from cogs.voice import VoiceCog", "bot.app (shell) imports cogs.voice (cogs)"),
+    ],
+)
+def test_checker_catches_each_broken_rule(name: str, source: str, expected: str) -> None:
+    breaks = rule_breaks(name, imports_of_source(source, name, is_package=False))
+    assert any(expected in line for line in breaks), breaks
+
+
+def test_transitive_check_follows_bot_modules() -> None:
+    assert transitive_io_imports("bot.app", set())  # the shell imports discord: the checker must notice
+    assert transitive_io_imports("bot.logging_setup", set())
+    assert transitive_io_imports("bot.texts", set()) == []  # ... and not flag a module that imports none
 
 
 def test_pure_modules_load_no_io_library_at_run_time() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from bot import texts
-from bot.limits import StopReason
+from bot.session.limits import StopReason
 
 
 def test_each_stop_reason_has_its_own_notice() -> None:

@@ -19,11 +19,11 @@ from discord import app_commands
 
 from bot.app import VoiceBot
 from bot.config import load_config
-from bot.guild_session import GuildSession
-from bot.personas import PersonaLibrary
+from bot.persona.library import PersonaLibrary
 from bot.realtime.retry import RetryPolicy
+from bot.session.guild_session import GuildSession
+from bot.session.wiring import GuildSessionFactory
 from bot.store import SettingsStore
-from bot.wiring import GuildSessionFactory
 from cogs.voice import PersonaCog, VoiceCog
 from tests.discord_world import FakeInteraction, World, make_world
 from tests.realtime.server import RealtimeTestServer, Script

@@ -1,4 +1,5 @@
-"""The Realtime side of a guild session: :class:`bot.guild_session.Conversation` over a :class:`RealtimeSession`.
+"""The Realtime side of a guild session: :class:`~bot.session.guild_session.Conversation` over a
+:class:`RealtimeSession`.
 
 :class:`RealtimeConversation` turns per-guild settings and a persona into session settings, and pumps the
 session's outputs, in order, to a :class:`ConversationListener` (the ``GuildSession``'s ``on_*`` methods).
@@ -133,7 +134,7 @@ class RealtimeConversation:
             case out.SessionEnded(error=error) if error is not None:
                 listener.on_fatal_error(error)
 
-    # -- bot.guild_session.Conversation --------------------------------------------------------------------------
+    # -- bot.session.guild_session.Conversation ------------------------------------------------------------------------
 
     async def push_audio(self, pcm16_24k_mono: bytes) -> None:
         await self._session.push_audio(pcm16_24k_mono)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.latency import LatencyWindow, Percentiles
+from bot.room.latency import LatencyWindow, Percentiles
 
 _log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ A shared room (one Realtime session for everyone in the channel):
 
 - **Labels**: each committed user turn is labelled for the model with who spoke in it (from the speaker timeline),
   and the model is kept told who is present (the roster).
-- **Who gets answered** (:class:`~bot.listening.ListeningMode`): ``always`` answers every turn, ``name`` only turns
+- **Who gets answered** (:class:`~bot.room.listening.ListeningMode`): ``always`` answers every turn, ``name`` only turns
   that address the persona by name (others stay in the conversation as context), ``push-to-talk`` sends only the
   audio of users who hold the floor. The session, not the server, asks for each answer.
 - **Barge-in** is decided here, not by the server: speech during playback interrupts only once the
-  :class:`~bot.echo_guard.BargeInGuard` has heard a real voice for long enough (a cough or echo does not). Turns
+  :class:`~bot.room.echo_guard.BargeInGuard` has heard a real voice for long enough (a cough or echo does not). Turns
   spoken over the bot that did not interrupt it are kept as context and not answered.
 - **Privacy**: users who opted out of transcripts appear as "(someone)" with no words; users who opted out of
   listening are not sent in ``name`` and ``push-to-talk`` modes.
@@ -39,16 +39,16 @@ from typing import Any, Protocol
 import discord
 
 from bot import texts
-from bot.attribution import speaker_label
 from bot.audio.level import rms_dbfs
 from bot.audio.resample import DiscordToRealtimeResampler
-from bot.echo_guard import BargeInGuard
-from bot.latency import LatencyWindow
-from bot.limits import SessionLimits, SessionTimer, StopReason
-from bot.listening import ListeningMode, PushToTalk, is_addressed, should_send_audio, suggest_name_mode
 from bot.persona import Persona
+from bot.room.attribution import speaker_label
+from bot.room.echo_guard import BargeInGuard
+from bot.room.latency import LatencyWindow
+from bot.room.listening import ListeningMode, PushToTalk, is_addressed, should_send_audio, suggest_name_mode
+from bot.room.turn_timing import SEGMENTS, TurnTimings
+from bot.session.limits import SessionLimits, SessionTimer, StopReason
 from bot.store import GuildSettings, SettingsStore
-from bot.turn_timing import SEGMENTS, TurnTimings
 
 _log = logging.getLogger(__name__)
 

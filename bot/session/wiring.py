@@ -1,11 +1,11 @@
 """Building a live guild session from its parts: the voice connection, playback, the Realtime conversation, posting.
 
-:class:`GuildSessionFactory` is the :data:`bot.sessions.SessionFactory` the bot runs with. For one ``/voice join``
-it loads the guild's settings and persona, connects a :class:`~bot.voice.client.ReceivingVoiceClient`, plays an
-:class:`~bot.voice.playback.OpusPlaybackSource` through the bot's one :class:`~bot.voice.sender.VoiceSender`,
-opens the Realtime conversation and joins them in a :class:`~bot.guild_session.GuildSession`. Whatever fails,
-everything opened so far is closed again, and the user gets one short sentence (:class:`~bot.sessions.JoinError`)
-without secrets.
+:class:`GuildSessionFactory` is the :data:`~bot.session.registry.SessionFactory` the bot runs with. For one
+``/voice join`` it loads the guild's settings and persona, connects a :class:`~bot.voice.client.ReceivingVoiceClient`,
+plays an :class:`~bot.voice.playback.OpusPlaybackSource` through the bot's one :class:`~bot.voice.sender.VoiceSender`,
+opens the Realtime conversation and joins them in a :class:`~bot.session.guild_session.GuildSession`. Whatever
+fails, everything opened so far is closed again, and the user gets one short sentence
+(:class:`~bot.session.registry.JoinError`) without secrets.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import discord
 
 from bot import texts
 from bot.config import Config
-from bot.guild_session import GuildSession
-from bot.limits import SessionLimits
 from bot.persona import PersonaError
-from bot.personas import PersonaLibrary
-from bot.posting import Send, TextPoster
+from bot.persona.library import PersonaLibrary
 from bot.realtime.connection import RealtimeConversation
 from bot.realtime.errors import RealtimeError
 from bot.realtime.retry import RetryPolicy
-from bot.sessions import JoinError, Session
+from bot.session.guild_session import GuildSession
+from bot.session.limits import SessionLimits
+from bot.session.posting import Send, TextPoster
+from bot.session.registry import JoinError, Session
 from bot.store import GuildSettings, SettingsStore
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import OpusPlaybackSource
@@ -76,7 +76,7 @@ def transcript_destination(
 
 
 class GuildSessionFactory:
-    """Starts guild sessions for the :class:`~bot.sessions.SessionManager`."""
+    """Starts guild sessions for the :class:`~bot.session.registry.SessionManager`."""
 
     def __init__(
         self,

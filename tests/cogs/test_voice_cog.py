@@ -15,7 +15,7 @@ from discord import app_commands
 from bot import texts
 from bot.app import VoiceBot
 from bot.config import load_config
-from bot.personas import PersonaLibrary
+from bot.persona.library import PersonaLibrary
 from bot.store import SettingsStore
 from cogs.voice import PersonaCog, UserFacingError, VoiceCog, manager_only, report_error
 from tests.discord_world import FakeInteraction, World, make_world

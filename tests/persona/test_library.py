@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.persona import PersonaError, default_persona
-from bot.personas import PersonaLibrary
+from bot.persona.library import PersonaLibrary
 
 GOOD = 'name = "Rowan"\nage = 41\nstyle = "Calm."\n'
 

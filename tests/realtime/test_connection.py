@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 from bot.config import RealtimeConfig
-from bot.guild_session import Conversation
 from bot.persona import default_persona
 from bot.realtime.connection import RealtimeConversation, session_settings
 from bot.secret import Secret
+from bot.session.guild_session import Conversation
 from bot.store import GuildSettings
 from tests.realtime.conftest import ServerFactory
 from tests.realtime.helpers import FAST_RETRY

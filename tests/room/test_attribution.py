@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.attribution import speaker_label
+from bot.room.attribution import speaker_label
 
 NAMES = {5: "alice", 6: "bob"}
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bot.audio.level import rms_dbfs
-from bot.echo_guard import BargeInGuard
+from bot.room.echo_guard import BargeInGuard
 
 FRAME_S = 0.020
 SAMPLES_PER_FRAME = 960

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.latency import LatencyWindow
+from bot.room.latency import LatencyWindow
 
 
 def test_percentiles_by_nearest_rank_over_the_recent_window() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.listening import (
+from bot.room.listening import (
     FUZZY_MIN_LETTERS,
     ListeningMode,
     PushToTalk,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.latency import Percentiles
-from bot.turn_timing import (
+from bot.room.latency import Percentiles
+from bot.room.turn_timing import (
     ANSWER_TO_PLAYED,
     SEGMENTS,
     STOPPED_TO_ANSWER,

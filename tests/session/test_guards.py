@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.guards import is_manager, missing_voice_permissions
+from bot.session.guards import is_manager, missing_voice_permissions
 
 
 @dataclass

@@ -17,9 +17,9 @@ import pytest
 
 from bot import texts
 from bot.audio.formats import DISCORD_FRAME_BYTES
-from bot.guild_session import GuildSession
-from bot.limits import SessionLimits, StopReason
 from bot.persona import Persona, default_persona
+from bot.session.guild_session import GuildSession
+from bot.session.limits import SessionLimits, StopReason
 from bot.store import GuildSettings, SettingsStore
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.limits import SessionLimits, SessionTimer, StopReason
+from bot.session.limits import SessionLimits, SessionTimer, StopReason
 
 
 def test_leaves_only_after_being_alone_for_the_whole_idle_time() -> None:

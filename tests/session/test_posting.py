@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from bot.posting import MAX_MESSAGE_CHARS, Send, TextPoster, fit_message
+from bot.session.posting import MAX_MESSAGE_CHARS, Send, TextPoster, fit_message
 
 
 class Channel:

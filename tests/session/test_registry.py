@@ -12,7 +12,7 @@ import discord
 import pytest
 
 from bot.persona import Persona, default_persona
-from bot.sessions import JoinError, Session, SessionManager
+from bot.session.registry import JoinError, Session, SessionManager
 from bot.store import GuildSettings, SettingsStore
 
 

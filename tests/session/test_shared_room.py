@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.listening import ListeningMode
+from bot.room.listening import ListeningMode
 from tests.realtime.server import Peer, idle, tone_pcm16
-from tests.room import ALICE, BOB, CAROL, LOUNGE_ID, eventually, room, tone_48k_stereo, voiced_ms
 from tests.voice.packets import speech_48k_stereo
+from tests.whole_bot import ALICE, BOB, CAROL, LOUNGE_ID, eventually, room, tone_48k_stereo, voiced_ms
 
 
 def item_text(event: dict[str, Any]) -> str:
