@@ -1,4 +1,5 @@
-"""The ``/voice`` and ``/persona`` slash commands. The logic they call lives in :mod:`bot.session.registry`."""
+"""The ``/voice`` slash commands: join, leave, reset, say, status, settings, push-to-talk, privacy, usage, export
+and forget. The logic they call lives in :mod:`bot.session`."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from discord.ext import commands
 from bot import texts
 from bot.persona import PersonaError
 from bot.room.listening import ListeningMode
-from bot.session.guards import is_manager, missing_voice_permissions
+from bot.session.guards import missing_voice_permissions
 from bot.session.registry import JoinError
 from bot.store import StoreError
+from cogs._base import BotCog, UserFacingError, manager_only, member_of, reply
 
 if TYPE_CHECKING:
     from bot.app import VoiceBot
@@ -28,57 +30,14 @@ _log = logging.getLogger(__name__)
 VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse")
 
 
-class UserFacingError(app_commands.AppCommandError):
-    """An error whose message is meant for the user as it is (short, no secrets)."""
-
-
-def _member(interaction: discord.Interaction[Any]) -> discord.Member:
-    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
-        raise UserFacingError(texts.NOT_IN_GUILD)
-    return interaction.user
-
-
-async def manager_only(interaction: discord.Interaction[Any]) -> bool:
-    """App-command check: Manage Server or the configured manager role."""
-    member = _member(interaction)
-    bot: VoiceBot = interaction.client
-    if not is_manager(member, bot.config.manager_role):
-        raise UserFacingError(texts.NOT_MANAGER)
-    return True
-
-
-async def reply(interaction: discord.Interaction[Any], content: str | None = None, **kwargs: Any) -> None:
-    """Answer ephemerally, whether or not the interaction was already answered or deferred."""
-    kwargs.setdefault("ephemeral", True)
-    if content is not None:
-        kwargs["content"] = content
-    if interaction.response.is_done():
-        await interaction.followup.send(**kwargs)
-    else:
-        await interaction.response.send_message(**kwargs)
-
-
-class _BotCog(commands.GroupCog):
-    """A slash-command group with the bot's services at hand and one error reporter for all its commands."""
-
-    def __init__(self, bot: VoiceBot) -> None:
-        self.bot = bot
-        super().__init__()
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
-    ) -> None:
-        await report_error(interaction, error)
-
-
-class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot in a voice channel"):
+class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot in a voice channel"):
     """Join, leave, reset, status, say, settings and data deletion."""
 
     @app_commands.command(name="join", description="Bring the bot into your voice channel (or the one you name)")
     @app_commands.describe(channel="The voice channel to join (default: the one you are in)")
     @app_commands.guild_only()
     async def join(self, interaction: discord.Interaction[Any], channel: discord.VoiceChannel | None = None) -> None:
-        member = _member(interaction)
+        member = member_of(interaction)
         target = channel
         if target is None:
             if member.voice is None or member.voice.channel is None:
@@ -132,7 +91,7 @@ class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot
     @app_commands.command(name="status", description="Who is talking, latency, and what this session costs")
     @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _member(interaction).guild
+        guild = member_of(interaction).guild
         session = self.bot.sessions.get(guild.id)
         if session is None:
             raise UserFacingError(texts.NOT_CONNECTED)
@@ -165,7 +124,7 @@ class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot
         transcript_channel: discord.TextChannel | None = None,
         mode: str | None = None,
     ) -> None:
-        guild = _member(interaction).guild
+        guild = member_of(interaction).guild
         changes: dict[str, Any] = {
             name: value
             for name, value in (
@@ -211,7 +170,7 @@ class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot
     async def privacy(
         self, interaction: discord.Interaction[Any], transcripts: bool | None = None, listening: bool | None = None
     ) -> None:
-        member = _member(interaction)
+        member = member_of(interaction)
         guild_id = member.guild.id
         if transcripts is not None or listening is not None:
             self.bot.store.set_privacy(
@@ -235,14 +194,14 @@ class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot
     @app_commands.command(name="usage", description="Voice minutes and estimated cost today and this month")
     @app_commands.guild_only()
     async def usage(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _member(interaction).guild
+        guild = member_of(interaction).guild
         await reply(interaction, embed=usage_embed(self.bot, guild.id, dt.datetime.now(dt.UTC).date()))
 
     @app_commands.command(name="export", description="Download everything the bot stored for this server (JSON)")
     @app_commands.check(manager_only)
     @app_commands.guild_only()
     async def export(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _member(interaction).guild
+        guild = member_of(interaction).guild
         data = json.dumps(self.bot.store.export_guild(guild.id), indent=2, sort_keys=True).encode("utf-8")
         file = discord.File(io.BytesIO(data), filename=f"voicebot-{guild.id}.json")
         await reply(interaction, texts.EXPORTED, file=file)
@@ -251,7 +210,7 @@ class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot
     @app_commands.check(manager_only)
     @app_commands.guild_only()
     async def forget(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _member(interaction).guild
+        guild = member_of(interaction).guild
         rows = self.bot.store.delete_guild(guild.id)
         await reply(interaction, texts.DATA_DELETED.format(rows=rows))
 
@@ -276,56 +235,13 @@ class VoiceCog(_BotCog, group_name="voice", group_description="Talk with the bot
             session.on_presence_changed()
 
     def _session_with_caller(self, interaction: discord.Interaction[Any]) -> Any:
-        member = _member(interaction)
+        member = member_of(interaction)
         session = self.bot.sessions.get(member.guild.id)
         if session is None:
             raise UserFacingError(texts.NOT_CONNECTED)
         if member.voice is None or member.voice.channel is None or member.voice.channel.id != session.channel_id:
             raise UserFacingError(texts.CALLER_NOT_WITH_BOT)
         return session
-
-
-class PersonaCog(_BotCog, group_name="persona", group_description="Who the bot is"):
-    """Show and choose the persona."""
-
-    @app_commands.command(name="show", description="Show the bot's current persona")
-    @app_commands.guild_only()
-    async def show(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _member(interaction).guild
-        name = self.bot.store.get(guild.id).persona
-        try:
-            persona = self.bot.personas.load(name)
-        except PersonaError as error:
-            raise UserFacingError(texts.bad_persona(name or "default", error.reason)) from error
-        embed = discord.Embed(title=persona.name, description=persona.style[:4000])
-        embed.add_field(name="Age", value=str(persona.age))
-        for key, value in list(persona.facts.items())[:20]:
-            embed.add_field(name=key.replace("_", " ").capitalize(), value=value[:1000])
-        embed.set_footer(text=f"persona: {name or 'default'}")
-        await reply(interaction, embed=embed)
-
-    @app_commands.command(name="set", description="Choose the persona (takes effect on the next join or reset)")
-    @app_commands.describe(name="A persona from the bot's persona folder, or 'default'")
-    @app_commands.check(manager_only)
-    @app_commands.guild_only()
-    async def set_(self, interaction: discord.Interaction[Any], name: str) -> None:
-        guild = _member(interaction).guild
-        known = self.bot.personas.names()
-        if name not in known:
-            raise UserFacingError(texts.unknown_persona(name, known))
-        try:
-            persona = self.bot.personas.load(name)
-        except PersonaError as error:
-            raise UserFacingError(texts.bad_persona(name, error.reason)) from error
-        self.bot.store.update(guild.id, {"persona": name})
-        await reply(interaction, texts.persona_set(persona.name))
-
-    @set_.autocomplete("name")
-    async def _persona_names(
-        self, interaction: discord.Interaction[Any], current: str
-    ) -> list[app_commands.Choice[str]]:
-        wanted = current.lower()
-        return [app_commands.Choice(name=n, value=n) for n in self.bot.personas.names() if wanted in n.lower()][:25]
 
 
 def usage_embed(bot: VoiceBot, guild_id: int, today: dt.date) -> discord.Embed:
@@ -347,24 +263,5 @@ def usage_embed(bot: VoiceBot, guild_id: int, today: dt.date) -> discord.Embed:
     return embed
 
 
-async def report_error(interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
-    """Turn any command error into one short ephemeral message; log the unexpected ones."""
-    original = getattr(error, "original", error)
-    if isinstance(original, UserFacingError):
-        message = str(original)
-    elif isinstance(error, UserFacingError):
-        message = str(error)
-    elif isinstance(error, app_commands.NoPrivateMessage):
-        message = texts.NOT_IN_GUILD
-    else:
-        _log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=original)
-        message = texts.GENERIC_ERROR
-    try:
-        await reply(interaction, message)
-    except discord.HTTPException:
-        _log.warning("could not report an error to the user (interaction expired)")
-
-
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(VoiceCog(bot))  # type: ignore[arg-type]
-    await bot.add_cog(PersonaCog(bot))  # type: ignore[arg-type]

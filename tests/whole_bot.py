@@ -24,7 +24,8 @@ from bot.realtime.retry import RetryPolicy
 from bot.session.guild_session import GuildSession
 from bot.session.wiring import GuildSessionFactory
 from bot.store import SettingsStore
-from cogs.voice import PersonaCog, VoiceCog
+from cogs.persona import PersonaCog
+from cogs.voice import VoiceCog
 from tests.discord_world import FakeInteraction, World, make_world
 from tests.realtime.server import RealtimeTestServer, Script
 from tests.voice.fake_gateway import FakeMainGateway, FakeVoiceServer, LoopbackHTTPClient, wait_until

@@ -17,7 +17,9 @@ from bot.app import VoiceBot
 from bot.config import load_config
 from bot.persona.library import PersonaLibrary
 from bot.store import SettingsStore
-from cogs.voice import PersonaCog, UserFacingError, VoiceCog, manager_only, report_error
+from cogs._base import UserFacingError, manager_only, report_error
+from cogs.persona import PersonaCog
+from cogs.voice import VoiceCog
 from tests.discord_world import FakeInteraction, World, make_world
 
 PIRATE = """
