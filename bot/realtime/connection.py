@@ -1,4 +1,4 @@
-"""The Realtime side of a guild session: :class:`~bot.session.guild_session.Conversation` over a
+"""The Realtime side of a guild session: :class:`~bot.session.protocols.Conversation` over a
 :class:`RealtimeSession`.
 
 :class:`RealtimeConversation` turns per-guild settings and a persona into session settings, and pumps the

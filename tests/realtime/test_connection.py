@@ -9,7 +9,7 @@ from bot.config import RealtimeConfig
 from bot.persona import default_persona
 from bot.realtime.connection import RealtimeConversation, session_settings
 from bot.secret import Secret
-from bot.session.guild_session import Conversation
+from bot.session.protocols import Conversation
 from bot.store import GuildSettings
 from tests.realtime.conftest import ServerFactory
 from tests.realtime.helpers import FAST_RETRY

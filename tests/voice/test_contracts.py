@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.session.guild_session import Playback, VoiceLink
+from bot.session.protocols import Playback, VoiceLink
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import PlaybackSource
 

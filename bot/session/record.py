@@ -1,0 +1,210 @@
+"""What a session keeps and tells: transcripts and notices in text chat, usage in the store, and the figures and
+timings ``/voice status`` shows.
+
+Transcripts name who spoke (several names when people overlapped); members who opted out of transcripts show as
+"(someone)" without their words. Usage is written as it comes (tokens and cost per answer) and in steps (session
+seconds and per-user talk time), so a session that ends badly has lost at most one step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import discord
+
+from bot import texts
+from bot.room.attribution import speaker_label
+from bot.room.latency import LatencyWindow
+from bot.room.turn_timing import SEGMENTS, TurnTimings
+from bot.session.state import SessionState
+from bot.store import SettingsStore
+
+_log = logging.getLogger(__name__)
+
+RECENT_SPEAKER_WINDOW_S = 120.0
+FRAME_S = 0.02
+
+
+@dataclass
+class SessionFigures:
+    """Counters shown by ``/voice status``."""
+
+    reconnects: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    turns: int = 0
+    answered_turns: int = 0
+    interruptions: int = 0
+    ignored_barge_ins: int = 0
+
+
+class SessionRecord:
+    """One session's transcripts, notices, usage, figures and turn timings."""
+
+    def __init__(
+        self,
+        state: SessionState,
+        store: SettingsStore,
+        *,
+        member_names: Callable[[], Mapping[int, str]],
+        post: Callable[[str], None] | None = None,
+    ) -> None:
+        self._state = state
+        self._store = store
+        self._member_names = member_names
+        self._post = post
+        self.figures = SessionFigures()
+        self.response_latency = LatencyWindow()
+        self.turn_timings = TurnTimings()
+        self._speech_stopped_at_s: float | None = None
+        self._awaiting_first_audio = False
+        self._recent_speakers: dict[int, float] = {}
+        self._talk_ms: dict[int, float] = {}
+        self._accounted_s = 0.0
+        self._transcript_notice_posted = False
+        self._name_mode_tip_posted = False
+
+    # -- text chat -----------------------------------------------------------------------------------------------
+
+    def notify(self, message: str) -> None:
+        """Post ``message`` to the session's text channel; a failing post is logged, never raised."""
+        if self._post is not None:
+            try:
+                self._post(message)
+            except Exception:
+                _log.exception("guild %s: posting to the text channel failed", self._state.guild_id)
+
+    def announce_transcripts(self) -> None:
+        """With transcripts on, say so once per session."""
+        if self._state.settings.transcripts and not self._transcript_notice_posted:
+            self._transcript_notice_posted = True
+            self.notify(texts.TRANSCRIPTS_NOTICE)
+
+    def suggest_name_mode(self) -> None:
+        """Once per session: people are talking to each other, so answering only when called may suit them."""
+        if not self._name_mode_tip_posted:
+            self._name_mode_tip_posted = True
+            self.notify(texts.name_mode_tip(self._state.persona.name))
+
+    def user_transcript(self, speakers: frozenset[int], text: str) -> None:
+        self.figures.turns += 1
+        if not self._state.settings.transcripts:
+            return
+        hidden = {uid for uid in speakers if self._state.privacy_of(uid).no_transcript}
+        label = speaker_label(speakers, self._member_names(), hidden=hidden)
+        self.notify(texts.transcript_line(label, text) if not hidden else texts.hidden_turn_line())
+
+    def assistant_transcript(self, text: str) -> None:
+        if self._state.settings.transcripts:
+            self.notify(texts.transcript_line(self._state.persona.name, text))
+
+    def tool_call(self, name: str, arguments: str, output: str) -> None:
+        if self._state.settings.transcripts:
+            self.notify(texts.tool_call_line(name, arguments, output))
+
+    # -- turns and timings -----------------------------------------------------------------------------------------
+
+    def voiced_frame(self, user_id: int, now_s: float) -> None:
+        """A frame of ``user_id``'s speech that reaches the model: their talk time, the turn's last voice."""
+        self._talk_ms[user_id] = self._talk_ms.get(user_id, 0.0) + FRAME_S * 1000
+        self.turn_timings.voiced_frame(now_s)
+
+    def speech_stopped(self, now_s: float) -> None:
+        self._speech_stopped_at_s = now_s
+        self.turn_timings.speech_stopped(now_s)
+
+    def turn_spoken_by(self, speakers: frozenset[int], now_s: float) -> None:
+        for user_id in speakers:
+            self._recent_speakers[user_id] = now_s
+
+    def answer_requested(self) -> None:
+        self.figures.answered_turns += 1
+        self._awaiting_first_audio = True
+
+    def not_answered(self) -> None:
+        """The turn stays as context: no answer is coming, so none is timed."""
+        self.turn_timings.no_answer()
+        self._awaiting_first_audio = False
+
+    def answer_audio(self, now_s: float) -> None:
+        if self._awaiting_first_audio and self._speech_stopped_at_s is not None:
+            self.response_latency.add((now_s - self._speech_stopped_at_s) * 1000.0)
+            self._awaiting_first_audio = False
+        self.turn_timings.answer_audio(now_s)
+
+    def first_frame_played(self, at_s: float) -> None:
+        self.turn_timings.first_frame_played(at_s)
+
+    def interrupted(self) -> None:
+        self.figures.interruptions += 1
+
+    def barge_in_ignored(self) -> None:
+        self.figures.ignored_barge_ins += 1
+
+    def reconnected(self) -> None:
+        self.figures.reconnects += 1
+
+    # -- usage -------------------------------------------------------------------------------------------------
+
+    def usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        self.figures.input_tokens += input_tokens
+        self.figures.output_tokens += output_tokens
+        self.figures.cost_usd += cost_usd
+        self._store.add_usage(
+            self._state.guild_id,
+            self._state.today(),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd,
+        )
+
+    def write_usage(self, elapsed_s: float) -> None:
+        """Add the session time up to ``elapsed_s`` and the per-user talk time not yet counted to today's usage."""
+        guild_id, day = self._state.guild_id, self._state.today()
+        delta = elapsed_s - self._accounted_s
+        if delta > 0:
+            self._store.add_usage(guild_id, day, seconds=delta)
+            self._accounted_s = elapsed_s
+        talk, self._talk_ms = self._talk_ms, {}
+        for user_id, talk_ms in talk.items():
+            self._store.add_user_usage(guild_id, day, user_id, talk_ms / 1000.0)
+
+    # -- status --------------------------------------------------------------------------------------------------
+
+    def recent_speakers(self) -> list[str]:
+        cutoff = self._state.now() - RECENT_SPEAKER_WINDOW_S
+        names = self._member_names()
+        return [names.get(uid, str(uid)) for uid, seen in self._recent_speakers.items() if seen >= cutoff]
+
+    def status_embed(
+        self, *, channel_id: int, uptime_s: int, today_minutes: float, today_cost_usd: float
+    ) -> discord.Embed:
+        """The ``/voice status`` embed: channel, uptime, mode, speakers, latency, reconnects, tokens and cost."""
+        embed = discord.Embed(title=f"🎙️ {self._state.persona.name} is listening")
+        embed.add_field(name="Channel", value=f"<#{channel_id}>")
+        embed.add_field(name="Uptime", value=f"{uptime_s // 60} min {uptime_s % 60} s")
+        embed.add_field(name="Mode", value=texts.mode_description(self._state.mode.value))
+        embed.add_field(name="Recent speakers", value=", ".join(self.recent_speakers()) or "nobody yet")
+        latency = self.response_latency.percentiles()
+        embed.add_field(
+            name="Answer latency",
+            value=f"p50 {latency.p50_ms:.0f} ms · p95 {latency.p95_ms:.0f} ms" if latency else "no answer yet",
+        )
+        embed.add_field(name="Reconnects", value=str(self.figures.reconnects))
+        embed.add_field(
+            name="This session",
+            value=f"{self.figures.input_tokens:,} in / {self.figures.output_tokens:,} out tokens · "
+            f"${self.figures.cost_usd:.3f}",
+        )
+        embed.add_field(name="Today", value=f"{today_minutes:.1f} min · ${today_cost_usd:.3f}")
+        timings = self.turn_timings.summary()
+        if timings:
+            lines = [
+                f"{SEGMENTS[name]}: p50 {stats.p50_ms:.0f} · p95 {stats.p95_ms:.0f} ms"
+                for name, stats in timings.items()
+            ]
+            embed.add_field(name="Turn timing", value="\n".join(lines), inline=False)
+        return embed

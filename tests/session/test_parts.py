@@ -1,0 +1,242 @@
+"""Each part of a guild session on its own, with the session's other parts absent: audio routing, turn-taking, the
+record and the lifetime. (The joined session is tested in ``test_guild_session.py``.)"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot import texts
+from bot.audio.formats import DISCORD_FRAME_BYTES
+from bot.persona import default_persona
+from bot.session.audio_routing import VAD_TAIL_MARGIN_MS, AudioRouting
+from bot.session.lifetime import SessionLifetime
+from bot.session.limits import SessionLimits, StopReason
+from bot.session.record import SessionRecord
+from bot.session.state import SessionState, TaskSet
+from bot.session.turns import TurnTaking
+from bot.store import GuildSettings, Privacy, SettingsStore
+from tests.session.doubles import Clock, Player, Talk, Voice
+
+DAY = "2026-11-30"
+
+
+def make_state(clock: Clock, **settings: object) -> SessionState:
+    return SessionState(
+        guild_id=1,
+        persona=default_persona(),
+        settings=GuildSettings(**settings),  # type: ignore[arg-type]
+        now=clock,
+        today=lambda: DAY,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SettingsStore:
+    return SettingsStore.in_data_dir(tmp_path)
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+# -- audio routing -------------------------------------------------------------------------------------------------
+
+
+async def test_routing_pushes_resampled_room_audio_and_reports_levels_until_detached() -> None:
+    clock, voice, player, talk = Clock(), Voice(), Player(), Talk()
+    state = make_state(clock, silence_ms=700)
+    tasks = TaskSet(1)
+    routing = AudioRouting(state, voice, player, talk, spawn=tasks.spawn)
+    levels: list[tuple[int, float, float]] = []
+    played: list[float] = []
+    routing.attach(
+        gate=lambda uid: uid == 5, on_user_level=lambda *a: levels.append(a), on_first_frame_played=played.append
+    )
+    assert voice.tail_ms == 700 + VAD_TAIL_MARGIN_MS and voice.gate is not None and voice.gate(5) and not voice.gate(7)
+    assert voice.handler is not None and voice.user_handler is not None and player.started_handler is not None
+    tone = np.repeat(8000 * np.sin(2 * np.pi * 440 * np.arange(960) / 48_000), 2).astype("<i2").tobytes()
+    assert len(tone) == DISCORD_FRAME_BYTES
+    for _ in range(5):
+        voice.handler(tone)
+    voice.user_handler(5, tone)
+    player.started_handler("item-1", 12.5)
+    await settle()
+    assert talk.audio and sum(map(len, talk.audio)) <= 5 * 960
+    [(user_id, level_dbfs, at_s)] = levels
+    assert user_id == 5 and at_s == clock.now_s and level_dbfs == pytest.approx(-15.1, abs=0.2)
+    assert played == [12.5]
+    routing.play("item-1", b"\0" * 480)
+    assert player.queued == {"item-1": 480}
+    routing.detach()
+    assert voice.handler is None and voice.user_handler is None and player.started_handler is None
+
+
+# -- turn-taking ---------------------------------------------------------------------------------------------------
+
+
+def turn_rig(
+    clock: Clock, store: SettingsStore, **settings: object
+) -> tuple[TurnTaking, SessionRecord, Voice, Player, Talk]:
+    voice, player, talk = Voice(), Player(), Talk()
+    state = make_state(clock, **settings)
+    record = SessionRecord(state, store, member_names=voice.member_names)
+    return TurnTaking(state, voice, player, talk, record, spawn=TaskSet(1).spawn), record, voice, player, talk
+
+
+async def test_turn_taking_labels_answers_and_keeps_spoken_over_turns_as_context(store: SettingsStore) -> None:
+    clock = Clock()
+    turns, record, voice, player, talk = turn_rig(clock, store)
+    voice.spoken = {5: [1000.1]}
+    turns.speech_started()
+    clock.now_s += 1
+    turns.speech_stopped()
+    turns.turn_committed("u1", None)
+    await settle()
+    assert talk.labels == [("u1", None, "alice")] and talk.responses == 1 and record.figures.answered_turns == 1
+    player.feed("a1", b"\0" * 4800)  # the bot is answering; a quiet turn over it does not interrupt
+    turns.speech_started()
+    turns.speech_stopped()
+    turns.turn_committed("u2", "a1")
+    await settle()
+    assert talk.responses == 1 and talk.interrupts == [] and record.figures.ignored_barge_ins == 1
+    assert turns.user_transcript("u2", "mm-hm") == frozenset()
+
+
+async def test_turn_taking_name_mode_waits_for_the_words(store: SettingsStore) -> None:
+    clock = Clock()
+    turns, _record, _voice, _player, talk = turn_rig(clock, store, mode="name")
+    turns.turn_committed("u1", None)
+    turns.user_transcript("u1", "what a match")
+    turns.turn_committed("u2", "u1")
+    await settle()
+    assert talk.responses == 0
+    turns.user_transcript("u2", "Aiko, who won?")
+    await settle()
+    assert talk.responses == 1
+
+
+async def test_turn_taking_gate_follows_mode_privacy_and_the_floor(store: SettingsStore) -> None:
+    clock = Clock()
+    turns, *_ = turn_rig(clock, store, mode="push-to-talk")
+    assert not turns.may_send(5)
+    assert turns.toggle_push_to_talk(5) and turns.may_send(5)
+    turns._state.privacy = {5: Privacy(no_listen=True)}
+    assert not turns.may_send(5)
+
+
+async def test_turn_taking_barge_in_truncates_at_what_was_played(store: SettingsStore) -> None:
+    clock = Clock()
+    turns, record, _voice, player, talk = turn_rig(clock, store)
+    player.feed("a1", b"\0" * 4800)
+    player.played_ms["a1"] = 320.0
+    turns.speech_started()
+    for _ in range(20):  # 400 ms of a clear voice
+        turns.hear(5, -18.0, clock.now_s)
+        clock.now_s += 0.02
+    await settle()
+    assert player.queued == {} and talk.interrupts == [{"a1": 320.0}] and record.figures.interruptions == 1
+
+
+# -- the record ----------------------------------------------------------------------------------------------------
+
+
+async def test_record_posts_transcripts_hides_opted_out_speakers_and_writes_usage(store: SettingsStore) -> None:
+    clock, voice = Clock(), Voice()
+    posts: list[str] = []
+    state = make_state(clock, transcripts=True)
+    record = SessionRecord(state, store, member_names=voice.member_names, post=posts.append)
+    record.announce_transcripts()
+    record.announce_transcripts()
+    record.user_transcript(frozenset({5}), "hello")
+    state.privacy = {7: Privacy(no_transcript=True)}
+    record.user_transcript(frozenset({5, 7}), "our secret")
+    assert posts == [texts.TRANSCRIPTS_NOTICE, texts.transcript_line("alice", "hello"), texts.hidden_turn_line()]
+    record.voiced_frame(5, clock.now_s)
+    record.usage(100, 50, 0.01)
+    record.write_usage(30.0)
+    record.write_usage(30.0)  # nothing new: nothing added
+    usage = store.usage(1, DAY)
+    assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (30.0, 100, 50)
+    assert dict(store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.02)}
+
+
+def test_record_times_the_answer_from_the_end_of_speech(store: SettingsStore) -> None:
+    clock = Clock()
+    record = SessionRecord(make_state(clock), store, member_names=dict)
+    record.speech_stopped(1000.0)
+    record.answer_requested()
+    record.answer_audio(1000.4)
+    record.answer_audio(1000.9)  # later audio of the same answer is not a new latency
+    latency = record.response_latency.percentiles()
+    assert latency is not None and latency.p50_ms == pytest.approx(400.0) and record.figures.answered_turns == 1
+
+
+def test_a_failing_post_is_logged_not_raised(store: SettingsStore, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(_message: str) -> None:
+        raise RuntimeError("channel gone")
+
+    record = SessionRecord(make_state(Clock(), transcripts=True), store, member_names=dict, post=broken)
+    record.notify("hello")
+    assert "posting to the text channel failed" in caplog.text
+
+
+# -- the lifetime --------------------------------------------------------------------------------------------------
+
+
+async def test_lifetime_closes_once_releasing_every_link_even_when_one_fails(store: SettingsStore) -> None:
+    clock, player, talk = Clock(), Player(), Talk()
+    state = make_state(clock)
+    record = SessionRecord(state, store, member_names=dict)
+    released: list[str] = []
+    detached: list[bool] = []
+
+    async def failing() -> None:
+        released.append("voice")
+        raise ConnectionError("gone")
+
+    async def poster() -> None:
+        released.append("poster")
+
+    lifetime = SessionLifetime(
+        state,
+        record,
+        player,
+        talk,
+        limits=SessionLimits(),
+        used_today_before_s=0.0,
+        releases=(talk.close, failing, poster),
+        detach=lambda: detached.append(True),
+    )
+    player.feed("a1", b"\0" * 480)
+    clock.now_s += 12
+    await lifetime.close("test")
+    await lifetime.close("again")
+    assert state.closed and detached == [True] and talk.closed and released == ["voice", "poster"]
+    assert player.queued == {} and store.usage(1, DAY).seconds == 12.0
+
+
+async def test_lifetime_checks_loneliness_and_the_daily_budget(store: SettingsStore) -> None:
+    clock = Clock()
+    state = make_state(clock)
+    lifetime = SessionLifetime(
+        state,
+        SessionRecord(state, store, member_names=dict),
+        Player(),
+        Talk(),
+        limits=SessionLimits(idle_leave_s=30, daily_budget_s=600),
+        used_today_before_s=580.0,
+        releases=(),
+        detach=lambda: None,
+    )
+    lifetime.set_alone(True)
+    clock.now_s += 15
+    assert lifetime.check() is None
+    clock.now_s += 10
+    assert lifetime.check() is StopReason.DAILY_BUDGET  # 580 + 25 s > 600 s
+    lifetime.set_alone(False)
+    assert lifetime.timer.remaining_today_s(clock.now_s, 580.0) == 0.0
