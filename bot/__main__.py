@@ -28,13 +28,14 @@ async def _run_bot(config: Config) -> int:
     from bot.app import VoiceBot
     from bot.persona.library import PersonaLibrary
     from bot.session.wiring import GuildSessionFactory
-    from bot.store import SettingsStore, StoreError
+    from bot.store import StoreError
+    from bot.store.opening import open_store
 
     assert config.discord_token is not None
     try:
-        store = SettingsStore.in_data_dir(config.data_dir)
+        store = await open_store(config.database_url, config.data_dir)
     except (StoreError, OSError) as error:
-        print(f"The settings store in {config.data_dir} cannot be opened: {error}", file=sys.stderr)
+        print(f"The settings store cannot be opened: {error}", file=sys.stderr)
         return EXIT_CONFIG
     personas = PersonaLibrary(config.data_dir / "personas", config.persona_file)
     bot = VoiceBot(config, store=store, personas=personas, session_factory=GuildSessionFactory(config, store, personas))
@@ -105,6 +106,27 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return asyncio.run(run_simulation(options, print))
 
 
+def _cmd_store_migrate(args: argparse.Namespace) -> int:
+    from bot.config import load_database_url
+    from bot.store import StoreError
+    from bot.store.opening import copy_sqlite_to_postgres
+
+    try:
+        database_url = load_database_url(env_file=args.env_file)
+    except ConfigError as error:
+        return _fail_config(error)
+    if database_url is None:
+        print("Set DATABASE_URL=postgresql://... to the database to copy the store into.", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        counts = asyncio.run(copy_sqlite_to_postgres(args.source, database_url))
+    except StoreError as error:
+        print(f"The store was not copied: {error}", file=sys.stderr)
+        return 1
+    print("Copied into PostgreSQL: " + ", ".join(f"{table} {rows} rows" for table, rows in counts.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description=__doc__)
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="settings file (default: .env)")
@@ -125,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--persona", type=Path, metavar="FILE", help="a persona TOML file (default: the built-in one)")
     sim.add_argument("--timeout", type=float, default=30.0, metavar="S", help="longest wait for the answer")
     sim.set_defaults(handler=_cmd_simulate)
+    store = sub.add_parser("store", help="manage the settings store")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    migrate = store_commands.add_parser("migrate", help="copy a SQLite store into the database of DATABASE_URL")
+    migrate.add_argument("--from", dest="source", type=Path, required=True, metavar="SQLITE_FILE")
+    migrate.set_defaults(handler=_cmd_store_migrate)
     return parser
 
 

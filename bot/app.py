@@ -72,7 +72,7 @@ class VoiceBot(commands.Bot):
     async def close(self) -> None:
         """Leave every voice channel, close every Realtime session, flush the settings store, then log out."""
         await self.sessions.close_all()
-        self.store.close()
+        await self.store.close()
         await super().close()
 
     async def setup_hook(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,17 @@ class Config:
     #: Run as shard ``shard_id`` of ``shard_count`` processes (None: one process for every server).
     shard_id: int | None = None
     shard_count: int | None = None
+    #: ``postgresql://user:password@host/db``: the shared PostgreSQL store (None: the SQLite file in ``data_dir``).
+    database_url: Secret | None = None
 
     def secrets(self) -> list[Secret]:
-        """Every secret this configuration holds, for the logging redaction filter."""
-        return [s for s in (self.discord_token, self.realtime.api_key) if s]
+        """Every secret this configuration holds, for the logging redaction filter (the database password too)."""
+        found = [s for s in (self.discord_token, self.realtime.api_key, self.database_url) if s]
+        if self.database_url:
+            password = urllib.parse.urlsplit(self.database_url.reveal()).password
+            if password:
+                found.append(Secret(urllib.parse.unquote(password)))
+        return found
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -268,11 +276,37 @@ def load_config(
         manager_role=reader.text("MANAGER_ROLE"),
         shard_id=shard_id,
         shard_count=shard_count,
+        database_url=_database_url(reader),
     )
     if reader.problems:
         raise ConfigError(reader.problems)
     logging.getLogger(__name__).debug("configuration loaded: provider=%s", realtime.provider)
     return config
+
+
+def load_database_url(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Secret | None:
+    """Only ``DATABASE_URL`` (for ``voicebot store``, which needs no Discord or Realtime settings).
+
+    Raises:
+        ConfigError: it is set but not a PostgreSQL URL.
+    """
+    reader = _Reader(read_environment(environ, env_file))
+    url = _database_url(reader)
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return url
+
+
+def _database_url(reader: _Reader) -> Secret | None:
+    """``DATABASE_URL``: a ``postgresql://`` URL, held as a secret (it may carry a password)."""
+    url = reader.secret("DATABASE_URL")
+    if url is not None and urllib.parse.urlsplit(url.reveal()).scheme not in ("postgresql", "postgres"):
+        reader.problems.append(
+            "DATABASE_URL must be a PostgreSQL URL such as postgresql://user:password@host:5432/voicebot "
+            "(leave it unset to keep the SQLite file in DATA_DIR)."
+        )
+        return None
+    return url
 
 
 def _shards(reader: _Reader) -> tuple[int | None, int | None]:

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot import texts
 from bot.session.guards import is_manager
+from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import VoiceBot
@@ -71,6 +72,9 @@ async def report_error(interaction: discord.Interaction[Any], error: app_command
         message = str(error)
     elif isinstance(error, app_commands.NoPrivateMessage):
         message = texts.NOT_IN_GUILD
+    elif isinstance(original, StoreUnavailable):
+        _log.warning("command %s: %s", getattr(interaction.command, "qualified_name", "?"), original)
+        message = texts.STORE_UNAVAILABLE
     else:
         _log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=original)
         message = texts.GENERIC_ERROR

@@ -21,7 +21,7 @@ class PersonaCog(BotCog, group_name="persona", group_description="Who the bot is
     @app_commands.guild_only()
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
-        name = self.bot.store.get(guild.id).persona
+        name = (await self.bot.store.get(guild.id)).persona
         try:
             persona = self.bot.personas.load(name)
         except PersonaError as error:
@@ -46,7 +46,7 @@ class PersonaCog(BotCog, group_name="persona", group_description="Who the bot is
             persona = self.bot.personas.load(name)
         except PersonaError as error:
             raise UserFacingError(texts.bad_persona(name, error.reason)) from error
-        self.bot.store.update(guild.id, {"persona": name})
+        await self.bot.store.update(guild.id, {"persona": name})
         await reply(interaction, texts.persona_set(persona.name))
 
     @set_.autocomplete("name")

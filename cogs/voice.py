@@ -19,7 +19,7 @@ from bot.persona import PersonaError
 from bot.room.listening import ListeningMode
 from bot.session.guards import missing_voice_permissions
 from bot.session.registry import JoinError
-from bot.store import StoreError
+from bot.store import StoreError, StoreUnavailable
 from cogs._base import BotCog, UserFacingError, manager_only, member_of, reply
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     async def reset(self, interaction: discord.Interaction[Any]) -> None:
         session = self._session_with_caller(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        name = self.bot.store.get(session.guild_id).persona
+        name = (await self.bot.store.get(session.guild_id)).persona
         try:
             persona = self.bot.personas.load(name)
         except PersonaError as error:  # the file broke since it was chosen: keep talking as before
@@ -95,7 +95,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         session = self.bot.sessions.get(guild.id)
         if session is None:
             raise UserFacingError(texts.NOT_CONNECTED)
-        await reply(interaction, embed=session.status_embed(self.bot.store))
+        await reply(interaction, embed=await session.status_embed(self.bot.store))
 
     @app_commands.command(name="settings", description="Show or change this server's voice settings")
     @app_commands.describe(
@@ -140,11 +140,13 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         }
         if changes:
             try:
-                saved = self.bot.store.update(guild.id, changes)
+                saved = await self.bot.store.update(guild.id, changes)
+            except StoreUnavailable:
+                raise
             except StoreError as error:
                 raise UserFacingError(texts.invalid_setting(str(error))) from error
             await self.bot.sessions.apply_settings(guild.id, saved)
-        current = self.bot.store.get(guild.id)
+        current = await self.bot.store.get(guild.id)
         lines = [
             f"`{name}`: {value if value is not None else 'default'}"
             for name, value in dataclasses.asdict(current).items()
@@ -173,7 +175,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         member = member_of(interaction)
         guild_id = member.guild.id
         if transcripts is not None or listening is not None:
-            self.bot.store.set_privacy(
+            await self.bot.store.set_privacy(
                 guild_id,
                 member.id,
                 no_transcript=None if transcripts is None else not transcripts,
@@ -181,8 +183,8 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
             )
             session = self.bot.sessions.get(guild_id)
             if session is not None:
-                session.refresh_privacy()
-        choice = self.bot.store.privacy(guild_id, member.id)
+                await session.refresh_privacy()
+        choice = await self.bot.store.privacy(guild_id, member.id)
         await reply(
             interaction,
             texts.PRIVACY_SAVED.format(
@@ -195,14 +197,14 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.guild_only()
     async def usage(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
-        await reply(interaction, embed=usage_embed(self.bot, guild.id, dt.datetime.now(dt.UTC).date()))
+        await reply(interaction, embed=await usage_embed(self.bot, guild.id, dt.datetime.now(dt.UTC).date()))
 
     @app_commands.command(name="export", description="Download everything the bot stored for this server (JSON)")
     @app_commands.check(manager_only)
     @app_commands.guild_only()
     async def export(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
-        data = json.dumps(self.bot.store.export_guild(guild.id), indent=2, sort_keys=True).encode("utf-8")
+        data = json.dumps(await self.bot.store.export_guild(guild.id), indent=2, sort_keys=True).encode("utf-8")
         file = discord.File(io.BytesIO(data), filename=f"voicebot-{guild.id}.json")
         await reply(interaction, texts.EXPORTED, file=file)
 
@@ -211,7 +213,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.guild_only()
     async def forget(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
-        rows = self.bot.store.delete_guild(guild.id)
+        rows = await self.bot.store.delete_guild(guild.id)
         await reply(interaction, texts.DATA_DELETED.format(rows=rows))
 
     @commands.Cog.listener()
@@ -244,20 +246,20 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         return session
 
 
-def usage_embed(bot: VoiceBot, guild_id: int, today: dt.date) -> discord.Embed:
+async def usage_embed(bot: VoiceBot, guild_id: int, today: dt.date) -> discord.Embed:
     """Minutes and cost today and this month against the daily budget, and the month's top talkers."""
     store = bot.store
     day = today.isoformat()
     month_start = today.replace(day=1).isoformat()
-    used_today = store.usage(guild_id, day)
-    month = store.usage_since(guild_id, month_start)
-    budget = store.get(guild_id).daily_budget_min
+    used_today = await store.usage(guild_id, day)
+    month = await store.usage_since(guild_id, month_start)
+    budget = (await store.get(guild_id)).daily_budget_min
     budget_min = budget if budget is not None else bot.config.daily_budget_min
     embed = discord.Embed(title="Voice usage")
     limit = f" of {budget_min:.0f} min" if budget_min else " (no daily budget)"
     embed.add_field(name="Today", value=f"{used_today.minutes:.1f} min{limit} · ${used_today.cost_usd:.3f}")
     embed.add_field(name="This month", value=f"{month.minutes:.1f} min · ${month.cost_usd:.3f}")
-    talkers = store.top_talkers(guild_id, month_start, 5)
+    talkers = await store.top_talkers(guild_id, month_start, 5)
     lines = [f"<@{user_id}>: {seconds / 60:.1f} min" for user_id, seconds in talkers]
     embed.add_field(name="Top talkers this month", value="\n".join(lines) or "nobody yet", inline=False)
     return embed

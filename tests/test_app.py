@@ -9,7 +9,7 @@ import discord
 from bot.app import REQUIRED_PERMISSIONS, VoiceBot, bot_intents, extension_names, invite_url
 from bot.config import load_config
 from bot.persona.library import PersonaLibrary
-from bot.store import SettingsStore
+from bot.store.sqlite import SqliteStore
 
 
 def test_intents_are_minimal() -> None:
@@ -42,7 +42,7 @@ async def test_a_shard_process_tells_discord_which_shard_it_is(tmp_path: Path) -
     async def no_sessions(*_args: Any) -> Any:
         raise AssertionError("no session is started here")
 
-    store = SettingsStore.in_data_dir(tmp_path)
+    store = await SqliteStore.in_data_dir(tmp_path)
     bot = VoiceBot(config, store=store, personas=PersonaLibrary(tmp_path), session_factory=no_sessions)
     assert (bot.shard_id, bot.shard_count) == (1, 2)
-    store.close()
+    await store.close()

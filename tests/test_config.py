@@ -121,3 +121,16 @@ def test_shards_are_both_or_neither_and_in_range() -> None:
     for bad in ({"SHARD_ID": "0"}, {"SHARD_ID": "2", "SHARD_COUNT": "2"}, {"SHARD_ID": "a", "SHARD_COUNT": "2"}):
         with pytest.raises(ConfigError, match="SHARD_"):
             load_config(base_env(**bad), env_file=None)
+
+
+def test_database_url_is_a_secret_and_must_be_postgresql() -> None:
+    assert load_config(base_env(), env_file=None).database_url is None  # SQLite in DATA_DIR
+    url = "postgresql://bot:p%40ss-word-123@db.example:5432/voicebot"
+    config = load_config(base_env(DATABASE_URL=url), env_file=None)
+    assert config.database_url is not None and config.database_url.reveal() == url
+    assert "p%40ss" not in repr(config) and "p@ss-word-123" not in repr(config)
+    revealed = [s.reveal() for s in config.secrets()]
+    assert url in revealed and "p@ss-word-123" in revealed  # the bare password is redacted from logs too
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a PostgreSQL URL") as caught:
+        load_config(base_env(DATABASE_URL="mysql://bot:hunter2-secret@db/voicebot"), env_file=None)
+    assert "hunter2-secret" not in str(caught.value)

@@ -3,10 +3,12 @@
 Layers, bottom up:
 
 1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
-   (``bot.room``), the store (``bot.store``), the Realtime protocol core (every ``bot.realtime`` module but its I/O
-   drivers), configuration, secrets, user-facing texts and the session limits (``bot.session.limits``). They import
-   no asyncio, discord, websockets or davey, even transitively, and no bot module outside this layer.
-2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, logging set-up.
+   (``bot.room``), the store's records and interface (``bot.store``, ``bot.store.records``,
+   ``bot.store.interface``), the Realtime protocol core (every ``bot.realtime`` module but its I/O drivers),
+   configuration, secrets, user-facing texts and the session limits (``bot.session.limits``). They import no asyncio,
+   discord, websockets or davey, even transitively, and no bot module outside this layer.
+2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, the store's backends (every other
+   ``bot.store`` module: they run their work off the event loop), logging set-up.
 3. **session** -- one guild's live conversation (``bot.session``).
 4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
 5. **cogs** -- the slash commands.
@@ -27,8 +29,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
-PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room", "bot.store")
-PURE_MODULES = ("bot", "bot.config", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
+PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room")
+PURE_MODULES = (
+    "bot",
+    "bot.config",
+    "bot.secret",
+    "bot.texts",
+    "bot.session",
+    "bot.session.limits",
+    "bot.store",
+    "bot.store.records",
+    "bot.store.interface",
+)
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
 DRIVER_MODULES = ("bot.logging_setup",)
@@ -71,7 +83,7 @@ def layer_of(name: str) -> int:
         return 0
     if name.startswith("bot.session"):
         return 2
-    if name.startswith(("bot.voice", "bot.realtime")) or name in DRIVER_MODULES:
+    if name.startswith(("bot.voice", "bot.realtime", "bot.store")) or name in DRIVER_MODULES:
         return 1
     raise AssertionError(f"{name} is in no layer: add it to one in tests/test_layering.py")
 
@@ -155,6 +167,7 @@ def test_every_module_is_in_a_layer() -> None:
     layers = {name: layer_of(name) for name in all_modules()}
     assert layers["bot.config"] == 0 and layers["bot.audio.formats"] == 0 and layers["bot.room.listening"] == 0
     assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1
+    assert layers["bot.store.records"] == 0 and layers["bot.store.sqlite"] == 1 and layers["bot.store.postgres"] == 1
     assert layers["bot.session.guild_session"] == 2 and layers["bot.app"] == 3 and layers["cogs.voice"] == 4
 
 
@@ -173,7 +186,9 @@ def test_pure_module_imports_no_io_library_transitively(name: str) -> None:
     [
         ("bot.room.listening", "import asyncio", "bot.room.listening (pure) imports asyncio"),
         ("bot.room.listening", "from bot.session import limits", "bot.room.listening (room) imports bot.session"),
-        ("bot.store.sqlite", "from bot.voice.rtp import RTP_HEADER", "(pure) imports bot.voice.rtp (drivers)"),
+        ("bot.store.records", "from bot.voice.rtp import RTP_HEADER", "(pure) imports bot.voice.rtp (drivers)"),
+        ("bot.store.records", "import asyncio", "bot.store.records (pure) imports asyncio"),
+        ("bot.store.sqlite", "from bot.session.state import TaskSet", "imports bot.session.state (session)"),
         ("bot.voice.client", "from bot.session.registry import JoinError", "imports bot.session.registry (session)"),
         ("bot.session.wiring", "from bot.app import VoiceBot", "bot.session.wiring imports bot.app upwards"),
         ("bot.session.wiring", "import cogs.voice", "bot.session.wiring imports cogs.voice upwards"),

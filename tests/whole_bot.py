@@ -23,7 +23,7 @@ from bot.persona.library import PersonaLibrary
 from bot.realtime.retry import RetryPolicy
 from bot.session.guild_session import GuildSession
 from bot.session.wiring import GuildSessionFactory
-from bot.store import SettingsStore
+from bot.store.sqlite import SqliteStore
 from cogs.persona import PersonaCog
 from cogs.voice import VoiceCog
 from tests.discord_world import FakeInteraction, World, make_world
@@ -181,9 +181,9 @@ async def room(
                 "MANAGER_ROLE": "DJ",
             }
             config = load_config(env, env_file=None)
-            store = SettingsStore.in_data_dir(tmp_path)
+            store = await SqliteStore.in_data_dir(tmp_path)
             if settings:
-                store.update(GUILD_ID, settings)
+                await store.update(GUILD_ID, settings)
             personas = PersonaLibrary(tmp_path / "personas")
             factory = GuildSessionFactory(
                 config, store, personas, retry_policy=RetryPolicy(base_delay_s=0.05, max_delay_s=0.2)

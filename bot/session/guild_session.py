@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import discord
 
@@ -36,7 +36,7 @@ from bot.session.protocols import Conversation, Playback, VoiceLink
 from bot.session.record import SessionFigures, SessionRecord
 from bot.session.state import SessionState, TaskSet
 from bot.session.turns import TurnTaking
-from bot.store import GuildSettings, SettingsStore
+from bot.store import GuildSettings, Privacy, SettingsStore
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class GuildSession:
         playback: Playback,
         conversation: Conversation,
         store: SettingsStore,
+        privacy: Mapping[int, Privacy],
+        used_today_before_s: float,
         limits: SessionLimits,
         on_end: Callable[[GuildSession, str], None],
         post: Callable[[str], None] | None = None,
@@ -61,13 +63,18 @@ class GuildSession:
         now: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
     ) -> None:
+        """
+        Args:
+            privacy: The members' privacy choices (``await store.opted_out(guild_id)``), read before the session.
+            used_today_before_s: The guild's usage today before this session (``await store.usage(...)``).
+        """
         self.state = SessionState(
             guild_id=guild_id,
             persona=persona,
             settings=settings,
             now=now,
             today=today,
-            privacy=store.opted_out(guild_id),
+            privacy=privacy,
         )
         self.voice = voice
         self.playback = playback
@@ -85,7 +92,7 @@ class GuildSession:
             playback,
             conversation,
             limits=limits,
-            used_today_before_s=store.usage(guild_id, today()).seconds,
+            used_today_before_s=used_today_before_s,
             releases=(conversation.close, voice.disconnect, *closers),
             detach=self.audio.detach,
         )
@@ -191,9 +198,9 @@ class GuildSession:
         self.record.announce_transcripts()
         await self.conversation.apply_settings(settings, self.state.persona)
 
-    def refresh_privacy(self) -> None:
+    async def refresh_privacy(self) -> None:
         """Re-read the per-user privacy choices (after ``/voice privacy``)."""
-        self.state.privacy = self.store.opted_out(self.guild_id)
+        self.state.privacy = await self.store.opted_out(self.guild_id)
 
     def toggle_push_to_talk(self, user_id: int) -> bool:
         """Flip ``user_id``'s push-to-talk; returns whether their audio is now sent."""
@@ -265,9 +272,9 @@ class GuildSession:
     def recent_speakers(self) -> list[str]:
         return self.record.recent_speakers()
 
-    def status_embed(self, store: SettingsStore) -> discord.Embed:
+    async def status_embed(self, store: SettingsStore) -> discord.Embed:
         """The ``/voice status`` embed: channel, uptime, mode, speakers, latency, reconnects, tokens and cost."""
-        today = store.usage(self.guild_id, self.state.today())
+        today = await store.usage(self.guild_id, self.state.today())
         return self.record.status_embed(
             channel_id=self.channel_id,
             uptime_s=int(self.lifetime.elapsed_s()),

@@ -94,7 +94,7 @@ class SessionLifetime:
         if self._watchdog is not None and self._watchdog is not asyncio.current_task():
             self._watchdog.cancel()
         self._playback.clear()
-        self._record.write_usage(self.elapsed_s())
+        await self._record.write_usage(self.elapsed_s())
         for step in self._releases:
             try:
                 await step()
@@ -105,7 +105,7 @@ class SessionLifetime:
     async def _watch(self, on_limit: Callable[[StopReason], Awaitable[None]]) -> None:
         while not self._state.closed:
             await asyncio.sleep(LIMIT_CHECK_INTERVAL_S)
-            self._record.write_usage(self.elapsed_s())
+            await self._record.write_usage(self.elapsed_s())
             reason = self.check()
             if reason is not None:
                 await on_limit(reason)

@@ -3,11 +3,14 @@ timings ``/voice status`` shows.
 
 Transcripts name who spoke (several names when people overlapped); members who opted out of transcripts show as
 "(someone)" without their words. Usage is written as it comes (tokens and cost per answer) and in steps (session
-seconds and per-user talk time), so a session that ends badly has lost at most one step.
+seconds and per-user talk time), so a session that ends badly has lost at most one step. The store is awaited off
+the event-loop callbacks: an answer's tokens are written by a task of their own, the steps by :meth:`write_usage`;
+a step the store could not take (:class:`~bot.store.StoreError`) is logged and kept for the next one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
 from bot.session.state import SessionState
-from bot.store import SettingsStore
+from bot.store import SettingsStore, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class SessionRecord:
         self._accounted_s = 0.0
         self._transcript_notice_posted = False
         self._name_mode_tip_posted = False
+        self._token_writes: set[asyncio.Task[None]] = set()
+        self._step_lock = asyncio.Lock()
 
     # -- text chat -----------------------------------------------------------------------------------------------
 
@@ -153,24 +158,48 @@ class SessionRecord:
         self.figures.input_tokens += input_tokens
         self.figures.output_tokens += output_tokens
         self.figures.cost_usd += cost_usd
-        self._store.add_usage(
-            self._state.guild_id,
-            self._state.today(),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost_usd,
-        )
+        write = self._write_tokens(self._state.today(), input_tokens, output_tokens, cost_usd)
+        task = asyncio.get_running_loop().create_task(write)
+        self._token_writes.add(task)
+        task.add_done_callback(self._token_writes.discard)
 
-    def write_usage(self, elapsed_s: float) -> None:
-        """Add the session time up to ``elapsed_s`` and the per-user talk time not yet counted to today's usage."""
+    async def _write_tokens(self, day: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        try:
+            await self._store.add_usage(
+                self._state.guild_id, day, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
+            )
+        except StoreError as error:
+            _log.warning("guild %s: an answer's token usage was not saved: %s", self._state.guild_id, error)
+
+    async def write_usage(self, elapsed_s: float) -> None:
+        """Add the session time up to ``elapsed_s`` and the per-user talk time not yet counted to today's usage
+        (after the answers' token writes still under way). One step at a time, and a step once started finishes
+        even if its caller is cancelled (the watchdog, when the session closes), so nothing is counted twice."""
+        await asyncio.shield(self._write_step(elapsed_s))
+
+    async def _write_step(self, elapsed_s: float) -> None:
+        async with self._step_lock:
+            await self._write_step_locked(elapsed_s)
+
+    async def _write_step_locked(self, elapsed_s: float) -> None:
+        if self._token_writes:
+            await asyncio.gather(*self._token_writes)
         guild_id, day = self._state.guild_id, self._state.today()
         delta = elapsed_s - self._accounted_s
-        if delta > 0:
-            self._store.add_usage(guild_id, day, seconds=delta)
-            self._accounted_s = elapsed_s
         talk, self._talk_ms = self._talk_ms, {}
-        for user_id, talk_ms in talk.items():
-            self._store.add_user_usage(guild_id, day, user_id, talk_ms / 1000.0)
+        unsaved = dict(talk)
+        try:
+            if delta > 0:
+                await self._store.add_usage(guild_id, day, seconds=delta)
+                self._accounted_s = elapsed_s
+            for user_id, talk_ms in talk.items():
+                await self._store.add_user_usage(guild_id, day, user_id, talk_ms / 1000.0)
+                del unsaved[user_id]
+        except StoreError as error:
+            _log.warning("guild %s: usage not saved, kept for the next step: %s", guild_id, error)
+        finally:
+            for user_id, talk_ms in unsaved.items():
+                self._talk_ms[user_id] = self._talk_ms.get(user_id, 0.0) + talk_ms
 
     # -- status --------------------------------------------------------------------------------------------------
 

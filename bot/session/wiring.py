@@ -11,6 +11,7 @@ fails, everything opened so far is closed again, and the user gets one short sen
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -102,7 +103,9 @@ class GuildSessionFactory:
         on_end: Callable[[Session, str], None],
     ) -> GuildSession:
         guild_id = channel.guild.id
-        settings = self._store.get(guild_id)
+        settings = await self._store.get(guild_id)
+        privacy = await self._store.opted_out(guild_id)
+        used_today_s = (await self._store.usage(guild_id, _today())).seconds
         try:
             persona = self._personas.load(settings.persona)
         except PersonaError as error:
@@ -122,6 +125,8 @@ class GuildSessionFactory:
                 playback=playback,
                 conversation=conversation,
                 store=self._store,
+                privacy=privacy,
+                used_today_before_s=used_today_s,
                 limits=session_limits(self._config, settings),
                 on_end=on_end,
                 post=poster.post,
@@ -155,6 +160,10 @@ class GuildSessionFactory:
         if not isinstance(voice, ReceivingVoiceClient):  # pragma: no cover - connect returns an instance of cls
             raise JoinError(texts.VOICE_CONNECT_FAILED)
         return voice
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
 def _settings_of(session: GuildSession | None, initial: GuildSettings) -> GuildSettings:

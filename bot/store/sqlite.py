@@ -1,146 +1,59 @@
-"""Per-guild settings and usage counters in one SQLite file, with a versioned schema.
+"""The embedded store: one SQLite file (``DATA_DIR/voicebot.sqlite3``), worked on by one thread of its own.
 
-Settings are declared once (:class:`GuildSettings` and its defaults) and read/written per guild through
-:class:`SettingsStore`. Stored data is limited to settings, usage counters (per guild and per user and day) and
-per-user privacy choices, keyed by Discord ids: no audio, no transcripts, no names, no text.
-:meth:`SettingsStore.export_guild` returns everything stored for a guild, :meth:`SettingsStore.delete_guild` removes
-it, and :meth:`SettingsStore.delete_user` removes what is stored about one user.
+Nothing here runs on the event loop. Each :class:`SqliteStore` owns one worker thread and one connection made on
+it, so writes keep their order; a call hands its work to that thread and awaits the result for at most
+:data:`~bot.store.interface.STORE_CALL_TIMEOUT_S`. A file locked by another process makes SQLite wait up to
+:data:`BUSY_TIMEOUT_S` on the worker thread (never on the loop), then the call fails with
+:class:`~bot.store.records.StoreUnavailable`.
 
-The store is synchronous; each call is one small transaction on a local file (well under a millisecond), so the
-asyncio layers may call it directly. It is safe to use from one thread at a time.
+Opening creates or migrates the schema in one ``BEGIN IMMEDIATE`` transaction that reads ``user_version``, applies
+the missing migrations and sets the new version, so several processes starting at once on a fresh ``DATA_DIR``
+serialise on the file's write lock: one migrates, the others find the work done.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-import math
-import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, TypeVar
+
+from bot.store.interface import STORE_CALL_TIMEOUT_S
+from bot.store.records import (
+    SCHEMA_VERSION,
+    SETTING_NAMES,
+    GuildSettings,
+    Privacy,
+    StoreError,
+    StoreRows,
+    StoreUnavailable,
+    TalkTime,
+    Usage,
+    check_day,
+    check_flag,
+    check_id,
+    check_limit,
+    check_seconds,
+    export_document,
+    merged_privacy,
+    merged_settings,
+)
 
 _log = logging.getLogger(__name__)
 
 DB_FILENAME = "voicebot.sqlite3"
-ListeningMode = Literal["always", "name", "push-to-talk"]
-LISTENING_MODES: tuple[ListeningMode, ...] = ("always", "name", "push-to-talk")
+#: How long SQLite waits for another connection's lock (on the worker thread) before "database is locked".
+BUSY_TIMEOUT_S = 2.0
+#: Longest wait to open the file and create or migrate the schema (other processes may be migrating it).
+OPEN_TIMEOUT_S = 30.0
 
-
-class StoreError(Exception):
-    """The settings store cannot be opened or a value is invalid."""
-
-
-@dataclass(frozen=True, slots=True)
-class GuildSettings:
-    """One guild's settings; ``None`` means "use the bot's configured default"."""
-
-    persona: str | None = None
-    voice: str | None = None
-    interruptions: bool = True
-    vad_threshold: float = 0.5
-    silence_ms: int = 500
-    transcripts: bool = False
-    transcript_channel_id: int | None = None
-    daily_budget_min: float | None = None
-    mode: ListeningMode = "always"
-
-
-SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(GuildSettings))
-
-
-def validate_setting(name: str, value: Any) -> Any:
-    """``value`` checked (and normalised) for setting ``name``; raises :class:`StoreError` with a clear reason."""
-    if name not in SETTING_NAMES:
-        raise StoreError(f"unknown setting {name!r}")
-    if value is None:
-        if name in {"persona", "voice", "transcript_channel_id", "daily_budget_min"}:
-            return None
-        raise StoreError(f"{name} cannot be empty")
-    if name in {"interruptions", "transcripts"}:
-        if not isinstance(value, bool):
-            raise StoreError(f"{name} must be on or off")
-        return value
-    if name == "vad_threshold":
-        if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
-            raise StoreError("the VAD threshold must be between 0.0 and 1.0")
-        return float(value)
-    if name == "silence_ms":
-        if not isinstance(value, int) or not 100 <= value <= 3000:
-            raise StoreError("the silence duration must be between 100 and 3000 ms")
-        return value
-    if name == "daily_budget_min":
-        if not isinstance(value, int | float) or value < 0:
-            raise StoreError("the daily budget must be zero or more minutes")
-        return float(value)
-    if name == "mode":
-        if value not in LISTENING_MODES:
-            raise StoreError(f"the listening mode must be one of {', '.join(LISTENING_MODES)}")
-        return value
-    if name == "transcript_channel_id":
-        if not isinstance(value, int) or value <= 0:
-            raise StoreError("the transcript channel must be a channel id")
-        return value
-    if not isinstance(value, str) or not value.strip() or len(value) > 100:
-        raise StoreError(f"{name} must be a short text")
-    return value.strip()
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Usage counters of one guild over a period."""
-
-    seconds: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-
-    @property
-    def minutes(self) -> float:
-        return self.seconds / 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Privacy:
-    """One user's privacy choices in one guild (the defaults when nothing is stored).
-
-    Attributes:
-        no_transcript: Their turns appear in transcripts as "(someone)".
-        no_listen: Their audio is not sent to the model at all.
-    """
-
-    no_transcript: bool = False
-    no_listen: bool = False
-
-
-class TalkTime(NamedTuple):
-    """How long one user talked (seconds of their speech sent to the model); a pair, so ``dict(rows)`` works."""
-
-    user_id: int
-    seconds: float
-
-    @property
-    def minutes(self) -> float:
-        return self.seconds / 60.0
-
-
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _check_day(day: str) -> str:
-    """``day`` if it is a ``YYYY-MM-DD`` date; :class:`StoreError` otherwise."""
-    if not isinstance(day, str) or not _DAY.fullmatch(day):
-        raise StoreError(f"a day must be written YYYY-MM-DD, not {day!r}")
-    return day
-
-
-def _check_id(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise StoreError(f"{name} must be a Discord id, not {value!r}")
-    return value
+T = TypeVar("T")
 
 
 def _migration_1(db: sqlite3.Connection) -> None:
@@ -197,91 +110,275 @@ def _migration_3(db: sqlite3.Connection) -> None:
 
 #: Migration ``n`` (1-based) brings the schema from version n-1 to n. Append; never edit a released one.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
-SCHEMA_VERSION = len(MIGRATIONS)
+assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-class SettingsStore:
-    """Per-guild settings and usage in ``DATA_DIR/voicebot.sqlite3``."""
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, holding the file's write lock from the start: committed when the block ends, rolled
+    back when it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._closed = False
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the settings store {str(path)!r}: {error}") from error
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=2000")
-            self._migrate()
-        except (sqlite3.Error, StoreError) as error:
-            self._db.close()
-            if isinstance(error, StoreError):
-                raise
-            raise StoreError(f"cannot open the settings store {str(path)!r}: {error}") from error
 
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> SettingsStore:
-        return cls(data_dir / DB_FILENAME)
+def _schema_version(db: sqlite3.Connection) -> int:
+    version: int = db.execute("PRAGMA user_version").fetchone()[0]
+    return version
 
-    @property
-    def schema_version(self) -> int:
-        version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
-        return version
 
-    def _migrate(self) -> None:
-        current = self.schema_version
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create or migrate the schema: check and change in one write transaction, so concurrent openers serialise.
+    A file already at this version needs no write lock (opening it while another process writes does not wait)."""
+    if _schema_version(db) == SCHEMA_VERSION:
+        return
+    with _transaction(db):
+        current = _schema_version(db)
         if current > SCHEMA_VERSION:
             raise StoreError(f"the settings store has schema version {current}, newer than this bot's {SCHEMA_VERSION}")
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            with self._transaction():
-                MIGRATIONS[version - 1](self._db)
-                self._db.execute(f"PRAGMA user_version = {version}")
-            _log.info("settings store migrated to schema version %d", version)
+            MIGRATIONS[version - 1](db)
+            _log.info("settings store migrating to schema version %d", version)
+        if current != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: committed when the block ends, rolled back when it raises."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
-    def get(self, guild_id: int) -> GuildSettings:
-        """The guild's settings (the defaults when nothing is stored)."""
-        self._db.row_factory = sqlite3.Row
-        try:
-            row = self._db.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)).fetchone()
-        finally:
-            self._db.row_factory = None
-        if row is None:
-            return GuildSettings()
-        values: dict[str, Any] = {name: row[name] for name in SETTING_NAMES}
-        values["interruptions"] = bool(values["interruptions"])
-        values["transcripts"] = bool(values["transcripts"])
-        return GuildSettings(**values)
+def _connect(path: Path, busy_timeout_s: float, deadline: float, must_exist: bool) -> sqlite3.Connection:
+    """Open ``path`` (creating it unless ``must_exist``) in WAL mode and bring its schema up to date; retried while
+    another process holds the lock, until ``deadline`` (``time.monotonic()``)."""
+    if must_exist and not path.is_file():
+        raise StoreError(f"there is no SQLite store at {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_s)
+    try:
+        while True:
+            try:
+                db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                db.execute("PRAGMA journal_mode = WAL")
+                _migrate(db)
+                return db
+            except sqlite3.OperationalError as error:
+                if not _is_locked(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"cannot open the settings store {str(path)!r}: another process kept it locked"
+                    ) from error
+                _log.info("settings store %s is busy (another process is opening it); waiting", path)
+    except BaseException:
+        db.close()
+        raise
 
-    def update(self, guild_id: int, changes: Mapping[str, Any]) -> GuildSettings:
-        """Validate and save ``changes``; returns the new settings. Raises :class:`StoreError` on a bad value."""
-        checked = {name: validate_setting(name, value) for name, value in changes.items()}
-        merged = dataclasses.replace(self.get(guild_id), **checked)
-        row = dataclasses.asdict(merged)
-        columns = sorted(row)
-        placeholders = ", ".join("?" for _ in columns)
-        assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
-        with self._transaction():
-            self._db.execute(
-                f"INSERT INTO guild_settings (guild_id, {', '.join(columns)}) VALUES (?, {placeholders}) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET {assignments}",
-                (guild_id, *(row[c] for c in columns)),
+
+def _is_locked(error: sqlite3.Error) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+# -- the work, run on the store's thread -------------------------------------------------------------------------
+
+
+def _get(db: sqlite3.Connection, guild_id: int) -> GuildSettings | None:
+    columns = sorted(SETTING_NAMES)
+    row = db.execute(f"SELECT {', '.join(columns)} FROM guild_settings WHERE guild_id = ?", (guild_id,)).fetchone()
+    if row is None:
+        return None
+    values: dict[str, Any] = dict(zip(columns, row, strict=True))
+    values["interruptions"] = bool(values["interruptions"])
+    values["transcripts"] = bool(values["transcripts"])
+    return GuildSettings(**values)
+
+
+def _put_settings(db: sqlite3.Connection, guild_id: int, settings: GuildSettings) -> None:
+    row = dataclasses.asdict(settings)
+    columns = sorted(row)
+    placeholders = ", ".join("?" for _ in columns)
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
+    db.execute(
+        f"INSERT INTO guild_settings (guild_id, {', '.join(columns)}) VALUES (?, {placeholders}) "
+        f"ON CONFLICT (guild_id) DO UPDATE SET {assignments}",
+        (guild_id, *(row[c] for c in columns)),
+    )
+
+
+def _update(db: sqlite3.Connection, guild_id: int, changes: dict[str, Any]) -> GuildSettings:
+    with _transaction(db):
+        merged = merged_settings(_get(db, guild_id) or GuildSettings(), changes)
+        _put_settings(db, guild_id, merged)
+    return merged
+
+
+def _privacy(db: sqlite3.Connection, guild_id: int, user_id: int) -> Privacy:
+    row = db.execute(
+        "SELECT no_transcript, no_listen FROM user_privacy WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    ).fetchone()
+    return Privacy() if row is None else Privacy(no_transcript=bool(row[0]), no_listen=bool(row[1]))
+
+
+def _put_privacy(db: sqlite3.Connection, guild_id: int, user_id: int, choice: Privacy) -> None:
+    if choice == Privacy():
+        db.execute("DELETE FROM user_privacy WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+        return
+    db.execute(
+        "INSERT INTO user_privacy (guild_id, user_id, no_transcript, no_listen) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, user_id) DO UPDATE SET no_transcript = excluded.no_transcript, "
+        "no_listen = excluded.no_listen",
+        (guild_id, user_id, int(choice.no_transcript), int(choice.no_listen)),
+    )
+
+
+def _set_privacy(
+    db: sqlite3.Connection, guild_id: int, user_id: int, no_transcript: bool | None, no_listen: bool | None
+) -> Privacy:
+    with _transaction(db):
+        new = merged_privacy(_privacy(db, guild_id, user_id), no_transcript, no_listen)
+        _put_privacy(db, guild_id, user_id, new)
+    return new
+
+
+def _rows(db: sqlite3.Connection, guild_id: int | None) -> StoreRows:
+    where, args = ("", ()) if guild_id is None else (" WHERE guild_id = ?", (guild_id,))
+    rows = StoreRows()
+    ids = [r[0] for r in db.execute(f"SELECT guild_id FROM guild_settings{where}", args)]
+    for gid in ids:
+        settings = _get(db, gid)
+        assert settings is not None
+        rows.settings[gid] = settings
+    for gid, day, s, i, o, c in db.execute(
+        f"SELECT guild_id, day, seconds, input_tokens, output_tokens, cost_usd FROM usage{where}", args
+    ):
+        rows.usage[(gid, day)] = Usage(seconds=float(s), input_tokens=int(i), output_tokens=int(o), cost_usd=float(c))
+    for gid, day, uid, s in db.execute(f"SELECT guild_id, day, user_id, seconds FROM user_usage{where}", args):
+        rows.user_usage[(gid, day, uid)] = float(s)
+    query = f"SELECT guild_id, user_id, no_transcript, no_listen FROM user_privacy{where}"
+    for gid, uid, nt, nl in db.execute(query, args):
+        rows.privacy[(gid, uid)] = Privacy(no_transcript=bool(nt), no_listen=bool(nl))
+    return rows
+
+
+def _put_rows(db: sqlite3.Connection, rows: StoreRows) -> None:
+    with _transaction(db):
+        for gid, settings in rows.settings.items():
+            _put_settings(db, gid, settings)
+        for (gid, day), u in rows.usage.items():
+            db.execute(
+                "INSERT INTO usage (guild_id, day, seconds, input_tokens, output_tokens, cost_usd) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, day) DO UPDATE SET seconds = excluded.seconds, "
+                "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
+                "cost_usd = excluded.cost_usd",
+                (gid, day, u.seconds, u.input_tokens, u.output_tokens, u.cost_usd),
             )
-        return merged
+        for (gid, day, uid), seconds in rows.user_usage.items():
+            db.execute(
+                "INSERT INTO user_usage (guild_id, day, user_id, seconds) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, day, user_id) DO UPDATE SET seconds = excluded.seconds",
+                (gid, day, uid, seconds),
+            )
+        for (gid, uid), choice in rows.privacy.items():
+            _put_privacy(db, gid, uid, choice)
 
-    def add_usage(
+
+def _delete(db: sqlite3.Connection, tables: tuple[str, ...], scope: str, args: tuple[int, ...]) -> int:
+    with _transaction(db):
+        return sum(db.execute(f"DELETE FROM {table} WHERE {scope}", args).rowcount for table in tables)
+
+
+class SqliteStore:
+    """The store in one SQLite file; open with :meth:`open` (or :meth:`in_data_dir`), end with :meth:`close`."""
+
+    def __init__(
+        self,
+        path: Path,
+        executor: concurrent.futures.ThreadPoolExecutor,
+        db: sqlite3.Connection,
+        call_timeout_s: float,
+    ) -> None:
+        """Use :meth:`open`: it makes the connection on ``executor``'s one thread."""
+        self.path = path
+        self._executor = executor
+        self._db = db
+        self._call_timeout_s = call_timeout_s
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        call_timeout_s: float = STORE_CALL_TIMEOUT_S,
+        open_timeout_s: float = OPEN_TIMEOUT_S,
+        must_exist: bool = False,
+    ) -> SqliteStore:
+        """Open (or create) the file at ``path`` and bring its schema up to date, off the event loop.
+
+        Raises:
+            StoreError: the file cannot be opened or created, or holds a newer schema than this bot knows.
+        """
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        deadline = time.monotonic() + open_timeout_s
+        try:
+            async with asyncio.timeout(open_timeout_s + busy_timeout_s):
+                db = await asyncio.wrap_future(executor.submit(_connect, path, busy_timeout_s, deadline, must_exist))
+        except (OSError, sqlite3.Error, TimeoutError, StoreError) as error:
+            executor.shutdown(wait=False, cancel_futures=True)
+            if isinstance(error, StoreError):
+                raise
+            reason = "it stayed locked by another process" if isinstance(error, TimeoutError) else error
+            raise StoreError(f"cannot open the settings store {str(path)!r}: {reason}") from error
+        return cls(path, executor, db, call_timeout_s)
+
+    @classmethod
+    async def in_data_dir(
+        cls, data_dir: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S, call_timeout_s: float = STORE_CALL_TIMEOUT_S
+    ) -> SqliteStore:
+        return await cls.open(data_dir / DB_FILENAME, busy_timeout_s=busy_timeout_s, call_timeout_s=call_timeout_s)
+
+    @property
+    def description(self) -> str:
+        return f"the SQLite file {str(self.path)!r}"
+
+    async def _call(self, what: str, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(db, *args)`` on the store's thread; wait at most the call timeout."""
+        if self._closed:
+            raise StoreUnavailable("the settings store is closed")
+        future = self._executor.submit(self._guarded, what, work, *args)
+        try:
+            async with asyncio.timeout(self._call_timeout_s):
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            future.cancel()  # still queued: it never runs; already running: SQLite's busy timeout ends it
+            _log.warning("settings store: %s took longer than %.1f s", what, self._call_timeout_s)
+            raise StoreUnavailable(
+                f"the settings store did not answer within {self._call_timeout_s:g} s ({what})"
+            ) from None
+
+    def _guarded(self, what: str, work: Callable[..., T], *args: Any) -> T:
+        try:
+            return work(self._db, *args)
+        except sqlite3.Error as error:
+            if _is_locked(error):
+                raise StoreUnavailable(
+                    f"the settings store is locked by another process ({what} waited {BUSY_TIMEOUT_S:g} s)"
+                ) from error
+            raise StoreUnavailable(f"the settings store failed ({what}): {error}") from error
+
+    async def schema_version(self) -> int:
+        return await self._call("reading the schema version", _schema_version)
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        return await self._call("reading settings", _get, guild_id) or GuildSettings()
+
+    async def update(self, guild_id: int, changes: Mapping[str, Any]) -> GuildSettings:
+        changes = dict(changes)
+        merged_settings(GuildSettings(), changes)  # refuse a bad value before any I/O
+        return await self._call("saving settings", _update, guild_id, changes)
+
+    async def add_usage(
         self,
         guild_id: int,
         day: str,
@@ -291,165 +388,126 @@ class SettingsStore:
         output_tokens: int = 0,
         cost_usd: float = 0.0,
     ) -> None:
-        """Add to the guild's counters for ``day`` (``YYYY-MM-DD``, UTC)."""
-        with self._transaction():
-            self._db.execute(
-                "INSERT INTO usage (guild_id, day, seconds, input_tokens, output_tokens, cost_usd) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, day) DO UPDATE SET "
-                "seconds = seconds + excluded.seconds, input_tokens = input_tokens + excluded.input_tokens, "
-                "output_tokens = output_tokens + excluded.output_tokens, cost_usd = cost_usd + excluded.cost_usd",
-                (guild_id, day, seconds, input_tokens, output_tokens, cost_usd),
-            )
+        args = (guild_id, day, seconds, input_tokens, output_tokens, cost_usd)
 
-    def usage(self, guild_id: int, first_day: str, last_day: str | None = None) -> Usage:
-        """The guild's usage summed over ``first_day`` .. ``last_day`` (inclusive; one day when omitted)."""
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
-            "COALESCE(SUM(cost_usd), 0) FROM usage WHERE guild_id = ? AND day BETWEEN ? AND ?",
-            (guild_id, first_day, last_day or first_day),
-        ).fetchone()
-        return Usage(seconds=float(row[0]), input_tokens=int(row[1]), output_tokens=int(row[2]), cost_usd=float(row[3]))
+        def add(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(
+                    "INSERT INTO usage (guild_id, day, seconds, input_tokens, output_tokens, cost_usd) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, day) DO UPDATE SET "
+                    "seconds = seconds + excluded.seconds, input_tokens = input_tokens + excluded.input_tokens, "
+                    "output_tokens = output_tokens + excluded.output_tokens, cost_usd = cost_usd + excluded.cost_usd",
+                    args,
+                )
 
-    def usage_since(self, guild_id: int, since_day: str) -> Usage:
-        """The guild's usage from ``since_day`` (inclusive, ``YYYY-MM-DD``) on: e.g. this month so far."""
-        _check_day(since_day)
-        return self.usage(guild_id, since_day, "9999-12-31")
+        await self._call("adding usage", add)
 
-    # -- per-user talk time -------------------------------------------------------------------------------------
+    async def usage(self, guild_id: int, first_day: str, last_day: str | None = None) -> Usage:
+        def read(db: sqlite3.Connection) -> Usage:
+            row = db.execute(
+                "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+                "COALESCE(SUM(cost_usd), 0) FROM usage WHERE guild_id = ? AND day BETWEEN ? AND ?",
+                (guild_id, first_day, last_day or first_day),
+            ).fetchone()
+            return Usage(float(row[0]), int(row[1]), int(row[2]), float(row[3]))
 
-    def add_user_usage(self, guild_id: int, day: str, user_id: int, seconds: float) -> None:
-        """Add ``seconds`` of ``user_id``'s speech on ``day`` (``YYYY-MM-DD``, UTC) to the guild's counters."""
-        _check_day(day)
-        _check_id("user_id", user_id)
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
-            raise StoreError(f"talk time must be a number of seconds, not {seconds!r}")
-        if seconds < 0:
-            raise StoreError("talk time cannot be negative")
-        with self._transaction():
-            self._db.execute(
-                "INSERT INTO user_usage (guild_id, day, user_id, seconds) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (guild_id, day, user_id) DO UPDATE SET seconds = seconds + excluded.seconds",
-                (guild_id, day, user_id, float(seconds)),
-            )
+        return await self._call("reading usage", read)
 
-    def top_talkers(self, guild_id: int, since_day: str, limit: int = 5) -> list[TalkTime]:
-        """The guild's ``limit`` users who talked longest from ``since_day`` on, longest first (ties by id)."""
-        _check_day(since_day)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise StoreError(f"the number of top talkers must be 1 or more, not {limit!r}")
-        rows = self._db.execute(
-            "SELECT user_id, SUM(seconds) AS total FROM user_usage WHERE guild_id = ? AND day >= ? "
-            "GROUP BY user_id HAVING total > 0 ORDER BY total DESC, user_id LIMIT ?",
-            (guild_id, since_day, limit),
-        ).fetchall()
-        return [TalkTime(user_id=int(user_id), seconds=float(total)) for user_id, total in rows]
+    async def usage_since(self, guild_id: int, since_day: str) -> Usage:
+        return await self.usage(guild_id, check_day(since_day), "9999-12-31")
 
-    # -- per-user privacy ---------------------------------------------------------------------------------------
+    async def add_user_usage(self, guild_id: int, day: str, user_id: int, seconds: float) -> None:
+        args = (guild_id, check_day(day), check_id("user_id", user_id), check_seconds(seconds))
 
-    def privacy(self, guild_id: int, user_id: int) -> Privacy:
-        """The user's privacy choices in the guild (the defaults when nothing is stored)."""
-        row = self._db.execute(
-            "SELECT no_transcript, no_listen FROM user_privacy WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        ).fetchone()
-        return Privacy() if row is None else Privacy(no_transcript=bool(row[0]), no_listen=bool(row[1]))
+        def add(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(
+                    "INSERT INTO user_usage (guild_id, day, user_id, seconds) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (guild_id, day, user_id) DO UPDATE SET seconds = seconds + excluded.seconds",
+                    args,
+                )
 
-    def set_privacy(
+        await self._call("adding talk time", add)
+
+    async def top_talkers(self, guild_id: int, since_day: str, limit: int = 5) -> list[TalkTime]:
+        args = (guild_id, check_day(since_day), check_limit(limit))
+
+        def read(db: sqlite3.Connection) -> list[TalkTime]:
+            rows = db.execute(
+                "SELECT user_id, SUM(seconds) AS total FROM user_usage WHERE guild_id = ? AND day >= ? "
+                "GROUP BY user_id HAVING total > 0 ORDER BY total DESC, user_id LIMIT ?",
+                args,
+            ).fetchall()
+            return [TalkTime(user_id=int(user_id), seconds=float(total)) for user_id, total in rows]
+
+        return await self._call("reading talk time", read)
+
+    async def privacy(self, guild_id: int, user_id: int) -> Privacy:
+        return await self._call("reading privacy choices", _privacy, guild_id, user_id)
+
+    async def set_privacy(
         self, guild_id: int, user_id: int, *, no_transcript: bool | None = None, no_listen: bool | None = None
     ) -> Privacy:
-        """Change the given choices (``None`` keeps one as it is); returns the new choices.
+        check_id("user_id", user_id)
+        check_flag("no_transcript", no_transcript)
+        check_flag("no_listen", no_listen)
+        return await self._call("saving privacy choices", _set_privacy, guild_id, user_id, no_transcript, no_listen)
 
-        A user back on the defaults has no row at all: nothing is stored about people who did not opt out.
-        """
-        _check_id("user_id", user_id)
-        for name, value in (("no_transcript", no_transcript), ("no_listen", no_listen)):
-            if value is not None and not isinstance(value, bool):
-                raise StoreError(f"{name} must be on or off")
-        with self._transaction():
-            current = self.privacy(guild_id, user_id)
-            new = Privacy(
-                no_transcript=current.no_transcript if no_transcript is None else no_transcript,
-                no_listen=current.no_listen if no_listen is None else no_listen,
-            )
-            if new == Privacy():
-                self._db.execute("DELETE FROM user_privacy WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
-            else:
-                self._db.execute(
-                    "INSERT INTO user_privacy (guild_id, user_id, no_transcript, no_listen) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (guild_id, user_id) DO UPDATE SET no_transcript = excluded.no_transcript, "
-                    "no_listen = excluded.no_listen",
-                    (guild_id, user_id, int(new.no_transcript), int(new.no_listen)),
-                )
-        return new
+    async def opted_out(self, guild_id: int) -> dict[int, Privacy]:
+        def read(db: sqlite3.Connection) -> dict[int, Privacy]:
+            rows = db.execute(
+                "SELECT user_id, no_transcript, no_listen FROM user_privacy WHERE guild_id = ? "
+                "AND (no_transcript != 0 OR no_listen != 0) ORDER BY user_id",
+                (guild_id,),
+            ).fetchall()
+            return {int(uid): Privacy(no_transcript=bool(nt), no_listen=bool(nl)) for uid, nt, nl in rows}
 
-    def opted_out(self, guild_id: int) -> dict[int, Privacy]:
-        """Every user of the guild with at least one privacy choice on, by user id."""
-        rows = self._db.execute(
-            "SELECT user_id, no_transcript, no_listen FROM user_privacy WHERE guild_id = ? "
-            "AND (no_transcript != 0 OR no_listen != 0) ORDER BY user_id",
-            (guild_id,),
-        ).fetchall()
-        return {int(user_id): Privacy(no_transcript=bool(nt), no_listen=bool(nl)) for user_id, nt, nl in rows}
+        return await self._call("reading privacy choices", read)
 
-    # -- export and deletion ------------------------------------------------------------------------------------
+    async def export_guild(self, guild_id: int) -> dict[str, Any]:
+        def read(db: sqlite3.Connection) -> dict[str, Any]:
+            rows = _rows(db, guild_id)
+            return export_document(guild_id, _schema_version(db), rows.settings.get(guild_id), rows)
 
-    def export_guild(self, guild_id: int) -> dict[str, Any]:
-        """Everything stored for the guild, JSON-ready (ids, numbers, settings; never names or text of speech)."""
-        settings_row = self._db.execute("SELECT 1 FROM guild_settings WHERE guild_id = ?", (guild_id,)).fetchone()
-        usage = self._db.execute(
-            "SELECT day, seconds, input_tokens, output_tokens, cost_usd FROM usage WHERE guild_id = ? ORDER BY day",
-            (guild_id,),
-        ).fetchall()
-        talk = self._db.execute(
-            "SELECT day, user_id, seconds FROM user_usage WHERE guild_id = ? ORDER BY day, user_id", (guild_id,)
-        ).fetchall()
-        privacy = self._db.execute(
-            "SELECT user_id, no_transcript, no_listen FROM user_privacy WHERE guild_id = ? ORDER BY user_id",
-            (guild_id,),
-        ).fetchall()
-        return {
-            "guild_id": guild_id,
-            "schema_version": self.schema_version,
-            "settings": None if settings_row is None else dataclasses.asdict(self.get(guild_id)),
-            "usage": [
-                {"day": d, "seconds": s, "input_tokens": i, "output_tokens": o, "cost_usd": c}
-                for d, s, i, o, c in usage
-            ],
-            "user_usage": [{"day": d, "user_id": u, "seconds": s} for d, u, s in talk],
-            "privacy": [{"user_id": u, "no_transcript": bool(t), "no_listen": bool(n)} for u, t, n in privacy],
-        }
+        return await self._call("exporting", read)
 
-    def delete_guild(self, guild_id: int) -> int:
-        """Delete everything stored for the guild; returns the number of rows removed."""
-        with self._transaction():
-            removed = 0
-            for table in ("guild_settings", "usage", "user_usage", "user_privacy"):
-                removed += self._db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,)).rowcount
+    async def delete_guild(self, guild_id: int) -> int:
+        tables = ("guild_settings", "usage", "user_usage", "user_privacy")
+        removed = await self._call("deleting a server's data", _delete, tables, "guild_id = ?", (guild_id,))
         _log.info("deleted stored data of guild %s (%d rows)", guild_id, removed)
         return removed
 
-    def delete_user(self, user_id: int, guild_id: int | None = None, *, forget_choices: bool = False) -> int:
-        """Delete what is stored about one user (in one guild, or in all); returns the number of rows removed.
-
-        Their talk time goes. Their privacy choices stay unless ``forget_choices``: an opt-out protects the user,
-        and deleting it would start sending their audio again.
-        """
+    async def delete_user(self, user_id: int, guild_id: int | None = None, *, forget_choices: bool = False) -> int:
         scope = "user_id = ?" if guild_id is None else "user_id = ? AND guild_id = ?"
         args: tuple[int, ...] = (user_id,) if guild_id is None else (user_id, guild_id)
         tables = ("user_usage", "user_privacy") if forget_choices else ("user_usage",)
-        with self._transaction():
-            removed = 0
-            for table in tables:
-                removed += self._db.execute(f"DELETE FROM {table} WHERE {scope}", args).rowcount
+        removed = await self._call("deleting a member's data", _delete, tables, scope, args)
         _log.info("deleted stored data of user %s (%d rows)", user_id, removed)
         return removed
 
-    def close(self) -> None:
-        """Flush and close the file (checkpoints the write-ahead log). Closing twice is harmless."""
+    async def rows(self, guild_id: int | None = None) -> StoreRows:
+        return await self._call("reading every row", _rows, guild_id)
+
+    async def put_rows(self, rows: StoreRows) -> None:
+        await self._call("writing rows", _put_rows, rows)
+
+    async def close(self) -> None:
+        """Checkpoint the write-ahead log and close the file, on the store's thread. Closing twice is harmless."""
         if self._closed:
             return
         self._closed = True
+
+        def finish(db: sqlite3.Connection) -> None:
+            try:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                db.close()
+
+        future = self._executor.submit(self._guarded, "closing", finish)
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            async with asyncio.timeout(self._call_timeout_s):
+                await asyncio.wrap_future(future)
+        except (TimeoutError, StoreError) as error:
+            _log.warning("settings store %s: closing did not finish cleanly: %s", self.path, error or "timed out")
         finally:
-            self._db.close()
+            self._executor.shutdown(wait=False)

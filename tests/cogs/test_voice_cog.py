@@ -16,11 +16,13 @@ from bot import texts
 from bot.app import VoiceBot
 from bot.config import load_config
 from bot.persona.library import PersonaLibrary
-from bot.store import SettingsStore
+from bot.store import GuildSettings
+from bot.store.sqlite import SqliteStore
 from cogs._base import UserFacingError, manager_only, report_error
 from cogs.persona import PersonaCog
 from cogs.voice import VoiceCog
 from tests.discord_world import FakeInteraction, World, make_world
+from tests.store.doubles import FailingWrites
 
 PIRATE = """
 name = "Captain Rowan"
@@ -45,14 +47,14 @@ async def bot(tmp_path: Path) -> AsyncIterator[VoiceBot]:
     )
     bot = VoiceBot(
         config,
-        store=SettingsStore.in_data_dir(tmp_path),
+        store=await SqliteStore.in_data_dir(tmp_path),
         personas=PersonaLibrary(tmp_path / "personas"),
         session_factory=no_sessions,
     )
     await bot.add_cog(VoiceCog(bot))
     await bot.add_cog(PersonaCog(bot))
     yield bot
-    bot.store.close()
+    await bot.store.close()
 
 
 @pytest.fixture
@@ -84,12 +86,12 @@ async def test_persona_set_stores_a_known_persona_and_refuses_others(bot: VoiceB
     fake = interaction(bot, world, 6)
     await persona_cog.set_.callback(persona_cog, fake.as_interaction(), "pirate")
     assert fake.last.content == texts.persona_set("Captain Rowan")
-    assert bot.store.get(world.guild.id).persona == "pirate"
+    assert (await bot.store.get(world.guild.id)).persona == "pirate"
     with pytest.raises(UserFacingError, match="no persona called `ghost`"):
         await persona_cog.set_.callback(persona_cog, interaction(bot, world, 6).as_interaction(), "ghost")
     with pytest.raises(UserFacingError, match=r"could not be loaded: .*line 1"):
         await persona_cog.set_.callback(persona_cog, interaction(bot, world, 6).as_interaction(), "broken")
-    assert bot.store.get(world.guild.id).persona == "pirate"  # nothing lost
+    assert (await bot.store.get(world.guild.id)).persona == "pirate"  # nothing lost
 
 
 async def test_persona_autocomplete_lists_matching_names(bot: VoiceBot, world: World) -> None:
@@ -125,7 +127,7 @@ async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, worl
         transcript_channel=world.text_channel(),
     )
     assert changed.last.content is not None and changed.last.content.startswith(texts.SETTINGS_SAVED)
-    saved = bot.store.get(world.guild.id)
+    saved = await bot.store.get(world.guild.id)
     assert (saved.voice, saved.interruptions, saved.silence_ms, saved.transcript_channel_id) == (
         "cedar",
         False,
@@ -135,12 +137,12 @@ async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, worl
 
 
 async def test_forget_deletes_the_guilds_data(bot: VoiceBot, world: World) -> None:
-    bot.store.update(world.guild.id, {"voice": "ash"})
-    bot.store.add_usage(world.guild.id, "2026-11-24", seconds=5)
+    await bot.store.update(world.guild.id, {"voice": "ash"})
+    await bot.store.add_usage(world.guild.id, "2026-11-24", seconds=5)
     fake = interaction(bot, world, 6)
     await cog(bot, "VoiceCog").forget.callback(cog(bot, "VoiceCog"), fake.as_interaction())
     assert fake.last.content == texts.DATA_DELETED.format(rows=2)
-    assert bot.store.get(world.guild.id).voice is None
+    assert (await bot.store.get(world.guild.id)).voice is None
 
 
 async def test_join_refuses_callers_outside_voice_and_channels_the_bot_cannot_use(bot: VoiceBot, world: World) -> None:
@@ -200,6 +202,27 @@ async def test_errors_reach_the_user_as_one_short_ephemeral_line(
     assert in_dm.last.content == texts.NOT_IN_GUILD
 
 
+async def test_a_store_that_cannot_write_gets_one_clear_reply(
+    bot: VoiceBot, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = FailingWrites(bot.store)
+    bot.store = failing.as_store()
+    voice_cog = cog(bot, "VoiceCog")
+    for command, kwargs in ((voice_cog.settings, {"voice": "cedar"}), (voice_cog.privacy, {"listening": False})):
+        fake = interaction(bot, world, 6)
+        with pytest.raises(app_commands.AppCommandError) as raised:
+            try:
+                await command.callback(voice_cog, fake.as_interaction(), **kwargs)
+            except Exception as error:  # as discord.py wraps what a command raises
+                raise app_commands.CommandInvokeError(command, error) from error
+        await report_error(fake.as_interaction(), raised.value)
+        assert (fake.last.content, fake.last.ephemeral) == (texts.STORE_UNAVAILABLE, True)
+    assert failing.refused == ["saving settings", "saving privacy choices"]
+    assert "did not answer" in caplog.text  # logged for the operator, not shown to the user
+    bot.store = failing.inner
+    assert await bot.store.get(world.guild.id) == GuildSettings()
+
+
 def test_invite_permissions_cover_what_join_checks() -> None:
     from bot.app import REQUIRED_PERMISSIONS
 
@@ -209,10 +232,10 @@ def test_invite_permissions_cover_what_join_checks() -> None:
 async def test_usage_shows_today_the_month_and_top_talkers_without_names_stored(bot: VoiceBot, world: World) -> None:
     guild_id = world.guild.id
     today = dt.datetime.now(dt.UTC).date()
-    bot.store.add_usage(guild_id, today.isoformat(), seconds=600, cost_usd=0.25)
-    bot.store.add_user_usage(guild_id, today.isoformat(), 5, 240.0)
-    bot.store.add_user_usage(guild_id, today.isoformat(), 7, 60.0)
-    bot.store.update(guild_id, {"daily_budget_min": 30})
+    await bot.store.add_usage(guild_id, today.isoformat(), seconds=600, cost_usd=0.25)
+    await bot.store.add_user_usage(guild_id, today.isoformat(), 5, 240.0)
+    await bot.store.add_user_usage(guild_id, today.isoformat(), 7, 60.0)
+    await bot.store.update(guild_id, {"daily_budget_min": 30})
     fake = interaction(bot, world, 5)
     await cog(bot, "VoiceCog").usage.callback(cog(bot, "VoiceCog"), fake.as_interaction())
     embed = fake.last.embed
@@ -227,7 +250,8 @@ async def test_privacy_choices_are_saved_per_user(bot: VoiceBot, world: World) -
     fake = interaction(bot, world, 5)
     await voice_cog.privacy.callback(voice_cog, fake.as_interaction(), transcripts=False, listening=False)
     assert fake.last.content == texts.PRIVACY_SAVED.format(transcripts="hidden", listening="off")
-    assert bot.store.privacy(world.guild.id, 5).no_listen and not bot.store.privacy(world.guild.id, 7).no_listen
+    assert (await bot.store.privacy(world.guild.id, 5)).no_listen
+    assert not (await bot.store.privacy(world.guild.id, 7)).no_listen
     shown = interaction(bot, world, 5)
     await voice_cog.privacy.callback(voice_cog, shown.as_interaction(), transcripts=True)
     assert shown.last.content == texts.PRIVACY_SAVED.format(transcripts="shown", listening="off")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from bot.persona import default_persona
 from bot.session.guild_session import GuildSession
 from bot.session.limits import SessionLimits, StopReason
 from bot.store import GuildSettings, SettingsStore
+from bot.store.sqlite import SqliteStore
 from tests.session.doubles import Clock, Player, Talk, Voice
+from tests.voice.fake_gateway import wait_until
 
 
 @dataclass
@@ -36,11 +39,11 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Rig:
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     voice, player, talk, clock = Voice(), Player(), Talk(), Clock()
     posts: list[str] = []
     ended: list[str] = []
-    store = SettingsStore.in_data_dir(tmp_path)
+    store = await SqliteStore.in_data_dir(tmp_path)
     session = GuildSession(
         guild_id=1,
         persona=default_persona(),
@@ -49,13 +52,16 @@ def rig(tmp_path: Path) -> Rig:
         playback=player,
         conversation=talk,
         store=store,
+        privacy={},
+        used_today_before_s=0.0,
         limits=SessionLimits(idle_leave_s=60, max_session_s=3600, daily_budget_s=600),
         on_end=lambda _s, reason: ended.append(reason),
         post=posts.append,
         now=clock,
         today=lambda: "2026-11-24",
     )
-    return Rig(session, voice, player, talk, clock, posts, ended, store)
+    yield Rig(session, voice, player, talk, clock, posts, ended, store)
+    await store.close()
 
 
 async def settle() -> None:
@@ -184,7 +190,7 @@ async def test_usage_is_stored_per_day(rig: Rig) -> None:
     rig.session.on_usage(1200, 300, 0.05)
     rig.clock.now_s += 90
     await rig.session.close("done")
-    usage = rig.store.usage(1, "2026-11-24")
+    usage = await rig.store.usage(1, "2026-11-24")
     assert (usage.input_tokens, usage.output_tokens, usage.seconds) == (1200, 300, 90.0)
     assert usage.cost_usd == pytest.approx(0.05)
     assert rig.talk.closed and rig.voice.disconnected
@@ -229,7 +235,7 @@ async def test_a_goodbye_that_never_comes_does_not_hold_the_session_open(rig: Ri
 
 
 async def test_daily_budget_counts_earlier_use(tmp_path: Path, rig: Rig) -> None:
-    rig.store.add_usage(1, "2026-11-24", seconds=590)
+    await rig.store.add_usage(1, "2026-11-24", seconds=590)
     fresh = GuildSession(
         guild_id=1,
         persona=default_persona(),
@@ -238,6 +244,8 @@ async def test_daily_budget_counts_earlier_use(tmp_path: Path, rig: Rig) -> None
         playback=Player(),
         conversation=Talk(),
         store=rig.store,
+        privacy={},
+        used_today_before_s=(await rig.store.usage(1, "2026-11-24")).seconds,
         limits=SessionLimits(daily_budget_s=600),
         on_end=lambda _s, _r: None,
         now=rig.clock,
@@ -249,14 +257,14 @@ async def test_daily_budget_counts_earlier_use(tmp_path: Path, rig: Rig) -> None
 
 async def test_a_fatal_realtime_error_is_posted_and_ends_the_session(rig: Rig) -> None:
     rig.session.on_fatal_error("the API key was rejected")
-    await settle()
+    await wait_until(lambda: bool(rig.ended))  # closing writes usage to the store, on its thread
     assert rig.posts[-1] == texts.REALTIME_FAILED.format(reason="the API key was rejected")
     assert rig.ended == ["realtime failed"] and rig.voice.disconnected
 
 
 async def test_a_voice_that_keeps_failing_is_posted_and_ends_the_session(rig: Rig) -> None:
     rig.session.on_playback_failed()
-    await settle()
+    await wait_until(lambda: bool(rig.ended))
     assert rig.posts[-1] == texts.PLAYBACK_FAILED
     assert rig.ended == ["playback failed"] and rig.voice.disconnected
     rig.session.on_playback_failed()  # a late report after the end changes nothing
@@ -267,7 +275,7 @@ async def test_a_voice_that_keeps_failing_is_posted_and_ends_the_session(rig: Ri
 async def test_status_embed_has_the_figures(rig: Rig) -> None:
     rig.session.on_usage(10, 20, 0.001)
     rig.session.on_reconnected()
-    embed = rig.session.status_embed(rig.store)
+    embed = await rig.session.status_embed(rig.store)
     fields = {f.name: f.value for f in embed.fields}
     assert fields["Channel"] == "<#10>" and fields["Reconnects"] == "1"
     assert "10 in / 20 out tokens" in (fields["This session"] or "")
@@ -344,8 +352,8 @@ async def test_push_to_talk_sends_only_the_holders_audio(rig: Rig) -> None:
 
 
 async def test_opted_out_users_are_hidden_in_transcripts_and_not_heard_in_name_mode(rig: Rig) -> None:
-    rig.store.set_privacy(1, 7, no_transcript=True, no_listen=True)
-    rig.session.refresh_privacy()
+    await rig.store.set_privacy(1, 7, no_transcript=True, no_listen=True)
+    await rig.session.refresh_privacy()
     rig.session.start()
     assert rig.posts[0] == texts.TRANSCRIPTS_NOTICE
     rig.voice.spoken = {7: [1000.1]}
@@ -392,8 +400,8 @@ async def test_talk_time_per_user_and_turn_timings_are_recorded(rig: Rig) -> Non
     summary = rig.session.turn_timings.summary()
     assert summary["stopped_to_answer"].p50_ms == pytest.approx(300.0)
     assert summary["answer_to_played"].p50_ms == pytest.approx(250.0)
-    fields = {f.name: f.value for f in rig.session.status_embed(rig.store).fields}
+    fields = {f.name: f.value for f in (await rig.session.status_embed(rig.store)).fields}
     assert "p50 300" in (fields["Turn timing"] or "")
     await rig.session.close("test")
-    talkers = dict(rig.store.top_talkers(1, "2026-11-01", 5))
+    talkers = dict(await rig.store.top_talkers(1, "2026-11-01", 5))
     assert talkers == {5: pytest.approx(0.4), 7: pytest.approx(0.2)}

@@ -4,6 +4,7 @@ record and the lifetime. (The joined session is tested in ``test_guild_session.p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,9 @@ from bot.session.record import SessionRecord
 from bot.session.state import SessionState, TaskSet
 from bot.session.turns import TurnTaking
 from bot.store import GuildSettings, Privacy, SettingsStore
+from bot.store.sqlite import SqliteStore
 from tests.session.doubles import Clock, Player, Talk, Voice
+from tests.store.doubles import FailingWrites
 
 DAY = "2026-11-30"
 
@@ -35,8 +38,10 @@ def make_state(clock: Clock, **settings: object) -> SessionState:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    return SettingsStore.in_data_dir(tmp_path)
+async def store(tmp_path: Path) -> AsyncIterator[SettingsStore]:
+    opened = await SqliteStore.in_data_dir(tmp_path)
+    yield opened
+    await opened.close()
 
 
 async def settle() -> None:
@@ -158,11 +163,11 @@ async def test_record_posts_transcripts_hides_opted_out_speakers_and_writes_usag
     assert posts == [texts.TRANSCRIPTS_NOTICE, texts.transcript_line("alice", "hello"), texts.hidden_turn_line()]
     record.voiced_frame(5, clock.now_s)
     record.usage(100, 50, 0.01)
-    record.write_usage(30.0)
-    record.write_usage(30.0)  # nothing new: nothing added
-    usage = store.usage(1, DAY)
+    await record.write_usage(30.0)
+    await record.write_usage(30.0)  # nothing new: nothing added
+    usage = await store.usage(1, DAY)
     assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (30.0, 100, 50)
-    assert dict(store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.02)}
+    assert dict(await store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.02)}
 
 
 def test_record_times_the_answer_from_the_end_of_speech(store: SettingsStore) -> None:
@@ -217,7 +222,7 @@ async def test_lifetime_closes_once_releasing_every_link_even_when_one_fails(sto
     await lifetime.close("test")
     await lifetime.close("again")
     assert state.closed and detached == [True] and talk.closed and released == ["voice", "poster"]
-    assert player.queued == {} and store.usage(1, DAY).seconds == 12.0
+    assert player.queued == {} and (await store.usage(1, DAY)).seconds == 12.0
 
 
 async def test_lifetime_checks_loneliness_and_the_daily_budget(store: SettingsStore) -> None:
@@ -240,3 +245,21 @@ async def test_lifetime_checks_loneliness_and_the_daily_budget(store: SettingsSt
     assert lifetime.check() is StopReason.DAILY_BUDGET  # 580 + 25 s > 600 s
     lifetime.set_alone(False)
     assert lifetime.timer.remaining_today_s(clock.now_s, 580.0) == 0.0
+
+
+async def test_usage_the_store_refused_is_kept_for_the_next_step(
+    store: SettingsStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    failing = FailingWrites(store)
+    record = SessionRecord(make_state(clock), failing.as_store(), member_names=dict)
+    record.voiced_frame(5, clock.now_s)
+    record.usage(100, 50, 0.01)  # this answer's tokens: refused, logged, and the session goes on
+    await record.write_usage(30.0)
+    assert failing.refused == ["adding usage", "adding usage"]
+    assert "token usage was not saved" in caplog.text and "kept for the next step" in caplog.text
+    failing.failing = False
+    record.voiced_frame(5, clock.now_s)
+    await record.write_usage(45.0)
+    assert (await store.usage(1, DAY)).seconds == 45.0  # the refused 30 s step was not lost
+    assert dict(await store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.04)}  # both frames

@@ -45,13 +45,13 @@ class RecordingSession:
     async def say(self, text: str) -> None:
         self.calls.append(f"say {text}")
 
-    def status_embed(self, store: SettingsStore) -> discord.Embed:
+    async def status_embed(self, store: SettingsStore) -> discord.Embed:
         return discord.Embed(title="status")
 
     def on_presence_changed(self) -> None:
         self.calls.append("presence")
 
-    def refresh_privacy(self) -> None:
+    async def refresh_privacy(self) -> None:
         self.calls.append("privacy")
 
 
