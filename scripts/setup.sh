@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Shared by scripts/run and scripts/test (sourced): install what the bot needs on a fresh Debian/Ubuntu machine.
 #   - libopus (Debian's libopus0), which discord.py loads to encode and decode voice;
+#   - for the tests and benchmarks only: PostgreSQL's server binaries (Debian's postgresql), which the store tests
+#     start in a temporary directory (initdb + pg_ctl); the bot itself needs no local server;
 #   - a virtualenv in .venv with this project installed (editable) and the extras asked for.
 # Re-running is cheap: the install is skipped while pyproject.toml is unchanged.
 
@@ -24,6 +26,28 @@ ensure_libopus() {
     echo "installing libopus0 (Opus codec for Discord voice)..."
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libopus0 >/dev/null
+}
+
+have_postgresql() {
+    { command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; } \
+        || compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null
+}
+
+ensure_postgresql() {
+    have_postgresql && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: PostgreSQL is missing; install its server package (initdb, pg_ctl) with your package manager." >&2
+        return 1
+    fi
+    echo "installing postgresql (a real server for the store tests; none is left running)..."
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    # Debian's package may start a cluster of its own; the tests start theirs, so stop it.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+        pg_lsclusters --no-header 2>/dev/null | while read -r version cluster _; do
+            as_root pg_ctlcluster "$version" "$cluster" stop 2>/dev/null || true
+        done
+    fi
 }
 
 find_python() {
