@@ -7,7 +7,6 @@ they fail: a backend that cannot be tested is not a pass.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,9 @@ from bot.secret import Secret
 from bot.store import SettingsStore
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import DB_FILENAME, SqliteStore
-from tests.store.pg_server import PostgresServer, PostgresUnavailable
+from tests.store.pg_server import PostgresServer, PostgresUnavailable, in_ci
 
 BACKENDS = ("sqlite", "postgres")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(scope="session")

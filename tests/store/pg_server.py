@@ -26,12 +26,26 @@ SERVER_USER = "nobody"
 START_TIMEOUT_S = 60
 
 
+def in_ci() -> bool:
+    """Whether this runs in CI (``CI=true``), where a test that needs PostgreSQL and cannot get it fails."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
 class PostgresUnavailable(Exception):
     """No PostgreSQL server can be started here; the message says why."""
 
 
+#: Set to a directory to use the PostgreSQL binaries there (and only there).
+BIN_DIR_VARIABLE = "VOICEBOT_PG_BIN_DIR"
+_BINARIES = ("initdb", "pg_ctl", "postgres")
+
+
 def find_bin_dir() -> Path | None:
     """The directory holding ``initdb``, ``pg_ctl`` and ``postgres`` (the newest version), or None."""
+    chosen = os.environ.get(BIN_DIR_VARIABLE)
+    if chosen:
+        directory = Path(chosen)
+        return directory if all((directory / name).exists() for name in _BINARIES) else None
     on_path = shutil.which("initdb")
     if on_path is not None and shutil.which("pg_ctl") is not None:
         directory = Path(on_path).resolve().parent
@@ -43,7 +57,7 @@ def find_bin_dir() -> Path | None:
         reverse=True,
     )
     for directory in candidates:
-        if all((directory / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
+        if all((directory / name).exists() for name in _BINARIES):
             return directory
     return None
 
@@ -69,8 +83,9 @@ class PostgresServer:
     def start(self) -> None:
         """Create the cluster and start the server (raises :class:`PostgresUnavailable` with the reason)."""
         if self._bin_dir is None:
+            where = os.environ.get(BIN_DIR_VARIABLE) or "PATH or /usr/lib/postgresql/*/bin"
             raise PostgresUnavailable(
-                "PostgreSQL is not installed (no initdb/pg_ctl on PATH or in /usr/lib/postgresql/*/bin); "
+                f"PostgreSQL is not installed (no initdb, pg_ctl and postgres in {where}); "
                 "scripts/test installs Debian's postgresql package"
             )
         self._root = Path(tempfile.mkdtemp(prefix="voicebot-pg-"))

@@ -3,13 +3,15 @@ cannot be reached, and a call bounded while another connection holds a row lock 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import pytest
 
 from bot.secret import Secret
 from bot.store import SCHEMA_VERSION, GuildSettings, Privacy, StoreError, StoreUnavailable, TalkTime, Usage
 from bot.store.postgres import MIGRATIONS, PostgresStore, describe_url, is_postgres_url
-from tests.store.pg_server import PostgresServer
+from tests.store.pg_server import BIN_DIR_VARIABLE, PostgresServer, PostgresUnavailable
 
 
 @pytest.fixture
@@ -79,3 +81,9 @@ async def test_a_call_held_up_by_another_connection_fails_within_its_bound(url: 
     await store.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         await store.get(1)
+
+
+def test_without_the_binaries_the_test_server_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(BIN_DIR_VARIABLE, str(tmp_path))
+    with pytest.raises(PostgresUnavailable, match=f"no initdb, pg_ctl and postgres in {tmp_path}"):
+        PostgresServer().start()
