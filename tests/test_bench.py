@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import bench.__main__ as bench_main
-from bench import cpu_path, load, resampling, summary, tool_turn
+from bench import cpu_path, load, resampling, store_latency, summary, tool_turn
 from bench.timing import Options, percentile
 from bot.voice.playback import OPUS_SILENCE_FRAME
+from tests.store.pg_server import in_ci
 
 
 def test_resampling_benchmark_reports_every_implementation_and_quality() -> None:
@@ -156,3 +157,23 @@ def test_the_voice_sender_variant_counts_a_gap_inside_an_answer_and_not_between_
     source.feed("b", tone)  # a new answer after a pause is not an underrun
     run_ticks(20)
     assert source.answers_heard == 2 and source.underrun_frames == resumed - last_audio - 1
+
+
+def test_store_latency_benchmark_times_every_call_on_both_backends() -> None:
+    result = store_latency.run(Options(quick=True))
+    if "postgres" in result["skipped"] and in_ci():
+        pytest.fail(f"PostgreSQL is required in CI: {result['skipped']['postgres']}")
+    backends = [row["backend"] for row in result["levels"]]
+    assert backends == ["sqlite"] + ([] if "postgres" in result["skipped"] else ["postgres"])
+    for row in result["levels"]:
+        assert row["conversations"] == 2 and row["errors"] == []
+        # 2 s with a command every 0.5 s: the command stream ran, one operation after another
+        assert {"get", "usage", "top_talkers", "update"} <= {op["op"] for op in row["ops"]}
+        for op in row["ops"]:
+            assert op["calls"] >= 1 and 0 < op["p50_ms"] <= op["p95_ms"] <= op["p99_ms"] <= op["max_ms"]
+        assert 0 <= row["loop_late_p99_ms"] <= row["loop_late_max_ms"]
+    markdown = "\n".join(store_latency.iter_markdown(result))
+    assert markdown.startswith("## 6. Store latency")
+    assert markdown.count("| sqlite | 2 |") == len(result["levels"][0]["ops"])
+    if "postgres" in result["skipped"]:
+        pytest.skip(f"PostgreSQL not measured: {result['skipped']['postgres']}")
