@@ -29,7 +29,7 @@ from bot.session.guild_session import GuildSession
 from bot.session.limits import SessionLimits
 from bot.session.posting import Send, TextPoster
 from bot.session.registry import JoinError, Session
-from bot.store import GuildSettings, SettingsStore
+from bot.store import GuildSettings, SettingsStore, StoreUnavailable
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import OpusPlaybackSource
 from bot.voice.sender import VoiceSender
@@ -103,9 +103,13 @@ class GuildSessionFactory:
         on_end: Callable[[Session, str], None],
     ) -> GuildSession:
         guild_id = channel.guild.id
-        settings = await self._store.get(guild_id)
-        privacy = await self._store.opted_out(guild_id)
-        used_today_s = (await self._store.usage(guild_id, _today())).seconds
+        try:
+            settings = await self._store.get(guild_id)
+            privacy = await self._store.opted_out(guild_id)
+            used_today_s = (await self._store.usage(guild_id, _today())).seconds
+        except StoreUnavailable as error:
+            _log.warning("guild %s: cannot join without the settings store: %s", guild_id, error)
+            raise JoinError(texts.STORE_UNAVAILABLE) from error
         try:
             persona = self._personas.load(settings.persona)
         except PersonaError as error:
