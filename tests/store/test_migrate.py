@@ -112,3 +112,23 @@ async def test_migrate_failures_are_one_clear_line_without_the_password(
     assert result.returncode == code
     assert message in result.stderr and "Traceback" not in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_bot_refuses_to_start_on_an_unreachable_database_without_showing_its_password(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "OPENAI_", "DATABASE_", "REALTIME_"))}
+    env |= {
+        "DISCORD_TOKEN": "discord-token-abcdef",
+        "OPENAI_API_KEY": "sk-abcdef",
+        "DATABASE_URL": f"postgresql://bot:{PASSWORD}@/voicebot?host={tmp_path}/no-server-here",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--env-file", os.devnull],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "The settings store cannot be opened: cannot open the settings store postgresql://bot:***@" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr and "Traceback" not in result.stderr
