@@ -3,14 +3,16 @@ timings ``/voice status`` shows.
 
 Transcripts name who spoke (several names when people overlapped); members who opted out of transcripts show as
 "(someone)" without their words. Usage is written as it comes (tokens and cost per answer) and in steps (session
-seconds and per-user talk time), so a session that ends badly has lost at most one step.
+seconds and per-user talk time). A write that fails (a locked or full disk) loses nothing: what was not written
+stays in :class:`UnwrittenUsage` and goes with the next write; only what is still unwritten when the session
+closes is given up, and then logged with its figures.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import discord
 
@@ -25,6 +27,28 @@ _log = logging.getLogger(__name__)
 
 RECENT_SPEAKER_WINDOW_S = 120.0
 FRAME_S = 0.02
+
+
+@dataclass
+class UnwrittenUsage:
+    """Usage counted but not yet in the store."""
+
+    seconds: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    talk_s: dict[int, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.seconds or self.input_tokens or self.output_tokens or self.cost_usd or self.talk_s)
+
+    def describe(self) -> str:
+        """The figures, for a log line (user ids and numbers only)."""
+        talk = ", ".join(f"{user_id}: {seconds:.1f} s" for user_id, seconds in sorted(self.talk_s.items()))
+        return (
+            f"{self.seconds:.1f} s, {self.input_tokens} input tokens, {self.output_tokens} output tokens, "
+            f"${self.cost_usd:.4f}, talk time {{{talk}}}"
+        )
 
 
 @dataclass
@@ -62,7 +86,7 @@ class SessionRecord:
         self._speech_stopped_at_s: float | None = None
         self._awaiting_first_audio = False
         self._recent_speakers: dict[int, float] = {}
-        self._talk_ms: dict[int, float] = {}
+        self.unwritten = UnwrittenUsage()
         self._accounted_s = 0.0
         self._transcript_notice_posted = False
         self._name_mode_tip_posted = False
@@ -109,7 +133,8 @@ class SessionRecord:
 
     def voiced_frame(self, user_id: int, now_s: float) -> None:
         """A frame of ``user_id``'s speech that reaches the model: their talk time, the turn's last voice."""
-        self._talk_ms[user_id] = self._talk_ms.get(user_id, 0.0) + FRAME_S * 1000
+        talk_s = self.unwritten.talk_s
+        talk_s[user_id] = talk_s.get(user_id, 0.0) + FRAME_S
         self.turn_timings.voiced_frame(now_s)
 
     def speech_stopped(self, now_s: float) -> None:
@@ -150,27 +175,45 @@ class SessionRecord:
     # -- usage -------------------------------------------------------------------------------------------------
 
     def usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        """An answer's tokens and cost: counted for ``/voice status`` and written to today's usage."""
         self.figures.input_tokens += input_tokens
         self.figures.output_tokens += output_tokens
         self.figures.cost_usd += cost_usd
-        self._store.add_usage(
-            self._state.guild_id,
-            self._state.today(),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost_usd,
-        )
+        self.unwritten.input_tokens += input_tokens
+        self.unwritten.output_tokens += output_tokens
+        self.unwritten.cost_usd += cost_usd
+        self.write_usage()
 
-    def write_usage(self, elapsed_s: float) -> None:
-        """Add the session time up to ``elapsed_s`` and the per-user talk time not yet counted to today's usage."""
-        guild_id, day = self._state.guild_id, self._state.today()
-        delta = elapsed_s - self._accounted_s
-        if delta > 0:
-            self._store.add_usage(guild_id, day, seconds=delta)
+    def write_usage(self, elapsed_s: float | None = None) -> bool:
+        """Write what is not yet in the store, with the session time up to ``elapsed_s`` when given.
+
+        Never raises: what could not be written stays in :attr:`unwritten` for the next call. Returns whether
+        everything is written.
+        """
+        if elapsed_s is not None and elapsed_s > self._accounted_s:
+            self.unwritten.seconds += elapsed_s - self._accounted_s
             self._accounted_s = elapsed_s
-        talk, self._talk_ms = self._talk_ms, {}
-        for user_id, talk_ms in talk.items():
-            self._store.add_user_usage(guild_id, day, user_id, talk_ms / 1000.0)
+        pending = self.unwritten
+        guild_id = self._state.guild_id
+        try:
+            day = self._state.today()
+            if pending.seconds or pending.input_tokens or pending.output_tokens or pending.cost_usd:
+                self._store.add_usage(
+                    guild_id,
+                    day,
+                    seconds=pending.seconds,
+                    input_tokens=pending.input_tokens,
+                    output_tokens=pending.output_tokens,
+                    cost_usd=pending.cost_usd,
+                )
+                pending.seconds, pending.input_tokens, pending.output_tokens, pending.cost_usd = 0.0, 0, 0, 0.0
+            for user_id in list(pending.talk_s):
+                self._store.add_user_usage(guild_id, day, user_id, pending.talk_s[user_id])
+                del pending.talk_s[user_id]
+        except Exception as error:
+            _log.warning("guild %s: usage not written yet (%s); kept for the next try", guild_id, error)
+            return False
+        return True
 
     # -- status --------------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bot.audio.formats import DISCORD_FRAME_BYTES
 from bot.persona import default_persona
 from bot.session.guild_session import GuildSession
 from bot.session.limits import SessionLimits, StopReason
-from bot.store import GuildSettings, SettingsStore
+from bot.store import GuildSettings, SettingsStore, StoreError
 from tests.session.doubles import Clock, Player, Talk, Voice
 
 
@@ -397,3 +398,100 @@ async def test_talk_time_per_user_and_turn_timings_are_recorded(rig: Rig) -> Non
     await rig.session.close("test")
     talkers = dict(rig.store.top_talkers(1, "2026-11-01", 5))
     assert talkers == {5: pytest.approx(0.4), 7: pytest.approx(0.2)}
+
+
+# -- failure paths: the store fails --------------------------------------------------------------------------------
+
+
+class FailingStore(SettingsStore):
+    """A real SQLite store whose usage writes fail while ``failing`` is set (a full or read-only disk)."""
+
+    failing = False
+
+    def add_usage(self, guild_id: int, day: str, **counters: float) -> None:
+        if self.failing:
+            raise StoreError("disk I/O error")
+        super().add_usage(guild_id, day, **counters)  # type: ignore[arg-type]
+
+    def add_user_usage(self, guild_id: int, day: str, user_id: int, seconds: float) -> None:
+        if self.failing:
+            raise StoreError("disk I/O error")
+        super().add_user_usage(guild_id, day, user_id, seconds)
+
+
+def failing_rig(tmp_path: Path) -> Rig:
+    voice, player, talk, clock = Voice(), Player(), Talk(), Clock()
+    posts: list[str] = []
+    ended: list[str] = []
+    store = FailingStore(tmp_path / "voicebot.sqlite3")
+    session = GuildSession(
+        guild_id=1,
+        persona=default_persona(),
+        settings=GuildSettings(),
+        voice=voice,
+        playback=player,
+        conversation=talk,
+        store=store,
+        limits=SessionLimits(idle_leave_s=60, max_session_s=3600),
+        on_end=lambda _s, reason: ended.append(reason),
+        post=posts.append,
+        now=clock,
+        today=lambda: "2026-11-24",
+    )
+    return Rig(session, voice, player, talk, clock, posts, ended, store)
+
+
+async def test_close_releases_everything_when_the_store_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rig = failing_rig(tmp_path)
+    assert isinstance(rig.store, FailingStore)
+    rig.session.start()
+    rig.session.on_assistant_audio("a1", b"\0" * 4800)
+    rig.store.failing = True
+    rig.session.on_usage(1200, 300, 0.05)  # an answer's usage cannot be written: kept, and no error escapes
+    rig.clock.now_s += 90
+    await rig.session.close("left by command")
+    assert rig.talk.closed and rig.voice.disconnected and rig.player.queued == {}
+    assert rig.voice.handler is None
+    assert "usage could not be written when the session closed" in caplog.text
+    assert "90.0 s, 1200 input tokens, 300 output tokens, $0.0500" in caplog.text  # logged with its figures
+
+
+async def test_close_releases_everything_when_the_sqlite_file_is_locked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second connection (another process, in real life) holds the write lock while the session closes."""
+    rig = failing_rig(tmp_path)
+    rig.session.start()
+    rig.clock.now_s += 30
+    locker = sqlite3.connect(tmp_path / "voicebot.sqlite3", isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        await rig.session.close("shutting down")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert rig.talk.closed and rig.voice.disconnected
+    assert "usage could not be written when the session closed; given up: 30.0 s" in caplog.text
+
+
+async def test_a_failing_store_does_not_stop_the_limit_watchdog_nor_lose_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.session.lifetime.LIMIT_CHECK_INTERVAL_S", 0.01)
+    rig = failing_rig(tmp_path)
+    assert isinstance(rig.store, FailingStore)
+    rig.store.failing = True
+    rig.session.start()
+    rig.session.on_usage(100, 20, 0.01)
+    rig.clock.now_s += 10
+    await asyncio.sleep(0.05)  # several watchdog steps fail to write
+    assert rig.store.usage(1, "2026-11-24").seconds == 0.0 and rig.ended == []
+    rig.store.failing = False
+    await asyncio.sleep(0.05)  # the next step writes everything kept
+    usage = rig.store.usage(1, "2026-11-24")
+    assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (10.0, 100, 20)
+    rig.voice.humans = 0
+    rig.session.on_presence_changed()
+    rig.clock.now_s += 61
+    await asyncio.sleep(0.05)  # ... and still enforces the limits
+    assert rig.ended == ["alone"] and rig.voice.disconnected
