@@ -23,6 +23,11 @@ _PACKAGE = "bot.persona"
 
 _TOP_KEYS = ("name", "aliases", "age", "style", "voice", "greeting", "facts", "extra_facts")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+#: Control characters (C0, DEL, C1) are never part of persona text; line breaks and tabs only where noted.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Texts that may span lines: the style, the greeting and the facts. Names, aliases and voices are one line.
+_MULTILINE_KEYS = frozenset({"style", "greeting"})
 _TABLE_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(?:#.*)?$")
 
 
@@ -79,6 +84,8 @@ def parse_persona(data: bytes | str, *, source: str = "<persona>") -> Persona:
         match = _TOML_POSITION.search(str(exc))
         syntax_line = int(match.group(1)) if match else None
         raise PersonaError(f"invalid TOML: {exc}", source=source, line=syntax_line) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise PersonaError("arrays or tables are nested too deeply for a persona file", source=source) from None
     persona = _Validator(text, source).persona(table)
     _log.debug("loaded persona %r from %s", persona.name, source)
     return persona
@@ -155,12 +162,22 @@ class _Validator:
         value = value.strip()
         if not value:
             raise self.fail(f"'{label}' must not be empty", key, section)
+        self.reject_control(value, label, key, section, multiline=section is not None or key in _MULTILINE_KEYS)
         return value
+
+    def reject_control(self, value: str, label: str, key: str, section: str | None, *, multiline: bool) -> None:
+        """Control characters would reach the model and Discord as they are: refuse them, naming the first."""
+        found = (_CONTROL_BUT_LINE_BREAKS if multiline else _CONTROL).search(value)
+        if found is not None:
+            what = "line breaks" if found.group() in "\n\r" else f"control characters (U+{ord(found.group()):04X})"
+            raise self.fail(f"'{label}' must not contain {what}", key, section)
 
     def aliases(self, table: dict[str, Any]) -> tuple[str, ...]:
         value = table.get("aliases", [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise self.fail("'aliases' must be a list of non-empty texts, e.g. aliases = [\"Ai\"]", "aliases")
+        for alias in value:
+            self.reject_control(alias.strip(), "aliases", "aliases", None, multiline=False)
         return tuple(v.strip() for v in value)
 
     def facts(self, table: dict[str, Any], section: str, *, allowed: tuple[str, ...] | None) -> dict[str, str]:
@@ -171,6 +188,8 @@ class _Validator:
             self.reject_unknown(value, allowed, section, " (put other facts under [extra_facts])")
         facts: dict[str, str] = {}
         for key in value:
+            if _CONTROL.search(key):
+                raise self.fail(f"a key under [{section}] contains control characters", section)
             text = self.text(value, key, section=section)
             assert text is not None
             facts[key] = text
