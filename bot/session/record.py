@@ -77,6 +77,11 @@ class SessionRecord:
             except Exception:
                 _log.exception("guild %s: posting to the text channel failed", self._state.guild_id)
 
+    def consent(self, notice: str) -> None:
+        """Post the session's consent notice; it says whether transcripts are on, so that need not be said again."""
+        self.notify(notice)
+        self._transcript_notice_posted = self._state.settings.transcripts
+
     def announce_transcripts(self) -> None:
         """With transcripts on, say so once per session."""
         if self._state.settings.transcripts and not self._transcript_notice_posted:
