@@ -14,7 +14,6 @@ NOT_CONNECTED = "I'm not in a voice channel here. Use `/voice join` to bring me 
 NOT_MANAGER = "Only members with **Manage Server** (or the bot manager role) can change that."
 GENERIC_ERROR = "Something went wrong on my side. Please try again in a moment."
 BUSY_JOINING = "I'm already joining a channel here, one moment."
-LEFT = "Left the voice channel. Bye!"
 RESET = "Started a fresh conversation. I've forgotten what we talked about."
 DATA_DELETED = "Deleted everything I stored for this server ({rows} records)."
 SETTINGS_SAVED = "Settings saved."
@@ -35,16 +34,8 @@ def joined(channel_mention: str, persona_name: str) -> str:
     return f"Joined {channel_mention}. Say hi to **{persona_name}**! Use `/voice leave` when you're done."
 
 
-def moved(channel_mention: str) -> str:
-    return f"Moved to {channel_mention}."
-
-
 def persona_set(name: str) -> str:
     return f"Persona set to **{name}**. It takes effect on the next `/voice join` or `/voice reset`."
-
-
-def unknown_persona(name: str, known: list[str]) -> str:
-    return f"There is no persona called `{name}`. Known: {', '.join(f'`{k}`' for k in known)}."
 
 
 def bad_persona(name: str, reason: str) -> str:
@@ -200,7 +191,6 @@ FORGET_CONFIRM = (
 )
 FORGET_CANCELLED = "Nothing was deleted."
 CONFIRM_NOT_YOURS = "Only the person who ran the command can answer this."
-CONFIRM_EXPIRED = "This question has expired; nothing was deleted."
 
 
 def forgotten(rows: int, opt_outs: int) -> str:
@@ -217,7 +207,7 @@ UNKNOWN_PERSONA_SHOWN = 20
 
 
 def unknown_persona_short(name: str, known: list[str]) -> str:
-    """Like :func:`unknown_persona`, with at most :data:`UNKNOWN_PERSONA_SHOWN` names (the autocomplete has all)."""
+    """No persona called ``name``: at most :data:`UNKNOWN_PERSONA_SHOWN` known names (the autocomplete has all)."""
     shown = ", ".join(f"`{k}`" for k in known[:UNKNOWN_PERSONA_SHOWN])
     more = (
         f" and {len(known) - UNKNOWN_PERSONA_SHOWN} more (type to search)" if len(known) > UNKNOWN_PERSONA_SHOWN else ""

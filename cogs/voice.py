@@ -63,8 +63,8 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
             await reply(interaction, texts.ALREADY_HERE.format(channel=target.mention))
             return
         manager = is_manager(member, self.bot.config.manager_role)
-        if session is not None and not manager and session.humans_present():
-            raise InUseError(session.channel_id, session.humans_present())  # asked again under the lock on join
+        if session is not None and not manager and session.humans_present():  # asked again under the lock on join
+            raise UserFacingError(str(InUseError(session.channel_id, session.humans_present())))
         self._check_can_join(guild, target)
         await interaction.response.defer(thinking=True)  # the answer is public: everyone should know
         chat = interaction.channel if isinstance(interaction.channel, discord.abc.Messageable) else None

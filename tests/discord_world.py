@@ -136,12 +136,15 @@ class World:
         return channel
 
     def move(self, user_id: int, channel_id: int | None) -> None:
-        """``user_id`` moves to ``channel_id`` (``None``: leaves voice), in the guild's cache only."""
-        payload: Any = {
+        """``user_id`` moves to ``channel_id`` (``None``: leaves voice): a VOICE_STATE_UPDATE from the main gateway,
+        through discord.py's own parser (listeners see it, as on Discord)."""
+        data: Any = {
             **voice_state_payload(user_id, channel_id or 0),
+            "guild_id": str(self.guild.id),
             "channel_id": None if channel_id is None else str(channel_id),
+            "member": self.members[user_id],  # Discord sends the member with guild voice states
         }
-        self.guild._update_voice_state(payload, channel_id)  # type: ignore[arg-type]
+        self.state.parse_voice_state_update(data)
 
 
 def add_guild(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import discord
 
 from bot import texts
+from bot.fit import EMBED_FIELD_VALUE_CHARS, join_within
 from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
@@ -192,7 +193,8 @@ class SessionRecord:
         embed.add_field(name="Channel", value=f"<#{channel_id}>")
         embed.add_field(name="Uptime", value=f"{uptime_s // 60} min {uptime_s % 60} s")
         embed.add_field(name="Mode", value=texts.mode_description(self._state.mode.value))
-        embed.add_field(name="Recent speakers", value=", ".join(self.recent_speakers()) or "nobody yet")
+        speakers = join_within(self.recent_speakers(), EMBED_FIELD_VALUE_CHARS)  # whole names, then "… and N more"
+        embed.add_field(name="Recent speakers", value=speakers or "nobody yet")
         latency = self.response_latency.percentiles()
         embed.add_field(
             name="Answer latency",

@@ -54,9 +54,9 @@ async def bot(tmp_path: Path) -> AsyncIterator[VoiceBot]:
     (tmp_path / "personas" / "pirate.toml").write_text(PIRATE, encoding="utf-8")
     (tmp_path / "personas" / "broken.toml").write_text("name = \n", encoding="utf-8")
     bot = make_bot(tmp_path)
-    await add_cogs(bot)
-    yield bot
-    bot.store.close()
+    async with bot:  # discord.py's own set-up (its loop, to dispatch gateway events), without logging in
+        await add_cogs(bot)
+        yield bot
 
 
 @pytest.fixture
