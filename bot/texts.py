@@ -73,7 +73,7 @@ EXPORTED = "Here is everything I store for this server: settings, usage counters
 PRIVACY_SAVED = "Saved. Transcripts: {transcripts}. Listening: {listening}."
 PUSH_TO_TALK_ON = "🎙️ You have the floor: I hear you. Run `/voice talk` again to stop."
 PUSH_TO_TALK_OFF = "🔇 Push-to-talk off: I no longer hear you."
-NOT_PUSH_TO_TALK = "Push-to-talk is not on here. A manager can set it with `/voice settings mode:push-to-talk`."
+NOT_PUSH_TO_TALK = "Push-to-talk is not on here. A manager can set it with `/voice-admin settings mode:push-to-talk`."
 
 _MODES = {
     "always": "answers everyone",
@@ -94,7 +94,7 @@ def hidden_turn_line() -> str:
 def name_mode_tip(persona_name: str) -> str:
     return (
         f"💡 Several people are here. To have {persona_name} answer only when called by name, "
-        "a manager can run `/voice settings mode:name`."
+        "a manager can run `/voice-admin settings mode:name`."
     )
 
 

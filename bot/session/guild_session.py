@@ -170,7 +170,7 @@ class GuildSession:
     # -- commands ------------------------------------------------------------------------------------------------
 
     async def reset(self, persona: Persona | None = None) -> None:
-        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona set``)."""
+        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona-admin set``)."""
         self.playback.clear()
         self.turns.forget_pending()
         if persona is not None and persona != self.state.persona:

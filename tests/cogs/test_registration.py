@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,11 @@ from discord.app_commands import AppCommandContext
 from bot.app import SyncTarget, VoiceBot, extension_names, sync_target
 from tests.cogs.conftest import make_bot
 
+ROOT = Path(__file__).resolve().parents[2]
+#: What users read that names commands: every sentence the bot says, and the README.
+WHERE_COMMANDS_ARE_NAMED = {
+    p.name: p.read_text(encoding="utf-8") for p in (ROOT / "bot" / "texts.py", ROOT / "README.md")
+}
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 MANAGER_ONLY = {"settings", "export", "forget", "set"}
 
@@ -75,3 +81,17 @@ async def test_start_up_syncs_to_the_dev_guild_or_globally_never_both(
     if env:  # the dev guild gets every command, copied from the global set
         assert {c.name for c in bot.tree.get_commands(guild=discord.Object(42))} >= {"voice", "voice-admin"}
     bot.store.close()
+
+
+async def test_every_command_the_texts_and_readme_mention_exists(loaded: VoiceBot) -> None:
+    sent = payloads(loaded)
+    known = {(group, option["name"]) for group, payload in sent.items() for option in payload["options"]}
+    for name, text in WHERE_COMMANDS_ARE_NAMED.items():
+        mentioned = set(re.findall(r"/(voice|voice-admin|persona|persona-admin) ([a-z][a-z-]*)", text))
+        assert mentioned and mentioned <= known, (name, mentioned - known)
+
+
+async def test_join_offers_voice_and_stage_channels(loaded: VoiceBot) -> None:
+    [join] = [o for o in payloads(loaded)["voice"]["options"] if o["name"] == "join"]
+    [channel] = join["options"]
+    assert set(channel["channel_types"]) == {discord.ChannelType.voice.value, discord.ChannelType.stage_voice.value}
