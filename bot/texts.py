@@ -191,6 +191,7 @@ FORGET_CONFIRM = (
 )
 FORGET_CANCELLED = "Nothing was deleted."
 CONFIRM_NOT_YOURS = "Only the person who ran the command can answer this."
+CONFIRM_EXPIRED = "No answer in time, so nothing was deleted."
 
 
 def forgotten(rows: int, opt_outs: int) -> str:

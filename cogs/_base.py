@@ -104,6 +104,17 @@ class Confirm(discord.ui.View):
         self.owner_id = owner_id
         self._on_confirm = on_confirm
         self.confirmed: bool | None = None
+        #: The command's interaction that showed the question, so an unanswered one can be closed on time-out.
+        self.question: discord.Interaction[Any] | None = None
+
+    async def on_timeout(self) -> None:
+        """Nobody answered in time: say that nothing was done, and take the buttons away."""
+        if self.question is None:
+            return
+        try:
+            await self.question.edit_original_response(content=texts.CONFIRM_EXPIRED, view=None)
+        except discord.HTTPException:
+            _log.info("could not close an expired confirmation (the interaction expired first)")
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id != self.owner_id:

@@ -134,7 +134,9 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
             _log.info("guild %s: stored data deleted by a manager", guild_id)
             await click.response.edit_message(content=texts.forgotten(rows, opt_outs), view=None)
 
-        await reply(interaction, texts.FORGET_CONFIRM, view=Confirm(member.id, confirmed))
+        view = Confirm(member.id, confirmed)
+        view.question = interaction
+        await reply(interaction, texts.FORGET_CONFIRM, view=view)
 
 
 def settings_embed(bot: VoiceBot, settings: GuildSettings) -> discord.Embed:

@@ -22,7 +22,7 @@ EVERYONE_PERMISSIONS = discord.Permissions(view_channel=True, connect=True, spea
 BOT_PERMISSIONS = discord.Permissions(
     view_channel=True, connect=True, speak=True, send_messages=True, embed_links=True, use_application_commands=True
 )
-LOUNGE, LOCKED, GENERAL, ANNOUNCEMENTS, STAGE, BOOTH, TOWN_HALL, STUDIO = 10, 11, 12, 13, 14, 15, 16, 17
+LOUNGE, LOCKED, GENERAL, ANNOUNCEMENTS, STAGE, BOOTH, TOWN_HALL, STUDIO, PODIUM = 10, 11, 12, 13, 14, 15, 16, 17, 18
 
 
 def member_payload(user_id: int, name: str, *, bot: bool = False, roles: tuple[int, ...] = ()) -> dict[str, Any]:
@@ -104,9 +104,10 @@ def interaction_time() -> dt.datetime:
 class World:
     """One guild as the bot sees it: text channels 12 ("general") and 13 ("announcements", where @everyone may not
     post); voice channels 10 ("Lounge"), 11 ("Locked", where @everyone may not Connect), 15 ("Booth", room for
-    one) and 17 ("Studio"); stages 14 ("Stage", where the bot may request to speak) and 16 ("Town hall", where it
-    may not); member 5 "alice" (in Lounge), 6 "bob" (Manage Server, in no channel), 7 "carol" (role "DJ", in
-    Lounge), 8 "dave" (in Booth) and the bot (99, with the invite's permissions)."""
+    one) and 17 ("Studio"); stages 14 ("Stage", where the bot may request to speak), 16 ("Town hall", where it
+    may not) and 18 ("Podium", where it is a stage moderator: Mute Members); member 5 "alice" (in Lounge), 6 "bob"
+    (Manage Server, in no channel), 7 "carol" (role "DJ", in Lounge), 8 "dave" (in Booth) and the bot (99, with the
+    invite's permissions)."""
 
     state: ConnectionState
     guild: discord.Guild
@@ -223,6 +224,7 @@ def make_world(client: discord.Client, guild_id: int = 1000) -> World:
             voice_channel_payload(BOOTH, "Booth", user_limit=1),
             voice_channel_payload(TOWN_HALL, "Town hall", stage=True),
             voice_channel_payload(STUDIO, "Studio"),
+            voice_channel_payload(PODIUM, "Podium", stage=True, bot_allow=discord.Permissions(mute_members=True)),
         ],
         members=list(members.values()),
         voice_states=[voice_state_payload(5, LOUNGE), voice_state_payload(7, LOUNGE), voice_state_payload(8, BOOTH)],
@@ -260,6 +262,11 @@ class FakeInteraction:
     @property
     def guild_id(self) -> int | None:
         return self.guild.id if self.guild else None
+
+    async def edit_original_response(self, *, content: str | None = None, **kwargs: Any) -> None:
+        """The command's answer edited later (recorded as a reply)."""
+        assert self.response.is_done(), "only an answered interaction has a response to edit"
+        self.replies.append(Reply(content, self.replies[-1].ephemeral, kwargs.get("embed"), None, kwargs.get("view")))
 
     def as_interaction(self) -> discord.Interaction[Any]:
         return cast("discord.Interaction[Any]", self)

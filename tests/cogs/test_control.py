@@ -12,7 +12,7 @@ from pathlib import Path
 from websockets.protocol import State
 
 from bot import texts
-from tests.discord_world import BOOTH, STAGE, STUDIO
+from tests.discord_world import BOOTH, PODIUM, STAGE, STUDIO
 from tests.realtime.server import Peer, idle
 from tests.whole_bot import ALICE, BOB, GUILD_ID, LOUNGE_ID, Room, eventually, room
 
@@ -107,6 +107,15 @@ async def test_on_a_stage_the_bot_asks_to_speak(tmp_path: Path) -> None:
         [(guild_id, payload)] = lounge.bot.recording_http.voice_state_edits
         assert guild_id == GUILD_ID and payload["channel_id"] == str(STAGE)
         assert "request_to_speak_timestamp" in payload and "suppress" not in payload
+
+
+async def test_on_a_stage_it_moderates_the_bot_becomes_a_speaker(tmp_path: Path) -> None:
+    async with room(tmp_path, idle) as lounge:
+        lounge.world.move(ALICE, PODIUM)
+        joined = await lounge.join(ALICE)
+        assert joined.last.content == texts.joined(f"<#{PODIUM}>", "Aiko")  # nothing to wait for
+        [(_guild_id, payload)] = lounge.bot.recording_http.voice_state_edits
+        assert payload == {"channel_id": str(PODIUM), "suppress": False}
 
 
 async def test_forget_on_a_live_session_applies_the_defaults_at_once(tmp_path: Path) -> None:

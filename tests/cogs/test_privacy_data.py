@@ -63,6 +63,18 @@ async def test_forget_can_be_cancelled(bot: VoiceBot, world: World) -> None:
     assert bot.store.get(world.guild.id).voice == "ash"
 
 
+async def test_an_unanswered_question_expires_and_deletes_nothing(bot: VoiceBot, world: World) -> None:
+    stored(bot, world.guild.id)
+    admin = bot.get_cog("VoiceAdminCog")
+    asked = interaction(bot, world, BOB)
+    await admin.forget.callback(admin, asked.as_interaction())  # type: ignore[union-attr]
+    view = asked.last.view
+    assert view is not None and view.timeout == 60.0
+    await view.on_timeout()  # what discord.py calls when the minute is up
+    assert asked.last.content == texts.CONFIRM_EXPIRED and asked.last.view is None and asked.last.ephemeral
+    assert bot.store.get(world.guild.id).voice == "ash"
+
+
 async def test_a_member_deletes_their_own_data_and_keeps_their_opt_out(bot: VoiceBot, world: World) -> None:
     guild_id = world.guild.id
     stored(bot, guild_id)
