@@ -124,8 +124,7 @@ class SessionManager:
             humans = existing.humans_present()
             if humans and not may_take_over:
                 raise InUseError(existing.channel_id, humans)
-            await self._replace(existing, channel, text_channel, "moved to another channel")
-            return self._sessions[guild_id], JoinOutcome.MOVED
+            return await self._replace(existing, channel, text_channel, "moved to another channel"), JoinOutcome.MOVED
 
     async def follow(self, expected: Session, channel: VoiceTarget) -> Session | None:
         """The bot was dragged to ``channel`` (by a moderator): start a fresh conversation there.
@@ -138,11 +137,10 @@ class SessionManager:
             if self._sessions.get(guild_id) is not expected:
                 return None
             try:
-                await self._replace(expected, channel, None, "moved by a moderator")
+                return await self._replace(expected, channel, None, "moved by a moderator")
             except JoinError as error:
                 _log.warning("guild %s: no session after a moderator move: %s", guild_id, error)
                 return None
-            return self._sessions[guild_id]
 
     async def _replace(
         self,
@@ -150,14 +148,14 @@ class SessionManager:
         channel: VoiceTarget,
         text_channel: discord.abc.Messageable | None,
         reason: str,
-    ) -> None:
+    ) -> Session:
         """Close ``old`` (it leaves its channel) and start a new session in ``channel``: no history carried."""
         del self._sessions[old.guild_id]
         await self._close_quietly(old, reason)
         _log.info(
             "guild %s: moving from channel %s to %s with a fresh conversation", old.guild_id, old.channel_id, channel.id
         )
-        await self._start(channel, text_channel)
+        return await self._start(channel, text_channel)
 
     async def _start(self, channel: VoiceTarget, text_channel: discord.abc.Messageable | None) -> Session:
         guild_id = channel.guild.id

@@ -12,6 +12,8 @@ from pathlib import Path
 from websockets.protocol import State
 
 from bot import texts
+from bot.config import load_config
+from bot.session.wiring import audio_recipient
 from tests.discord_world import BOOTH, PODIUM, STAGE, STUDIO
 from tests.realtime.server import Peer, idle
 from tests.whole_bot import ALICE, BOB, GUILD_ID, LOUNGE_ID, Room, eventually, room
@@ -81,6 +83,24 @@ async def test_a_moderator_drag_starts_a_fresh_conversation_in_the_new_channel(t
         await eventually(lambda: bool(second.session_updates))
         assert "swordfish" not in everything_received(second)
         await eventually(lambda: [c for c, _ in consent_posts(lounge)] == [LOUNGE_ID, STUDIO])
+
+
+def test_the_consent_notice_names_who_receives_the_audio_and_never_a_secret() -> None:
+    def recipient(**env: str) -> str:
+        return audio_recipient(load_config({"DISCORD_TOKEN": "t-abcdef", **env}, env_file=None).realtime)
+
+    assert recipient(OPENAI_API_KEY="sk-abcdef") == "OpenAI"
+    azure = recipient(
+        REALTIME_PROVIDER="azure",
+        AZURE_OPENAI_ENDPOINT="https://res.openai.azure.com/",
+        AZURE_OPENAI_API_KEY="azure-key-123456",
+        AZURE_OPENAI_DEPLOYMENT="my-realtime",
+    )
+    assert azure == "Microsoft Azure (OpenAI)"
+    custom = recipient(
+        REALTIME_PROVIDER="custom", REALTIME_URL="wss://user:hunter2@models.example.com:8443/v1/realtime"
+    )
+    assert custom == "models.example.com"  # the host only: no credentials, port or path
 
 
 async def test_the_consent_notice_names_the_provider_and_rejoining_says_already_here(tmp_path: Path) -> None:
