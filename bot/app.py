@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import pkgutil
 
@@ -39,6 +40,22 @@ def bot_intents() -> discord.Intents:
 def invite_url(application_id: int) -> str:
     """The OAuth2 URL that adds the bot to a server with :data:`REQUIRED_PERMISSIONS`."""
     return discord.utils.oauth_url(application_id, permissions=REQUIRED_PERMISSIONS, scopes=INVITE_SCOPES)
+
+
+class SyncTarget(enum.Enum):
+    """Where a bot process registers its slash commands."""
+
+    NONE = "none"
+    DEV_GUILD = "dev guild"
+    GLOBAL = "global"
+
+
+def sync_target(dev_guild_id: int | None, shard_id: int | None) -> SyncTarget:
+    """Commands are registered once, from shard 0 (or the only process): to the development guild alone when one
+    is set (a global copy would show every command twice there), else globally."""
+    if shard_id not in (None, 0):
+        return SyncTarget.NONE
+    return SyncTarget.DEV_GUILD if dev_guild_id is not None else SyncTarget.GLOBAL
 
 
 def extension_names() -> list[str]:
@@ -79,13 +96,16 @@ class VoiceBot(commands.Bot):
         for name in extension_names():
             await self.load_extension(name)
             _log.info("loaded extension %s", name)
-        if self.config.dev_guild_id is not None:
+        target = sync_target(self.config.dev_guild_id, self.config.shard_id)
+        if target is SyncTarget.NONE:
+            return  # another shard (shard 0) registers the commands
+        if target is SyncTarget.DEV_GUILD:
+            assert self.config.dev_guild_id is not None
             guild = discord.Object(id=self.config.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
-            _log.info("synced %d commands to the development guild %s", len(synced), guild.id)
-        if self.config.shard_id not in (None, 0):
-            return  # commands are global: the first shard syncs them
+            _log.info("synced %d commands to the development guild %s only", len(synced), guild.id)
+            return
         synced = await self.tree.sync()
         _log.info("synced %d global commands (they may take up to an hour to appear)", len(synced))
 

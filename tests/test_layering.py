@@ -4,8 +4,9 @@ Layers, bottom up:
 
 1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
    (``bot.room``), the store (``bot.store``), the Realtime protocol core (every ``bot.realtime`` module but its I/O
-   drivers), configuration, secrets, user-facing texts and the session limits (``bot.session.limits``). They import
-   no asyncio, discord, websockets or davey, even transitively, and no bot module outside this layer.
+   drivers), configuration, secrets, user-facing texts, Discord's size limits (``bot.fit``) and the session limits
+   (``bot.session.limits``). They import no asyncio, discord, websockets or davey, even transitively, and no bot
+   module outside this layer.
 2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, logging set-up.
 3. **session** -- one guild's live conversation (``bot.session``).
 4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
@@ -28,7 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
 PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room", "bot.store")
-PURE_MODULES = ("bot", "bot.config", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
+PURE_MODULES = ("bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
 DRIVER_MODULES = ("bot.logging_setup",)

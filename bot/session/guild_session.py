@@ -57,6 +57,7 @@ class GuildSession:
         limits: SessionLimits,
         on_end: Callable[[GuildSession, str], None],
         post: Callable[[str], None] | None = None,
+        consent_notice: str | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         now: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
@@ -74,6 +75,7 @@ class GuildSession:
         self.conversation = conversation
         self.store = store
         self._on_end = on_end
+        self._consent_notice = consent_notice
         self._roster: tuple[str, ...] | None = None
         self.tasks = TaskSet(guild_id)
         self.record = SessionRecord(self.state, store, member_names=voice.member_names, post=post)
@@ -142,6 +144,8 @@ class GuildSession:
             on_first_frame_played=self.record.first_frame_played,
         )
         self.lifetime.start(self.end)
+        if self._consent_notice is not None:  # everyone is told the bot listens, where the audio goes, how to opt out
+            self.record.consent(self._consent_notice)
         self.record.announce_transcripts()
         self.on_presence_changed()
 
@@ -165,12 +169,8 @@ class GuildSession:
 
     # -- commands ------------------------------------------------------------------------------------------------
 
-    async def move_to(self, channel: discord.VoiceChannel) -> None:
-        await self.voice.move_to(channel)
-        self.on_presence_changed()
-
     async def reset(self, persona: Persona | None = None) -> None:
-        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona set``)."""
+        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona-admin set``)."""
         self.playback.clear()
         self.turns.forget_pending()
         if persona is not None and persona != self.state.persona:
@@ -261,6 +261,9 @@ class GuildSession:
         self._on_end(self, what)
 
     # -- status --------------------------------------------------------------------------------------------------
+
+    def humans_present(self) -> int:
+        return self.voice.humans_present()
 
     def recent_speakers(self) -> list[str]:
         return self.record.recent_speakers()

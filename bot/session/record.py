@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import discord
 
 from bot import texts
+from bot.fit import EMBED_FIELD_VALUE_CHARS, join_within
 from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
@@ -100,6 +101,11 @@ class SessionRecord:
                 self._post(message)
             except Exception:
                 _log.exception("guild %s: posting to the text channel failed", self._state.guild_id)
+
+    def consent(self, notice: str) -> None:
+        """Post the session's consent notice; it says whether transcripts are on, so that need not be said again."""
+        self.notify(notice)
+        self._transcript_notice_posted = self._state.settings.transcripts
 
     def announce_transcripts(self) -> None:
         """With transcripts on, say so once per session."""
@@ -230,7 +236,8 @@ class SessionRecord:
         embed.add_field(name="Channel", value=f"<#{channel_id}>")
         embed.add_field(name="Uptime", value=f"{uptime_s // 60} min {uptime_s % 60} s")
         embed.add_field(name="Mode", value=texts.mode_description(self._state.mode.value))
-        embed.add_field(name="Recent speakers", value=", ".join(self.recent_speakers()) or "nobody yet")
+        speakers = join_within(self.recent_speakers(), EMBED_FIELD_VALUE_CHARS)  # whole names, then "… and N more"
+        embed.add_field(name="Recent speakers", value=speakers or "nobody yet")
         latency = self.response_latency.percentiles()
         embed.add_field(
             name="Answer latency",

@@ -4,7 +4,7 @@ Settings are declared once (:class:`GuildSettings` and its defaults) and read/wr
 :class:`SettingsStore`. Stored data is limited to settings, usage counters (per guild and per user and day) and
 per-user privacy choices, keyed by Discord ids: no audio, no transcripts, no names, no text.
 :meth:`SettingsStore.export_guild` returns everything stored for a guild, :meth:`SettingsStore.delete_guild` removes
-it, and :meth:`SettingsStore.delete_user` removes what is stored about one user.
+it but members' opt-outs, and :meth:`SettingsStore.delete_user` removes what is stored about one user.
 
 The store is synchronous; each call is one small transaction on a local file (well under a millisecond), so the
 asyncio layers may call it directly. It is safe to use from one thread at a time.
@@ -419,11 +419,16 @@ class SettingsStore:
             "privacy": [{"user_id": u, "no_transcript": bool(t), "no_listen": bool(n)} for u, t, n in privacy],
         }
 
-    def delete_guild(self, guild_id: int) -> int:
-        """Delete everything stored for the guild; returns the number of rows removed."""
+    def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
+        """Delete what is stored for the guild (settings, usage, talk time); returns the number of rows removed.
+
+        Members' privacy choices stay unless ``forget_choices``: an opt-out protects its member, and deleting it
+        would start transcribing them and sending their audio again (as with :meth:`delete_user`).
+        """
+        tables = ("guild_settings", "usage", "user_usage")
         with self._transaction():
             removed = 0
-            for table in ("guild_settings", "usage", "user_usage", "user_privacy"):
+            for table in (*tables, "user_privacy") if forget_choices else tables:
                 removed += self._db.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,)).rowcount
         _log.info("deleted stored data of guild %s (%d rows)", guild_id, removed)
         return removed

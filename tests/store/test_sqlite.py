@@ -91,10 +91,12 @@ def test_delete_guild_removes_everything_of_that_guild_only(store: SettingsStore
     store.update(2, {"voice": "sage"})
     store.add_user_usage(2, "2026-11-24", 100, 6.0)
     store.set_privacy(2, 100, no_listen=True)
-    assert store.delete_guild(1) == 4
+    assert store.delete_guild(1) == 3  # settings, usage, talk time: the opt-out stays
     assert store.get(1) == GuildSettings()
     assert store.usage(1, "2026-11-24") == Usage()
-    assert store.top_talkers(1, "2026-11-01") == [] and store.opted_out(1) == {}
+    assert store.top_talkers(1, "2026-11-01") == [] and store.opted_out(1) == {100: Privacy(no_transcript=True)}
+    assert store.delete_guild(1, forget_choices=True) == 1
+    assert store.opted_out(1) == {}
     assert store.export_guild(1) == {
         "guild_id": 1,
         "schema_version": SCHEMA_VERSION,
