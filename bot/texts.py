@@ -131,7 +131,7 @@ def consent_notice(persona_name: str, channel_mention: str, recipient: str, tran
     return (
         f"🎙️ **{persona_name}** is listening in {channel_mention}. What people say here is sent to **{recipient}** "
         f"so the bot can answer. {posted} Use {OPT_OUT_TIP} to keep your words out of transcripts, or your voice "
-        "from the bot in name and push-to-talk modes; `/voice help` lists the commands."
+        "from the bot; `/voice help` lists the commands."
     )
 
 
@@ -235,8 +235,8 @@ HELP_FIELDS: tuple[tuple[str, str], ...] = (
     ),
     (
         "Your data",
-        "`/voice privacy` keeps your words out of transcripts, or your voice from the bot in name and "
-        "push-to-talk modes. `/voice forget-me` deletes what I stored about you (your opt-out stays).",
+        "`/voice privacy` keeps your words out of transcripts, or your voice from the bot altogether. "
+        "`/voice forget-me` deletes what I stored about you (your opt-out stays).",
     ),
     (
         "Modes",

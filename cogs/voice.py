@@ -166,7 +166,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.command(name="privacy", description="Keep your words out of transcripts, or your voice from the bot")
     @app_commands.describe(
         transcripts="Show what you say in transcripts (off: you appear as '(someone)', without your words)",
-        listening="Let the bot hear you in name and push-to-talk modes",
+        listening="Let the bot hear you (off: your voice is never sent to the model)",
     )
     async def privacy(
         self, interaction: discord.Interaction[Any], transcripts: bool | None = None, listening: bool | None = None
@@ -195,6 +195,9 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.command(name="forget-me", description="Delete what the bot stored about you here (keeps opt-outs)")
     async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
         member = member_of(interaction)
+        session = self.bot.sessions.get(member.guild.id)
+        if session is not None:
+            session.forget_member(member.id)  # what the live session holds and has not written yet
         rows = self.bot.store.delete_user(member.id, member.guild.id)
         kept = self.bot.store.privacy(member.guild.id, member.id) != Privacy()
         await reply(interaction, texts.forgot_you(rows, kept))

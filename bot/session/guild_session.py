@@ -195,6 +195,11 @@ class GuildSession:
         """Re-read the per-user privacy choices (after ``/voice privacy``)."""
         self.state.privacy = self.store.opted_out(self.guild_id)
 
+    def forget_member(self, user_id: int) -> None:
+        """A member deleted their data (``/voice forget-me``): drop their unwritten talk time and their place in
+        the recent speakers."""
+        self.record.forget_member(user_id)
+
     def toggle_push_to_talk(self, user_id: int) -> bool:
         """Flip ``user_id``'s push-to-talk; returns whether their audio is now sent."""
         return self.turns.toggle_push_to_talk(user_id)

@@ -221,6 +221,10 @@ class SessionRecord:
             return False
         return True
 
+    def forget_member(self, user_id: int) -> None:
+        self.unwritten.talk_s.pop(user_id, None)
+        self._recent_speakers.pop(user_id, None)
+
     # -- status --------------------------------------------------------------------------------------------------
 
     def recent_speakers(self) -> list[str]:

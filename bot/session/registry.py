@@ -74,6 +74,9 @@ class Session(Protocol):
     def refresh_privacy(self) -> None:
         """A member changed their privacy choices."""
 
+    def forget_member(self, user_id: int) -> None:
+        """A member deleted their data: drop what the session holds of them and has not stored yet."""
+
 
 SessionFactory = Callable[
     [VoiceTarget, "discord.abc.Messageable | None", Callable[[Session, str], None]], Awaitable[Session]

@@ -357,7 +357,7 @@ async def test_opted_out_users_are_hidden_in_transcripts_and_not_heard_in_name_m
     rig.session.on_user_transcript("item-u1", "my secret plans for tonight")
     assert not any("secret" in post for post in rig.posts)
     assert rig.posts[-1] == texts.hidden_turn_line()
-    assert rig.voice.gate is not None and rig.voice.gate(7)  # always mode: everyone is heard
+    assert rig.voice.gate is not None and not rig.voice.gate(7) and rig.voice.gate(5)  # opted out: never sent
     await rig.session.apply_settings(GuildSettings(transcripts=True, mode="name"))
     assert not rig.voice.gate(7) and rig.voice.gate(5)
     assert rig.posts.count(texts.TRANSCRIPTS_NOTICE) == 1  # once per session
@@ -495,3 +495,33 @@ async def test_a_failing_store_does_not_stop_the_limit_watchdog_nor_lose_usage(
     rig.clock.now_s += 61
     await asyncio.sleep(0.05)  # ... and still enforces the limits
     assert rig.ended == ["alone"] and rig.voice.disconnected
+
+
+async def test_an_opted_out_member_is_never_sent_and_cannot_interrupt_in_always_mode(rig: Rig) -> None:
+    rig.store.set_privacy(1, 7, no_listen=True)
+    rig.session.refresh_privacy()
+    rig.session.start()
+    assert rig.session.mode.value == "always"
+    assert rig.voice.gate is not None and not rig.voice.gate(7) and rig.voice.gate(5)
+    rig.session.on_assistant_audio("item-1", b"\0" * 4800)
+    rig.session.on_speech_started()
+    talk(rig, 7, 600)  # loud and long: would interrupt if carol were heard
+    await settle()
+    assert rig.talk.interrupts == [] and rig.player.queued == {"item-1": 4800}
+    await rig.session.close("test")
+    assert dict(rig.store.top_talkers(1, "2026-11-01", 5)) == {}  # and no talk time is kept for her
+
+
+async def test_forget_member_drops_what_the_live_session_has_not_written(rig: Rig) -> None:
+    rig.session.start()
+    rig.voice.spoken = {5: [1000.1]}
+    talk(rig, 5, 400)
+    talk(rig, 7, 200)
+    rig.session.on_speech_started()
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u1", None)
+    assert "alice" in rig.session.recent_speakers()
+    rig.session.forget_member(5)
+    assert "alice" not in rig.session.recent_speakers()
+    await rig.session.close("test")
+    assert dict(rig.store.top_talkers(1, "2026-11-01", 5)) == {7: pytest.approx(0.2)}

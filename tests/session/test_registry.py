@@ -55,6 +55,9 @@ class RecordingSession:
     def refresh_privacy(self) -> None:
         self.calls.append("privacy")
 
+    def forget_member(self, user_id: int) -> None:
+        self.calls.append(f"forget {user_id}")
+
 
 def channel(guild_id: int, channel_id: int) -> VoiceTarget:
     return cast(discord.VoiceChannel, SimpleNamespace(id=channel_id, guild=SimpleNamespace(id=guild_id)))
