@@ -110,3 +110,47 @@ def name_mode_tip(persona_name: str) -> str:
 def goodbye_prompt(notice: str) -> str:
     """What the persona is asked to say, in its own voice, when a limit ends the session."""
     return f"(The session is ending now. Tell everyone briefly, in your own words and in character: {notice})"
+
+
+# -- the command line (stderr and stdout of ``python -m bot``) --------------------------------------------------------
+
+CLI_DESCRIPTION = (
+    "voicebot: a Discord voice bot that talks through an OpenAI Realtime session.\n\n"
+    "commands:\n"
+    "  (none) or run   run the Discord bot (needs DISCORD_TOKEN and a Realtime key in .env)\n"
+    "  simulate        speak a WAV file to the persona and write its spoken answer, without Discord\n"
+    "  fake-server     run the local Realtime-compatible server on its own, for trying clients\n\n"
+    "First run without any account: voicebot simulate --offline --input question.wav --output answer.wav"
+)
+BOT_CONFIG_PROBLEMS = "The bot cannot start; fix these settings (environment or .env):"
+SIMULATE_CONFIG_PROBLEMS = (
+    "simulate has no Realtime server to talk to; fix these settings (environment or .env), "
+    "or give --url, or try --offline (a local server, no account needed):"
+)
+
+
+def missing_env_file(path: str) -> str:
+    return f"error: the settings file {path} given with --env-file does not exist."
+
+
+def bad_number(value: str, what: str) -> str:
+    """``what`` says what the number is, e.g. "a number of seconds above 0"."""
+    return f"{what} (got {value!r})"
+
+
+def offline_server(url: str, voice: str) -> str:
+    return f"offline: a local Realtime server at {url} answers (no account needed); {voice}"
+
+
+def fake_server_listening(url: str, dialect: str, voice: str, key_required: bool) -> str:
+    key = "clients must send the key given with --api-key" if key_required else "any API key (or none) is accepted"
+    return (
+        f"local Realtime server ({dialect.upper()}) listening on {url}; {key}; {voice}.\n"
+        f"Try: voicebot simulate --url {url}{' --api-key KEY' if key_required else ''} "
+        "--input question.wav --output answer.wav\n"
+        "Ctrl-C stops it."
+    )
+
+
+def cannot_listen(host: str, port: int, reason: str) -> str:
+    return f"error: cannot listen on {host}:{port}: {reason}"

@@ -66,7 +66,7 @@ def _decode(data: bytes, encoding: int, width: int) -> npt.NDArray[np.float32]:
     return (np.frombuffer(data, dtype="<i4").astype(np.float64) / float(1 << 31)).astype(np.float32)
 
 
-def _parse_format(path: Path, body: bytes) -> _Format:
+def _parse_format(path: str, body: bytes) -> _Format:
     if len(body) < _MIN_FMT_BYTES:
         raise WavError(f"{path}: damaged WAV file (its format chunk is {len(body)} bytes, at least 16 expected)")
     encoding, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body)
@@ -93,7 +93,7 @@ def _parse_format(path: Path, body: bytes) -> _Format:
     return _Format(encoding, channels, rate, block_align, bits)
 
 
-def _chunks(path: Path, content: bytes) -> tuple[_Format, bytes]:
+def _chunks(path: str, content: bytes) -> tuple[_Format, bytes]:
     """The format and the audio bytes of a RIFF/WAVE file's ``content``."""
     if not content:
         raise WavError(f"{path}: not a WAV file (it is empty)")
@@ -148,7 +148,16 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.float32], int
         content = path.read_bytes()
     except OSError as error:
         raise WavError(f"{path}: cannot be read ({error.strerror or error})") from error
-    fmt, data = _chunks(path, content)
+    return decode_wav(content, str(path))
+
+
+def decode_wav(content: bytes, name: str = "WAV data") -> tuple[npt.NDArray[np.float32], int]:
+    """:func:`read_wav` for a WAV file's bytes (e.g. a program's output); ``name`` starts each error message.
+
+    Raises:
+        WavError: as :func:`read_wav`.
+    """
+    fmt, data = _chunks(name, content)
     whole = data[: len(data) - len(data) % fmt.block_align]
     samples = _decode(whole, fmt.encoding, fmt.block_align // fmt.channels)
     return samples.reshape(-1, fmt.channels), fmt.sample_rate

@@ -92,8 +92,10 @@ class Peer:
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids)}"
 
-    def _timeout(self, timeout_s: float | None) -> float:
-        return self.server.wait_s if timeout_s is None else timeout_s
+    def _timeout(self, timeout_s: float | None) -> float | None:
+        """The bound of a wait: the server's ``wait_s`` when not given; ``inf`` waits on (None for asyncio)."""
+        wait_s = self.server.wait_s if timeout_s is None else timeout_s
+        return None if wait_s == float("inf") else wait_s
 
     # -- receiving ---------------------------------------------------------------------------------------------
 
@@ -203,8 +205,7 @@ class Peer:
                 self._audio_changed.clear()
                 await self._audio_changed.wait()
 
-        wait_s = 6 * self.server.wait_s if timeout_s is None else timeout_s
-        turn = await asyncio.wait_for(scan(), None if wait_s == float("inf") else wait_s)
+        turn = await asyncio.wait_for(scan(), self._timeout(6 * self.server.wait_s if timeout_s is None else timeout_s))
         self.last_user_item_id = item_id
         return turn
 
