@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_env_file
+from bot.config import ConfigError, load_config, parse_env_file, read_env_file
 
 OPENAI_KEY = "sk-test-abcdefghijklmnop"
 TOKEN = "MTIzNDU2Nzg5.discord.token-value"
@@ -160,3 +160,10 @@ def test_shards_are_both_or_neither_and_in_range() -> None:
     for bad in ({"SHARD_ID": "0"}, {"SHARD_ID": "2", "SHARD_COUNT": "2"}, {"SHARD_ID": "a", "SHARD_COUNT": "2"}):
         with pytest.raises(ConfigError, match="SHARD_"):
             load_config(base_env(**bad), env_file=None)
+
+
+def test_the_example_env_file_reads_without_problems() -> None:
+    values, problems = read_env_file(Path(__file__).resolve().parent.parent / ".env.example")
+    assert problems == []
+    assert {"DISCORD_TOKEN", "OPENAI_API_KEY", "REALTIME_PROVIDER", "SHARD_COUNT"} <= values.keys()
+    assert values["REALTIME_PROVIDER"] == "openai" and values["DISCORD_TOKEN"] == ""
