@@ -36,6 +36,8 @@ BYTES_PER_MS = 48
 VAD_THRESHOLD = 0.02
 VAD_SILENCE_MS = 500
 _VAD_BLOCK_MS = 20
+#: Quiet scanned before any speech is dropped past this much, so a long silent connection does not grow memory.
+QUIET_KEPT_MS = 60_000
 
 #: The token counts a response reports when asked to (``usage=True``): made up, for clients' usage accounting.
 USAGE = {
@@ -171,6 +173,10 @@ class Peer:
                     loud = float(np.sqrt(np.mean(samples**2))) > threshold
                     position += block
                     now_ms = self.audio_base_ms + position // BYTES_PER_MS
+                    if start_ms is None and not loud and position >= QUIET_KEPT_MS * BYTES_PER_MS:
+                        self.audio_base_ms += position // BYTES_PER_MS
+                        del self.audio[:position]
+                        position = 0
                     if start_ms is None and loud:
                         start_ms = now_ms - _VAD_BLOCK_MS
                         await self.send(

@@ -30,6 +30,8 @@ Dialect = str
 WAIT_S = 5.0
 #: How long closing waits for connections to end.
 CLOSE_WAIT_S = 5.0
+#: The largest client message accepted (the Realtime API takes up to 15 MiB of audio per append, base64 encoded).
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 class RealtimeServer:
@@ -81,7 +83,7 @@ class RealtimeServer:
     async def start(self) -> None:
         """Listen. Raises OSError when the port cannot be bound."""
         self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._check_request, max_size=None
+            self._handle, self.host, self.port, process_request=self._check_request, max_size=MAX_MESSAGE_BYTES
         )
 
     async def close(self) -> None:
