@@ -138,6 +138,17 @@ def bad_number(value: str, what: str) -> str:
     return f"{what} (got {value!r})"
 
 
+def voice_espeak(program: str) -> str:
+    return f"answers are spoken by {program}"
+
+
+def voice_tone(frequency_hz: float, program: str) -> str:
+    return (
+        f"answers are a {frequency_hz:.0f} Hz tone ({program} is not installed; "
+        f"`apt-get install {program}` makes them speech)"
+    )
+
+
 def offline_server(url: str, voice: str) -> str:
     return f"offline: a local Realtime server at {url} answers (no account needed); {voice}"
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot import texts
 from bot.audio.convert import resample_float32
 from bot.audio.wav import WavError, decode_wav
 from bot.fakeserver.peer import SAMPLE_RATE, tone_pcm16
@@ -36,12 +37,7 @@ class Voice:
 
     def describe(self) -> str:
         """Which voice this is, in a sentence for the user."""
-        if self.espeak:
-            return f"answers are spoken by {ESPEAK}"
-        return (
-            f"answers are a {TONE_HZ:.0f} Hz tone ({ESPEAK} is not installed; "
-            f"`apt-get install {ESPEAK}` makes them speech)"
-        )
+        return texts.voice_espeak(ESPEAK) if self.espeak else texts.voice_tone(TONE_HZ, ESPEAK)
 
     def render(self, text: str) -> bytes:
         """``text`` as 24 kHz mono pcm16. Blocks for the espeak-ng run: call it in a worker thread."""
