@@ -149,13 +149,12 @@ def _cmd_fake_server(args: argparse.Namespace) -> int:
 
 
 async def _fake_server(host: str, port: int, api_key: str | None, dialect: str) -> int:
-    import logging
-
     from bot.fakeserver.model import StandInModel
     from bot.fakeserver.server import RealtimeServer
     from bot.fakeserver.voice import Voice
+    from bot.logging_setup import setup_logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("WARNING", [Secret(api_key)] if api_key else [])
     voice = Voice.find()
 
     def say(line: str) -> None:
