@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from asyncio.subprocess import PIPE
 from pathlib import Path
@@ -66,15 +67,19 @@ def test_offline_simulate_answers_a_float_wav_with_a_tone_when_espeak_is_missing
 
 
 @needs_espeak
-def test_offline_simulate_speaks_the_answer_with_espeak(tmp_path: Path) -> None:
-    answer = tmp_path / "a.wav"
+def test_offline_simulate_hears_espeak_speech_and_answers_with_espeak(tmp_path: Path) -> None:
+    question, answer = tmp_path / "q.wav", tmp_path / "a.wav"
+    assert ESPEAK is not None, "CI requires espeak-ng: scripts/test installs it"
+    subprocess.run([ESPEAK, "-v", "en-us", "-w", str(question), "What is your favorite food?"], check=True, timeout=30)
     result = run_bot(
-        "simulate", "--offline", "--input", str(QUESTION), "--output", str(answer), "--speed", "4",
+        "simulate", "--offline", "--input", str(question), "--output", str(answer), "--speed", "4",
         env={}, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].endswith("answers are spoken by espeak-ng"), lines
+    heard = [line for line in lines if line.startswith("user: (")]
+    assert len(heard) == 1 and 1.0 <= float(heard[0].split()[1].lstrip("(")) <= 2.5, lines  # one spoken question
     assert "assistant: My favorite food is spicy miso ramen." in lines
     samples, rate = read_wav(answer)
     seconds = len(samples) / rate
