@@ -140,8 +140,8 @@ async def _simulate_offline(options: SimulationOptions, dialect: str) -> int:
 
     voice = Voice.find()
     async with RealtimeServer(StandInModel(voice), dialect=dialect) as server:
-        print(texts.offline_server(server.url, voice.describe()))
-        return await run_simulation(replace(options, url=server.url, api_key=None), print)
+        note = texts.offline_server(server.url, voice.describe())
+        return await run_simulation(replace(options, url=server.url, api_key=None, server_note=note), print)
 
 
 def _cmd_fake_server(args: argparse.Namespace) -> int:

@@ -55,6 +55,7 @@ def test_offline_simulate_answers_a_float_wav_with_a_tone_when_espeak_is_missing
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("offline: a local Realtime server at ws://127.0.0.1:"), lines
+    assert lines[1].startswith("connected to ws://127.0.0.1:")
     assert f"answers are a {TONE_HZ:.0f} Hz tone (espeak-ng is not installed" in lines[0]
     assert "user: (1.2 s of speech; the local server recognises no words)" in lines  # the VAD found the question
     assert 'tool call: get_your_info({"query": "favorite food"}) -> {"favorite_food":"spicy miso ramen"}' in lines
@@ -108,9 +109,13 @@ async def test_fake_server_runs_alone_and_stops_on_ctrl_c(tmp_path: Path) -> Non
         stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()
     printed = stdout.decode().splitlines()
-    assert "heard 1.4 s of speech" in printed, printed
-    assert 'called get_your_info({"query": "favorite food"})' in printed
-    assert "said: My favorite food is spicy miso ramen." in printed
+    assert printed[2:] == [  # after the rest of the greeting
+        "a client connected (GA)",
+        "heard 1.4 s of speech",
+        'called get_your_info({"query": "favorite food"})',
+        "said: My favorite food is spicy miso ramen.",
+        "the client left",
+    ], printed
     assert "Traceback" not in stderr.decode()
 
 
@@ -169,3 +174,9 @@ def test_input_problems_are_found_before_connecting(tmp_path: Path) -> None:
         assert result.returncode == 2, (message, result.stdout, result.stderr)
         assert result.stdout.startswith("error: ") and message in result.stdout, result.stdout
         assert len(result.stdout.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_offline_input_problems_are_one_line_before_any_server_talk(tmp_path: Path) -> None:
+    result = run_bot("simulate", "--offline", "--input", "missing.wav", "--output", "a.wav", env={}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == "error: missing.wav: no such file\n" and "Traceback" not in result.stderr

@@ -85,6 +85,7 @@ class _Conversation:
         self._turn: asyncio.Future[tuple[int, int]] | None = None
 
     async def run(self) -> None:
+        self._say(f"a client connected ({self._peer.server.dialect.upper()})")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._peer.configured.wait(), CONFIGURE_WAIT_S)
         heard = False  # a committed turn waits for the client's response.create
@@ -121,6 +122,7 @@ class _Conversation:
             for task in (self._turn, self._events):
                 if task is not None:
                     task.cancel()
+            self._say("the client left")
 
     def _listen(self) -> asyncio.Future[tuple[int, int]]:
         detection = _turn_detection(self._peer.session)

@@ -60,6 +60,8 @@ class SimulationOptions:
     pace: float = 1.0
     #: Longest wait for the answer after the input ends.
     answer_timeout_s: float = 30.0
+    #: A line about the server, printed once the inputs are checked (``--offline`` says which server answers).
+    server_note: str | None = None
 
 
 class WavPlayback:
@@ -196,6 +198,8 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
     except (WavError, PersonaError, ValueError) as exc:
         out_line(f"error: {exc}")
         return EXIT_BAD_INPUT
+    if options.server_note:
+        out_line(options.server_note)
     tools = persona_tools(persona)
     settings = SessionSettings(
         instructions=persona_instructions(persona), voice=config.voice, tools=tuple(tools.schemas())

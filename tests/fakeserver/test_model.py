@@ -38,7 +38,12 @@ async def test_the_bots_client_gets_a_tool_backed_answer(tmp_path: Path, dialect
         )
         assert await run_simulation(options, lines.append) == EXIT_OK, lines
     assert server.schema_problems == [] and server.script_errors == []
-    assert heard[0] == "heard 1.4 s of speech" and heard[1] == f'called get_your_info({{"query": "{FIXED_QUERY}"}})'
+    assert heard[:3] == [
+        f"a client connected ({dialect.upper()})",
+        "heard 1.4 s of speech",
+        f'called get_your_info({{"query": "{FIXED_QUERY}"}})',
+    ]
+    assert heard[3:] == ["said: My favorite food is spicy miso ramen.", "the client left"]
     assert "user: (1.4 s of speech; the local server recognises no words)" in lines
     assert "assistant: My favorite food is spicy miso ramen." in lines
     assert server.peers[0].session["tools"][0]["name"] == "get_your_info"
