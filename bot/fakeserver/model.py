@@ -30,12 +30,19 @@ CONFIGURE_WAIT_S = 2.0
 TOOL_WAIT_S = 30.0
 NO_TOOL_ANSWER = "Hello! This is the local test server. I heard you, but I have no tool to look anything up."
 REQUEST_ANSWER = "Hello! This is the local test server."
+#: The longest ``silence_duration_ms`` honoured; a larger or malformed one gets the default.
+MAX_SILENCE_MS = 10_000
 _FOREVER = float("inf")
+
+
+def _dict(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else {} (a client may send anything)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
     """The session's turn detection (GA nests it under audio.input, beta has it at the top); {} when unset."""
-    audio_input = (session.get("audio") or {}).get("input") or {}
+    audio_input = _dict(_dict(session.get("audio")).get("input"))
     for holder in (audio_input, session):
         if "turn_detection" in holder:
             value = holder["turn_detection"]
@@ -44,11 +51,12 @@ def _turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _tool_names(session: dict[str, Any]) -> set[str]:
-    return {str(tool.get("name")) for tool in session.get("tools") or () if isinstance(tool, dict)}
+    tools = session.get("tools")
+    return {str(tool.get("name")) for tool in tools if isinstance(tool, dict)} if isinstance(tools, list) else set()
 
 
 def _wants_transcripts(session: dict[str, Any]) -> bool:
-    audio_input = (session.get("audio") or {}).get("input") or {}
+    audio_input = _dict(_dict(session.get("audio")).get("input"))
     return bool(audio_input.get("transcription") or session.get("input_audio_transcription"))
 
 
@@ -128,7 +136,8 @@ class _Conversation:
         detection = _turn_detection(self._peer.session)
         if detection is None:  # the client commits turns itself
             return asyncio.get_running_loop().create_future()
-        silence_ms = int(detection.get("silence_duration_ms") or VAD_SILENCE_MS)
+        given = detection.get("silence_duration_ms")
+        silence_ms = given if isinstance(given, int) and 0 < given <= MAX_SILENCE_MS else VAD_SILENCE_MS
         return asyncio.ensure_future(self._peer.wait_for_user_turn(silence_ms=silence_ms, timeout_s=_FOREVER))
 
     async def _next_event(self, timeout_s: float) -> dict[str, Any]:
@@ -161,7 +170,7 @@ class _Conversation:
         try:
             while True:
                 event = await self._next_event(TOOL_WAIT_S)
-                item = event.get("item") or {}
+                item = _dict(event.get("item"))
                 if event.get("type") == "conversation.item.create" and item.get("call_id") == call_id:
                     output = str(item.get("output", ""))
                 elif event.get("type") == "response.create":

@@ -88,8 +88,8 @@ class Peer:
         """The ``session`` of the last ``session.update`` (empty before one)."""
         if not self.session_updates:
             return {}
-        session: dict[str, Any] = self.session_updates[-1].get("session") or {}
-        return session
+        session = self.session_updates[-1].get("session")
+        return session if isinstance(session, dict) else {}
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids)}"

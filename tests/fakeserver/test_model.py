@@ -130,6 +130,14 @@ async def test_without_the_tool_a_turn_gets_a_fixed_sentence() -> None:
     assert "response.function_call_arguments.done" not in client.kinds()
 
 
+async def test_a_malformed_session_gets_the_defaults_not_a_crash() -> None:
+    session = {"type": "realtime", "audio": "loud", "tools": "all", "turn_detection": {"silence_duration_ms": "soon"}}
+    async with raw_session(session) as client:
+        await client.speak()
+        transcript = await client.until("response.output_audio_transcript.done")
+    assert transcript["transcript"] == NO_TOOL_ANSWER
+
+
 async def test_a_response_create_without_a_turn_gets_a_greeting() -> None:
     async with raw_session(ga_session({"type": "server_vad"}, [TOOL])) as client:
         await client.send({"type": "response.create"})
