@@ -208,7 +208,10 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="voicebot", description=texts.CLI_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="voicebot",
+        description=texts.CLI_DESCRIPTION,
+        epilog=texts.CLI_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     settings = _Parser(add_help=False)
     settings.add_argument(

@@ -115,12 +115,12 @@ def goodbye_prompt(notice: str) -> str:
 # -- the command line (stderr and stdout of ``python -m bot``) --------------------------------------------------------
 
 CLI_DESCRIPTION = (
-    "voicebot: a Discord voice bot that talks through an OpenAI Realtime session.\n\n"
-    "commands:\n"
-    "  (none) or run   run the Discord bot (needs DISCORD_TOKEN and a Realtime key in .env)\n"
-    "  simulate        speak a WAV file to the persona and write its spoken answer, without Discord\n"
-    "  fake-server     run the local Realtime-compatible server on its own, for trying clients\n\n"
-    "First run without any account: voicebot simulate --offline --input question.wav --output answer.wav"
+    "A Discord voice bot that talks through an OpenAI Realtime session.\n"
+    "Without a command it runs the bot (DISCORD_TOKEN and a Realtime key in .env)."
+)
+CLI_EPILOG = (
+    "First run without any account (a local server answers):\n"
+    "  voicebot simulate --offline --input question.wav --output answer.wav"
 )
 BOT_CONFIG_PROBLEMS = "The bot cannot start; fix these settings (environment or .env):"
 SIMULATE_CONFIG_PROBLEMS = (
