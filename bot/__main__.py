@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--timeout",
-        type=_positive("a timeout is a number of seconds above 0"),
+        type=_positive("a timeout is a finite number of seconds above 0"),
         default=30.0,
         metavar="S",
         help="longest wait for the answer",

@@ -135,8 +135,14 @@ def test_fake_server_on_a_taken_port_is_one_line_and_exit_2(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--timeout", "nan"], "error: argument --timeout: a timeout is a number of seconds above 0 (got 'nan')"),
-        (["--timeout", "inf"], "error: argument --timeout: a timeout is a number of seconds above 0 (got 'inf')"),
+        (
+            ["--timeout", "nan"],
+            "argument --timeout: a timeout is a finite number of seconds above 0 (got 'nan')",
+        ),
+        (
+            ["--timeout", "inf"],
+            "argument --timeout: a timeout is a finite number of seconds above 0 (got 'inf')",
+        ),
         (["--speed", "0"], "error: argument --speed: a speed is a factor above 0 and at most 100 (got '0')"),
         (["--offline", "--url", "ws://x"], "argument --url: not allowed with argument --offline"),
         (["--offline", "--api-key", "k"], "--api-key goes with --url, not with --offline"),
@@ -156,20 +162,17 @@ def test_input_problems_are_found_before_connecting(tmp_path: Path) -> None:
     damaged.write_bytes(b"RIFF\x20\x00\x00\x00WAVEfmt \x04\x00\x00\x00\x01\x00\x01\x00data\x00\x00\x00\x00")
     good = tmp_path / "good.wav"
     float_question(good, seconds=0.5)
+    url = "ws://127.0.0.1:9/v1"
     cases = [
-        (damaged, tmp_path / "a.wav", "ws://127.0.0.1:9/v1", "its format chunk is 4 bytes, at least 16 expected"),
-        (good, tmp_path / "missing" / "a.wav", "ws://127.0.0.1:9/v1", f"the folder {tmp_path / 'missing'} does not"),
-        (good, tmp_path, "ws://127.0.0.1:9/v1", "it is a folder"),
-        (
-            good,
-            tmp_path / "a.wav",
-            "http://127.0.0.1:9/v1",
-            "Realtime servers speak WebSocket: try ws://127.0.0.1:9/v1",
-        ),
+        ([damaged, tmp_path / "a.wav", "--url", url], "its format chunk is 4 bytes, at least 16 expected"),
+        ([good, tmp_path / "missing" / "a.wav", "--url", url], f"the folder {tmp_path / 'missing'} does not exist"),
+        ([good, tmp_path, "--url", url], "it is a folder"),
+        ([good, tmp_path / "a.wav", "--url", "http://127.0.0.1:9/v1"], "speak WebSocket: try ws://127.0.0.1:9/v1"),
+        ([good, tmp_path / "a.wav", "--url", url, "--timeout", "1e306"], "at most 3600 (got 1e+306)"),
     ]
-    for question, answer, url, message in cases:
+    for (question, answer, *rest), message in cases:
         result = run_bot(
-            "simulate", "--input", str(question), "--output", str(answer), "--url", url, env={}, cwd=tmp_path
+            "simulate", "--input", str(question), "--output", str(answer), *map(str, rest), env={}, cwd=tmp_path
         )
         assert result.returncode == 2, (message, result.stdout, result.stderr)
         assert result.stdout.startswith("error: ") and message in result.stdout, result.stdout

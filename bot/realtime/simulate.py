@@ -39,6 +39,8 @@ _log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+#: The longest answer wait accepted (a Realtime session lasts an hour at most).
+MAX_ANSWER_TIMEOUT_S = 3600.0
 #: Inputs longer than this get a progress line every ``PROGRESS_EVERY_S`` of audio streamed.
 PROGRESS_EVERY_S = 5.0
 #: The environment variable holding each provider's key (to say which key a server rejected).
@@ -152,8 +154,11 @@ def _check_output(path: Path) -> None:
 def _check_numbers(options: SimulationOptions) -> None:
     if not (math.isfinite(options.pace) and options.pace > 0):
         raise ValueError(f"the speed must be a finite number above 0 (got {options.pace})")
-    if not (math.isfinite(options.answer_timeout_s) and options.answer_timeout_s > 0):
-        raise ValueError(f"the timeout must be a finite number of seconds above 0 (got {options.answer_timeout_s})")
+    if not (math.isfinite(options.answer_timeout_s) and 0 < options.answer_timeout_s <= MAX_ANSWER_TIMEOUT_S):
+        raise ValueError(
+            f"the timeout must be a number of seconds above 0 and at most {MAX_ANSWER_TIMEOUT_S:g} "
+            f"(got {options.answer_timeout_s})"
+        )
 
 
 def _rejection(exc: RealtimeError, options: SimulationOptions, config: RealtimeConfig) -> str:
@@ -190,6 +195,8 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
     try:
         _check_numbers(options)
         samples, rate = read_wav(options.input_path)
+        if len(samples) == 0:
+            raise ValueError(f"{options.input_path} holds no audio")
         _check_output(options.output_path)
         persona = load_persona(options.persona_file) if options.persona_file else default_persona()
         config = _realtime_config(options)

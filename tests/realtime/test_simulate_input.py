@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.audio.wav import write_wav
 from bot.config import RealtimeConfig
 from bot.realtime.simulate import EXIT_BAD_INPUT, EXIT_FAILED, SimulationOptions, run_simulation
 from bot.secret import Secret
@@ -57,8 +58,9 @@ async def test_no_key_at_all_says_to_give_one(realtime_server: ServerFactory, tm
     [
         (math.nan, 30.0, "the speed must be a finite number above 0 (got nan)"),
         (0.0, 30.0, "the speed must be a finite number above 0 (got 0.0)"),
-        (1.0, math.inf, "the timeout must be a finite number of seconds above 0 (got inf)"),
-        (1.0, -1.0, "the timeout must be a finite number of seconds above 0 (got -1.0)"),
+        (1.0, math.inf, "the timeout must be a number of seconds above 0 and at most 3600 (got inf)"),
+        (1.0, -1.0, "the timeout must be a number of seconds above 0 and at most 3600 (got -1.0)"),
+        (1.0, 1e306, "the timeout must be a number of seconds above 0 and at most 3600 (got 1e+306)"),
     ],
 )
 async def test_numbers_are_checked_before_anything_else(
@@ -70,3 +72,12 @@ async def test_numbers_are_checked_before_anything_else(
     )
     assert await run_simulation(options, lines.append) == EXIT_BAD_INPUT
     assert lines == [f"error: {message}"]
+
+
+async def test_a_wav_without_samples_is_bad_input(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    write_wav(empty, b"", 16_000, 1)
+    lines: list[str] = []
+    options = SimulationOptions(empty, tmp_path / "a.wav", url="ws://127.0.0.1:9/v1")
+    assert await run_simulation(options, lines.append) == EXIT_BAD_INPUT
+    assert lines == [f"error: {empty} holds no audio"]
