@@ -6,6 +6,7 @@ Secrets are held as :class:`~bot.secret.Secret` and never appear in a repr, a lo
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Mapping
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 from urllib.parse import urlparse
+
+from dotenv.parser import parse_stream
 
 from bot.secret import Secret
 
@@ -86,31 +89,48 @@ class Config:
         return [s for s in (self.discord_token, self.realtime.api_key) if s]
 
 
-def parse_env_file(text: str) -> dict[str, str]:
-    """Parse ``.env`` text: ``KEY=value`` lines, ``#`` comments, optional ``export``, optional quotes."""
+def parse_env_file(text: str, name: str = ".env") -> tuple[dict[str, str], list[str]]:
+    """Parse ``.env`` text with python-dotenv; returns the values and a problem sentence for each unreadable line.
+
+    python-dotenv handles what shells and other tools accept: ``export KEY=value``, single and double quotes (with
+    escapes in double quotes, and values over several lines), ``# comments`` after a value, and spaces around ``=``.
+    A UTF-8 byte order mark is dropped; a ``KEY`` without ``=`` sets nothing; ``${VAR}`` is kept as written (a key
+    may contain ``$``).
+    """
     values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
-    return values
+    problems: list[str] = []
+    for binding in parse_stream(io.StringIO(text.removeprefix("\ufeff"))):
+        if binding.error:
+            line = binding.original.line
+            problems.append(
+                f"{name} line {line} is not KEY=value: fix or remove it (quote a value that has spaces, # or quotes)."
+            )
+        elif binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values, problems
 
 
-def read_environment(environ: Mapping[str, str] | None = None, env_file: Path | None = None) -> dict[str, str]:
-    """The effective settings: the ``.env`` file's values overridden by the process environment."""
-    merged: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        merged.update(parse_env_file(env_file.read_text(encoding="utf-8")))
+def read_env_file(env_file: Path) -> tuple[dict[str, str], list[str]]:
+    """The values of ``env_file`` (none when it does not exist) and a problem sentence for each one it has."""
+    if not env_file.is_file():
+        return {}, []
+    try:
+        text = env_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return {}, [f"{env_file} is not UTF-8 text: save it as UTF-8."]
+    except OSError as error:
+        return {}, [f"{env_file} cannot be read: {error.strerror or error}."]
+    return parse_env_file(text, str(env_file))
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """The effective settings (the ``.env`` file's values overridden by the process environment) and the
+    problems of the ``.env`` file."""
+    merged, problems = read_env_file(env_file) if env_file is not None else ({}, [])
     merged.update(os.environ if environ is None else environ)
-    return merged
+    return merged, problems
 
 
 class _Reader:
@@ -231,7 +251,9 @@ def load_config(
     Raises:
         ConfigError: with one sentence for each problem found; never containing a secret value.
     """
-    reader = _Reader(read_environment(environ, env_file))
+    settings, env_file_problems = read_environment(environ, env_file)
+    reader = _Reader(settings)
+    reader.problems += env_file_problems
     token = reader.secret("DISCORD_TOKEN")
     if token is None and require_discord:
         reader.problems.append(

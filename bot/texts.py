@@ -249,3 +249,58 @@ HELP_FIELDS: tuple[tuple[str, str], ...] = (
         "`/persona-admin set`. While people are with me, only a manager can move me elsewhere.",
     ),
 )
+
+
+# -- the command line (stderr and stdout of ``python -m bot``) --------------------------------------------------------
+
+CLI_DESCRIPTION = (
+    "A Discord voice bot that talks through an OpenAI Realtime session.\n"
+    "Without a command it runs the bot (DISCORD_TOKEN and a Realtime key in .env)."
+)
+CLI_EPILOG = (
+    "First run without any account (a local server answers):\n"
+    "  voicebot simulate --offline --input question.wav --output answer.wav"
+)
+BOT_CONFIG_PROBLEMS = "The bot cannot start; fix these settings (environment or .env):"
+SIMULATE_CONFIG_PROBLEMS = (
+    "simulate has no Realtime server to talk to; fix these settings (environment or .env), "
+    "or give --url, or try --offline (a local server, no account needed):"
+)
+
+
+def missing_env_file(path: str) -> str:
+    return f"error: the settings file {path} given with --env-file does not exist."
+
+
+def bad_number(value: str, what: str) -> str:
+    """``what`` says what the number is, e.g. "a number of seconds above 0"."""
+    return f"{what} (got {value!r})"
+
+
+def voice_espeak(program: str) -> str:
+    return f"answers are spoken by {program}"
+
+
+def voice_tone(frequency_hz: float, program: str) -> str:
+    return (
+        f"answers are a {frequency_hz:.0f} Hz tone ({program} is not installed; "
+        f"`apt-get install {program}` makes them speech)"
+    )
+
+
+def offline_server(url: str, voice: str) -> str:
+    return f"offline: a local Realtime server at {url} answers (no account needed); {voice}"
+
+
+def fake_server_listening(url: str, dialect: str, voice: str, key_required: bool) -> str:
+    key = "clients must send the key given with --api-key" if key_required else "any API key (or none) is accepted"
+    return (
+        f"local Realtime server ({dialect.upper()}) listening on {url}; {key}; {voice}.\n"
+        f"Try: voicebot simulate --url {url}{' --api-key KEY' if key_required else ''} "
+        "--input question.wav --output answer.wav\n"
+        "Ctrl-C stops it."
+    )
+
+
+def cannot_listen(host: str, port: int, reason: str) -> str:
+    return f"error: cannot listen on {host}:{port}: {reason}"

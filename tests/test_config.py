@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_config, parse_env_file
+from bot.config import ConfigError, load_config, parse_env_file, read_env_file
 
 OPENAI_KEY = "sk-test-abcdefghijklmnop"
 TOKEN = "MTIzNDU2Nzg5.discord.token-value"
@@ -85,12 +85,51 @@ def test_env_file_is_read_and_environment_overrides_it(tmp_path: Path) -> None:
     assert config.realtime.voice == "marin"
 
 
-def test_parse_env_file_ignores_junk() -> None:
-    assert parse_env_file("no equals sign\n=\nA=1\n  B = two words \n") == {
-        "": "",
-        "A": "1",
-        "B": "two words",
-    }
+def test_env_file_quotes_comments_bom_and_export_are_read_like_a_shell(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(
+        '\ufeffOPENAI_API_KEY="sk-quoted-key"  # the key\n'
+        "export DISCORD_TOKEN='tok en'\n"
+        "REALTIME_VOICE=cedar # a comment\n"
+        'MANAGER_ROLE="Voice # mods"\n'
+        "PERSONA_FILE=\n"
+        "REALTIME_MODEL=gpt-$realtime\n".encode()
+    )
+    config = load_config({}, env_file=env_file)
+    assert config.realtime.api_key is not None and config.realtime.api_key.reveal() == "sk-quoted-key"
+    assert config.discord_token is not None and config.discord_token.reveal() == "tok en"
+    assert config.realtime.voice == "cedar"
+    assert config.manager_role == "Voice # mods"
+    assert config.persona_file is None
+    assert config.realtime.model == "gpt-$realtime"  # kept as written: no variable expansion
+
+
+def test_parse_env_file_reports_lines_it_cannot_read() -> None:
+    values, problems = parse_env_file("no equals sign\nA=1\n  B = two words \nC\n", "my.env")
+    assert values == {"A": "1", "B": "two words"}  # C without "=" sets nothing
+    assert problems == [
+        "my.env line 1 is not KEY=value: fix or remove it (quote a value that has spaces, # or quotes)."
+    ]
+
+
+def test_an_unreadable_env_file_line_is_a_config_problem_with_the_others(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"OPENAI_API_KEY {OPENAI_KEY}\nLOG_LEVEL=loud\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config({"DISCORD_TOKEN": TOKEN}, env_file=env_file)
+    problems = caught.value.problems
+    assert f"{env_file} line 1 is not KEY=value" in problems[0]
+    assert any(p.startswith("OPENAI_API_KEY is not set") for p in problems)
+    assert any(p.startswith("LOG_LEVEL must be one of") for p in problems)
+    assert OPENAI_KEY not in str(caught.value)
+
+
+def test_an_env_file_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"OPENAI_API_KEY=caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(), env_file=env_file)
+    assert caught.value.problems == [f"{env_file} is not UTF-8 text: save it as UTF-8."]
 
 
 def test_persona_file_must_exist(tmp_path: Path) -> None:
@@ -121,3 +160,10 @@ def test_shards_are_both_or_neither_and_in_range() -> None:
     for bad in ({"SHARD_ID": "0"}, {"SHARD_ID": "2", "SHARD_COUNT": "2"}, {"SHARD_ID": "a", "SHARD_COUNT": "2"}):
         with pytest.raises(ConfigError, match="SHARD_"):
             load_config(base_env(**bad), env_file=None)
+
+
+def test_the_example_env_file_reads_without_problems() -> None:
+    values, problems = read_env_file(Path(__file__).resolve().parent.parent / ".env.example")
+    assert problems == []
+    assert {"DISCORD_TOKEN", "OPENAI_API_KEY", "REALTIME_PROVIDER", "SHARD_COUNT"} <= values.keys()
+    assert values["REALTIME_PROVIDER"] == "openai" and values["DISCORD_TOKEN"] == ""

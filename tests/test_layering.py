@@ -7,7 +7,8 @@ Layers, bottom up:
    drivers), configuration, secrets, user-facing texts, Discord's size limits (``bot.fit``) and the session limits
    (``bot.session.limits``). They import no asyncio, discord, websockets or davey, even transitively, and no bot
    module outside this layer.
-2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, logging set-up.
+2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, the local Realtime server
+   (``bot.fakeserver``), logging set-up.
 3. **session** -- one guild's live conversation (``bot.session``).
 4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
 5. **cogs** -- the slash commands.
@@ -33,6 +34,7 @@ PURE_MODULES = ("bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
 DRIVER_MODULES = ("bot.logging_setup",)
+DRIVER_PACKAGES = ("bot.voice", "bot.realtime", "bot.fakeserver")
 SHELL_MODULES = ("bot.app", "bot.__main__")
 LAYER_NAMES = ("pure", "drivers", "session", "shell", "cogs")
 
@@ -72,7 +74,7 @@ def layer_of(name: str) -> int:
         return 0
     if name.startswith("bot.session"):
         return 2
-    if name.startswith(("bot.voice", "bot.realtime")) or name in DRIVER_MODULES:
+    if name.startswith(DRIVER_PACKAGES) or name in DRIVER_MODULES:
         return 1
     raise AssertionError(f"{name} is in no layer: add it to one in tests/test_layering.py")
 
@@ -155,7 +157,7 @@ def transitive_io_imports(name: str, seen: set[str]) -> list[str]:
 def test_every_module_is_in_a_layer() -> None:
     layers = {name: layer_of(name) for name in all_modules()}
     assert layers["bot.config"] == 0 and layers["bot.audio.formats"] == 0 and layers["bot.room.listening"] == 0
-    assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1
+    assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1 and layers["bot.fakeserver.peer"] == 1
     assert layers["bot.session.guild_session"] == 2 and layers["bot.app"] == 3 and layers["cogs.voice"] == 4
 
 

@@ -13,9 +13,10 @@ from websockets.protocol import State
 
 from bot import texts
 from bot.config import load_config
+from bot.fakeserver.peer import Peer
 from bot.session.wiring import audio_recipient
 from tests.discord_world import BOOTH, PODIUM, STAGE, STUDIO
-from tests.realtime.server import Peer, idle
+from tests.realtime.server import idle
 from tests.whole_bot import ALICE, BOB, GUILD_ID, LOUNGE_ID, Room, eventually, room
 
 DAVE = 8
