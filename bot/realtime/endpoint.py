@@ -13,6 +13,7 @@ OPENAI_URL = "wss://api.openai.com/v1/realtime"
 #: Longest session each provider allows (OpenAI 60 min, Azure 30 min); unknown servers are treated like Azure.
 OPENAI_MAX_SESSION_S = 60 * 60.0
 AZURE_MAX_SESSION_S = 30 * 60.0
+_SECRET_HEADERS = frozenset({"authorization", "api-key"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,11 @@ class Endpoint:
     dialect: Dialect
     max_session_s: float
     headers: dict[str, str] = field(repr=False, default_factory=dict)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The key or token values the headers carry, to redact from anything the server says."""
+        values = (v.split(" ")[-1] for k, v in self.headers.items() if k.lower() in _SECRET_HEADERS)
+        return tuple(v for v in values if len(v) >= 4)
 
     def describe(self) -> str:
         """The URL without its query, safe to log."""

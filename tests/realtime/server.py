@@ -89,8 +89,26 @@ class Peer:
             self.received.append(event)
             self.server.schema_problems += schema_problems(event, self.server.dialect)
             kind = event.get("type")
-            if kind == "session.update":
+            if kind == "session.update" and not self.server.hold_updates:
                 self.session_updates.append(event)
+                refuse = self.server.refuse_update
+                refusal = refuse(event, len(self.session_updates)) if refuse is not None else None
+                if refusal is not None:
+                    code, message = refusal
+                    await self.send(
+                        {
+                            "type": "error",
+                            "event_id": self.new_id("ev"),
+                            "error": {
+                                "type": "invalid_request_error",
+                                "code": code,
+                                "message": message,
+                                "param": "session.audio.output.voice",
+                                "event_id": event.get("event_id"),
+                            },
+                        }
+                    )
+                    continue
                 await self.send({"type": "session.updated", "session": event.get("session", {})})
                 self.configured.set()
                 continue
@@ -303,6 +321,10 @@ class Peer:
         """Close the TCP connection abruptly (no close frame), like a network failure."""
         self.connection.transport.abort()
 
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` and ``reason`` (4001 for a bad key, 1008 for a policy, 1011...)."""
+        await self.connection.close(code, reason)
+
 
 class RealtimeTestServer:
     """Serve ``script`` on 127.0.0.1. Use as ``async with RealtimeTestServer(script) as server: server.url``."""
@@ -315,12 +337,18 @@ class RealtimeTestServer:
         api_key: str | None = "test-key",
         handshake_status: int | None = None,
         handshake_body: str = "",
+        refuse_update: Callable[[dict[str, Any], int], tuple[str, str] | None] | None = None,
+        hold_updates: bool = False,
     ) -> None:
         self._scripts = [script] if callable(script) else list(script)
         self.dialect = dialect
         self.api_key = api_key
         self.handshake_status = handshake_status
         self.handshake_body = handshake_body
+        #: ``refuse_update(event, n)`` -> ``(code, message)`` refuses the connection's n-th session.update.
+        self.refuse_update = refuse_update
+        #: Queue session.update for the script instead of confirming it (a server that never confirms).
+        self.hold_updates = hold_updates
         self.peers: list[Peer] = []
         self.schema_problems: list[str] = []
         self.script_errors: list[BaseException] = []

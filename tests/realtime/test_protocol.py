@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from bot.realtime import outputs as out
+from bot.realtime.carry import TurnCarry
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.events import GA_TO_BETA_NAMES
-from bot.realtime.protocol import RealtimeProtocol, ResponseState
+from bot.realtime.protocol import (
+    RESPONSE_CREATED_TIMEOUT_S,
+    RESPONSE_STALLED_TIMEOUT_S,
+    RealtimeProtocol,
+    ResponseState,
+)
+from bot.realtime.server_text import MAX_SERVER_TEXT_CHARS
 from tests.realtime.schema import schema_problems
 
 SETTINGS = SessionSettings(instructions="Be brief.")
@@ -299,3 +306,93 @@ def test_audio_is_split_below_the_append_limit_and_must_be_whole_samples() -> No
     assert wire.kinds() == ["input_audio_buffer.append"]
     with pytest.raises(ValueError):
         wire.proto.push_audio(b"\x00")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_an_unanswered_request_is_sent_once_more_then_given_up_at_the_named_bound() -> None:
+    clock = Clock()
+    wire = Wire(now=clock)
+    wire.proto.send_text("hi")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]
+    clock.now_s = RESPONSE_CREATED_TIMEOUT_S - 0.1
+    assert wire.proto.check_timers() == [] and wire.kinds() == []
+    clock.now_s = RESPONSE_CREATED_TIMEOUT_S
+    assert wire.proto.check_timers() == [] and wire.kinds() == ["response.create"]
+    clock.now_s = 2 * RESPONSE_CREATED_TIMEOUT_S
+    assert wire.proto.check_timers() == [out.AnswerFailed("no answer started within 10 s")]
+    assert wire.kinds() == [] and wire.proto.state is ResponseState.IDLE and not wire.proto.answer_owed
+
+
+def test_a_stalled_response_is_cancelled_and_given_up() -> None:
+    clock = Clock()
+    wire = Wire(now=clock)
+    wire.proto.request_response()
+    wire.feed(created("r1"))
+    wire.drain()
+    clock.now_s = RESPONSE_STALLED_TIMEOUT_S - 1
+    wire.feed(audio("r1", "a1", bytes(96)))  # progress resets the bound
+    clock.now_s = 2 * RESPONSE_STALLED_TIMEOUT_S - 2
+    assert wire.proto.check_timers() == []
+    clock.now_s = 2 * RESPONSE_STALLED_TIMEOUT_S
+    [failed] = wire.proto.check_timers()
+    assert isinstance(failed, out.AnswerFailed) and wire.drain() == [{"type": "response.cancel", "response_id": "r1"}]
+    assert not wire.proto.busy
+
+
+def test_a_turn_cut_before_its_transcript_is_carried_as_audio_with_its_label() -> None:
+    wire = Wire()
+    speech = bytes(range(256)) * 48 * 3  # 768 ms of distinct bytes
+    wire.proto.push_audio(bytes(48 * 100) + speech[: 48 * 500] + bytes(48 * 300))
+    wire.feed({"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 100})
+    wire.feed({"type": "input_audio_buffer.speech_stopped", "item_id": "u1", "audio_end_ms": 600})
+    wire.feed({"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    wire.proto.label_turn(None, "Alice")
+    wire.proto.request_response()
+    carry = wire.proto.carry()
+    assert carry.answer_owed and carry.label == "Alice" and carry.user_audio == speech[: 48 * 500]
+
+    resumed = Wire(carry=carry, history=[("user", "earlier")])
+    resumed.proto.start()
+    sent = resumed.drain()
+    assert [e["type"] for e in sent] == ["session.update", *["conversation.item.create"] * 3, "response.create"]
+    assert sent[2]["item"]["content"][0]["text"] == "[Alice is speaking]"
+    assert base64.b64decode(sent[3]["item"]["content"][0]["audio"]) == speech[: 48 * 500]
+    assert resumed.proto.carry().user_audio == carry.user_audio  # a second drop still carries it
+
+
+def test_a_transcribed_and_answered_turn_carries_nothing() -> None:
+    wire = Wire()
+    wire.feed({"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    wire.feed(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "u1",
+            "content_index": 0,
+            "transcript": "hello",
+        }
+    )
+    wire.proto.request_response()
+    assert wire.proto.carry().answer_owed and wire.proto.carry().user_audio == b""  # the words are in the history
+    wire.feed(created("r1"))
+    wire.feed(done("r1"))
+    assert wire.proto.carry() == TurnCarry()
+
+
+def test_json_nested_past_the_recursion_limit_is_one_malformed_event() -> None:
+    wire = Wire()
+    assert wire.proto.receive_text('{"type": "error", "error": ' + "[" * 100_000 + "]" * 100_000 + "}") == []
+    assert wire.proto.stats.malformed_events == 1
+
+
+def test_server_text_is_redacted_and_truncated() -> None:
+    wire = Wire(secrets=["sk-abcdef123456"])
+    [error] = wire.feed({"type": "error", "error": {"code": "x", "message": "key sk-abcdef123456 " + "y" * 1000}})
+    assert isinstance(error, out.ErrorReported) and error.message.startswith("key *** yyy")
+    assert len(error.message) == MAX_SERVER_TEXT_CHARS
