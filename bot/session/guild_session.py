@@ -458,6 +458,14 @@ class GuildSession:
         self._notify(texts.REALTIME_FAILED.format(reason=message))
         self._spawn(self._end_after_failure("realtime failed", message))
 
+    def on_answer_failed(self, message: str) -> None:
+        """An answer did not come (the server never started it, or it failed); the session goes on listening."""
+        self._notify(texts.ANSWER_FAILED.format(reason=message))
+
+    def on_settings_rejected(self, message: str) -> None:
+        """The Realtime server refused new settings; the previous ones stay in force."""
+        self._notify(texts.SETTINGS_REFUSED.format(reason=message))
+
     def on_playback_failed(self) -> None:
         """The bot's voice stopped for good on an error (the sender gave up): say so and end, rather than sit
         in the channel unable to answer."""

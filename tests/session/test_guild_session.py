@@ -367,6 +367,17 @@ async def test_a_fatal_realtime_error_is_posted_and_ends_the_session(rig: Rig) -
     assert rig.ended == ["realtime failed"] and rig.voice.disconnected
 
 
+async def test_a_lost_answer_and_refused_settings_are_posted_and_the_session_goes_on(rig: Rig) -> None:
+    rig.session.on_answer_failed("no answer started within 10 s")
+    rig.session.on_settings_rejected("Invalid value: 'bogus'")
+    await settle()
+    assert rig.posts[-2:] == [
+        texts.ANSWER_FAILED.format(reason="no answer started within 10 s"),
+        texts.SETTINGS_REFUSED.format(reason="Invalid value: 'bogus'"),
+    ]
+    assert rig.ended == [] and not rig.voice.disconnected
+
+
 async def test_a_voice_that_keeps_failing_is_posted_and_ends_the_session(rig: Rig) -> None:
     rig.session.on_playback_failed()
     await settle()
