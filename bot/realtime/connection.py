@@ -20,6 +20,7 @@ from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.driver import RealtimeSession
 from bot.realtime.endpoint import endpoint_for
+from bot.realtime.protocol import Bounds
 from bot.realtime.retry import RetryPolicy
 from bot.store import GuildSettings
 from bot.tools import ToolRegistry
@@ -40,6 +41,8 @@ class ConversationListener(Protocol):
     def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None: ...
     def on_reconnected(self) -> None: ...
     def on_fatal_error(self, message: str) -> None: ...
+    def on_answer_failed(self, message: str) -> None: ...
+    def on_settings_rejected(self, message: str) -> None: ...
 
 
 def session_settings(
@@ -76,6 +79,7 @@ class RealtimeConversation:
         settings: GuildSettings,
         *,
         policy: RetryPolicy | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self._config = config
         self._persona = persona
@@ -87,6 +91,7 @@ class RealtimeConversation:
             session_settings(persona, settings, config.voice, self._tools),
             self._tools,
             policy=policy,
+            bounds=bounds,
         )
         self._pump: asyncio.Task[None] | None = None
 
@@ -133,6 +138,10 @@ class RealtimeConversation:
                 listener.on_reconnected()
             case out.SessionEnded(error=error) if error is not None:
                 listener.on_fatal_error(error)
+            case out.AnswerFailed(reason=reason):
+                listener.on_answer_failed(reason)
+            case out.SettingsRejected(message=message):
+                listener.on_settings_rejected(message)
 
     # -- bot.session.guild_session.Conversation ------------------------------------------------------------------------
 

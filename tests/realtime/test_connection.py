@@ -8,6 +8,7 @@ from typing import Any
 from bot.config import RealtimeConfig
 from bot.persona import default_persona
 from bot.realtime.connection import RealtimeConversation, session_settings
+from bot.realtime.protocol import Bounds
 from bot.secret import Secret
 from bot.session.guild_session import Conversation
 from bot.store import GuildSettings
@@ -55,6 +56,12 @@ class Listener:
 
     def on_fatal_error(self, message: str) -> None:
         self._add("fatal", message)
+
+    def on_answer_failed(self, message: str) -> None:
+        self._add("answer_failed", message)
+
+    def on_settings_rejected(self, message: str) -> None:
+        self._add("settings_rejected", message)
 
     async def wait_for(self, name: str) -> None:
         async def seen() -> None:
@@ -173,3 +180,25 @@ async def test_the_roster_is_replayed_after_a_dropped_connection(realtime_server
         await conversation.close()
     replayed = server.peers[1].session_updates[0]["session"]["instructions"]
     assert "Now in the voice channel with you: bob." in replayed
+
+
+async def test_a_lost_answer_and_refused_settings_reach_the_listener_and_the_conversation_goes_on(
+    realtime_server: ServerFactory,
+) -> None:
+    listener = Listener()
+    refuse_second = lambda event, n: ("invalid_value", "Invalid 'silence_duration_ms'") if n == 2 else None  # noqa: E731
+    async with realtime_server(idle, refuse_update=refuse_second) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        bounds = Bounds(response_created_s=0.2)
+        conversation = RealtimeConversation(
+            config, default_persona(), GuildSettings(), policy=FAST_RETRY, bounds=bounds
+        )
+        await conversation.start(listener)
+        await conversation.respond()  # the server never starts the answer
+        await listener.wait_for("answer_failed")
+        await conversation.apply_settings(GuildSettings(silence_ms=800), default_persona())
+        await listener.wait_for("settings_rejected")
+        await conversation.close()
+    assert ("answer_failed", "no answer started within 0.2 s") in listener.calls
+    assert ("settings_rejected", "Invalid 'silence_duration_ms'") in listener.calls
+    assert "fatal" not in [c[0] for c in listener.calls] and len(server.peers) == 1
