@@ -21,6 +21,7 @@ SETTINGS_SAVED = "Settings saved."
 VOICE_CONNECT_FAILED = "I couldn't connect to that voice channel. Please try again in a moment."
 REALTIME_FAILED = "I couldn't reach my voice brain ({reason}). Please try again later."
 ANSWER_FAILED = "Sorry, I lost my train of thought ({reason}). Could you say that again?"
+COST_UNKNOWN = "cost unknown"
 SETTINGS_REFUSED = "My voice brain refused the new settings ({reason}), so I'm keeping the previous ones."
 PLAYBACK_FAILED = "I lost my voice in this channel, so I'm leaving. Use /voice join to bring me back."
 DAVE_REQUIRED = (

@@ -132,6 +132,8 @@ class SessionFigures:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    #: False once a response came from a model without a price table: the cost shown would be wrong.
+    cost_known: bool = True
     turns: int = 0
     answered_turns: int = 0
     interruptions: int = 0
@@ -442,12 +444,18 @@ class GuildSession:
         if self.settings.transcripts:
             self._notify(texts.tool_call_line(name, arguments, output))
 
-    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """Count one response's tokens; ``cost_usd`` is ``None`` when the model's prices are unknown."""
         self.figures.input_tokens += input_tokens
         self.figures.output_tokens += output_tokens
-        self.figures.cost_usd += cost_usd
+        self.figures.cost_usd += cost_usd or 0.0
+        self.figures.cost_known &= cost_usd is not None
         self.store.add_usage(
-            self.guild_id, self._today(), input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
+            self.guild_id,
+            self._today(),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost_usd or 0.0,
         )
 
     def on_reconnected(self) -> None:
@@ -578,7 +586,7 @@ class GuildSession:
         embed.add_field(
             name="This session",
             value=f"{self.figures.input_tokens:,} in / {self.figures.output_tokens:,} out tokens · "
-            f"${self.figures.cost_usd:.3f}",
+            + (f"${self.figures.cost_usd:.3f}" if self.figures.cost_known else texts.COST_UNKNOWN),
         )
         embed.add_field(name="Today", value=f"{today.minutes:.1f} min · ${today.cost_usd:.3f}")
         timings = self.turn_timings.summary()

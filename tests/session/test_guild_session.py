@@ -303,6 +303,14 @@ async def test_usage_is_stored_per_day(rig: Rig) -> None:
     assert rig.talk.closed and rig.voice.disconnected
 
 
+async def test_usage_of_an_unpriced_model_counts_tokens_and_shows_cost_unknown(rig: Rig) -> None:
+    rig.session.on_usage(1000, 200, 0.01)
+    rig.session.on_usage(500, 100, None)
+    assert (rig.session.figures.input_tokens, rig.session.figures.cost_known) == (1500, False)
+    fields = {f.name: f.value for f in rig.session.status_embed(rig.store).fields}
+    assert fields["This session"] == f"1,500 in / 300 out tokens · {texts.COST_UNKNOWN}"
+
+
 async def test_limits_end_the_session_with_a_notice(rig: Rig) -> None:
     assert rig.session.check_limits() is None
     rig.voice.humans = 0
