@@ -312,6 +312,7 @@ class RealtimeSession:
             self._endpoint.dialect,
             history=old.history if old is not None else (),
             usage=old.usage if old is not None else None,
+            model=old.model if old is not None else self._endpoint.model,
             carry=old.carry() if old is not None else None,
             debug_wire=self._debug_wire,
             secrets=self._secrets,

@@ -24,6 +24,8 @@ class Endpoint:
     dialect: Dialect
     max_session_s: float
     headers: dict[str, str] = field(repr=False, default_factory=dict)
+    #: The model (or Azure deployment) asked for, to price usage until the server names its own.
+    model: str | None = None
 
     def secrets(self) -> tuple[str, ...]:
         """The key or token values the headers carry, to redact from anything the server says."""
@@ -57,7 +59,7 @@ def endpoint_for(config: RealtimeConfig) -> Endpoint:
         if dialect == "beta":
             headers["OpenAI-Beta"] = "realtime=v1"
         url = f"{OPENAI_URL}?{urlencode({'model': config.model})}"
-        return Endpoint(url, dialect, OPENAI_MAX_SESSION_S, headers)
+        return Endpoint(url, dialect, OPENAI_MAX_SESSION_S, headers, config.model)
     if config.provider == "azure":
         if not config.azure_endpoint or not config.azure_deployment:
             raise ValueError("Azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT")
@@ -69,7 +71,7 @@ def endpoint_for(config: RealtimeConfig) -> Endpoint:
             url = f"{base}/openai/realtime?{query}"
         else:
             url = f"{base}/openai/v1/realtime?{urlencode({'model': config.azure_deployment})}"
-        return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers)
+        return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers, config.azure_deployment)
     if not config.url:
         raise ValueError("a custom Realtime server needs REALTIME_URL")
     if key:
@@ -81,4 +83,4 @@ def endpoint_for(config: RealtimeConfig) -> Endpoint:
     if "model=" not in parsed.query and config.model:
         joined = "&".join(q for q in (parsed.query, f"model={quote(config.model)}") if q)
         url = urlunparse(parsed._replace(query=joined))
-    return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers)
+    return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers, config.model)

@@ -103,11 +103,13 @@ class SettingsRejected:
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
-    """Tokens of one response (``part``) and the session total so far, with its estimated cost."""
+    """Tokens of one response or transcription (``part``) and the session total so far, with estimated costs."""
 
     part: Usage
     total: Usage
-    total_cost_usd: float
+    #: Estimated cost of the session so far; ``None`` ("cost unknown") when a model used has no price table.
+    total_cost_usd: float | None
+    part_cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

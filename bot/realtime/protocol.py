@@ -30,7 +30,7 @@ from bot.realtime.carry import CarriedCall, RecentAudio, TurnCarry
 from bot.realtime.client_events import Dialect, Role, SessionSettings
 from bot.realtime.errors import is_fatal_error
 from bot.realtime.server_text import shown, status_reason
-from bot.realtime.usage import GPT_REALTIME_PRICES, Prices, Usage
+from bot.realtime.usage import Usage, prices_for, transcription_prices_for
 from bot.secret import redact
 
 _log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class RealtimeProtocol:
         *,
         history: Sequence[tuple[Role, str]] = (),
         max_history_turns: int = 20,
-        prices: Prices = GPT_REALTIME_PRICES,
+        model: str | None = None,
         usage: Usage | None = None,
         debug_wire: bool = False,
         secrets: Iterable[str] = (),
@@ -138,7 +138,7 @@ class RealtimeProtocol:
         self.dialect: Dialect = dialect
         self._max_history = max_history_turns
         self.history: list[tuple[Role, str]] = list(history)[-max_history_turns:]
-        self._prices = prices
+        self.model = model
         self.usage = usage if usage is not None else Usage()
         self._debug_wire = debug_wire
         self._secrets = tuple(s for s in secrets if len(s) >= 4)
@@ -427,6 +427,9 @@ class RealtimeProtocol:
             case ev.SessionUpdated(created=created):
                 if created:
                     return []
+                served = event.session.get("model")
+                if isinstance(served, str) and served:
+                    self.model = served  # the server knows best (an Azure deployment name says nothing)
                 if self._pending_update is not None:
                     self._confirmed = self._pending_update[1]
                     self._pending_update = None
@@ -446,11 +449,14 @@ class RealtimeProtocol:
                 if self.settings.create_response:
                     self._answer_owed = True  # the server answers on its own
                 return [out.UserTurnCommitted(item_id, previous_item_id)]
-            case ev.InputTranscript(item_id=item_id, transcript=transcript):
+            case ev.InputTranscript(item_id=item_id, transcript=transcript, usage=usage):
                 if self._user_turn is not None and self._user_turn.item_id == item_id:
                     self._user_turn = None  # the words are in the history now
                 self._remember("user", transcript)
-                return [out.UserTranscript(item_id, self._text(transcript))]
+                outputs: list[out.Output] = [out.UserTranscript(item_id, self._text(transcript))]
+                if usage is not None:
+                    outputs.append(self._usage_report(self.usage.add_transcription(usage)))
+                return outputs
             case ev.InputTranscriptFailed(item_id=item_id, message=message):
                 _log.info("transcription of %s failed: %s", item_id, self._text(message))
                 return []
@@ -528,8 +534,7 @@ class RealtimeProtocol:
         if track.call_ids and status in ("completed", "incomplete"):
             self._follow_up = True
         if usage is not None:
-            part = self.usage.add(usage)
-            outputs.append(out.UsageReport(part, dataclasses.replace(self.usage), self.usage.cost_usd(self._prices)))
+            outputs.append(self._usage_report(self.usage.add(usage)))
         if status == "failed" and not self._follow_up:
             _log.warning("response %s failed: %s", response_id, reason)
             outputs.append(out.AnswerFailed(reason or "the answer failed"))
@@ -559,6 +564,18 @@ class RealtimeProtocol:
             self.settings = self._confirmed
             return [out.SettingsRejected(code, message, initial=not self._ready)]
         return [out.ErrorReported(code, message, fatal=fatal)]
+
+    def _usage_report(self, part: Usage) -> out.UsageReport:
+        total = dataclasses.replace(self.usage)
+        return out.UsageReport(part, total, self.cost_usd(total), self.cost_usd(part))
+
+    def cost_usd(self, usage: Usage) -> float | None:
+        """``usage`` priced for this session's models; ``None`` when one of them has no known prices."""
+        return usage.cost_usd(prices_for(self.model), transcription_prices_for(self.settings.transcription_model))
+
+    def usage_summary(self) -> str:
+        """The session's usage and cost in one line (``cost unknown`` for unpriced models)."""
+        return self.usage.summary(prices_for(self.model), transcription_prices_for(self.settings.transcription_model))
 
     def _maybe_follow_up(self) -> None:
         if self._follow_up and self._state is ResponseState.IDLE and not self._pending_calls:

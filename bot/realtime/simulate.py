@@ -170,7 +170,7 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
     if turn.speech_end_at_s is not None and playback.first_audio_at_s is not None:
         latency_ms = (playback.first_audio_at_s - turn.speech_end_at_s) * 1000
         out_line(f"latency (end of speech -> first answer audio): {latency_ms:.0f} ms")
-    out_line(f"usage: {session.protocol.usage.summary()}")
+    out_line(f"usage: {session.protocol.usage_summary()}")
     try:
         write_wav(options.output_path, bytes(playback.played), DISCORD.sample_rate, DISCORD.channels)
     except OSError as exc:

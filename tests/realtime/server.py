@@ -41,7 +41,12 @@ USAGE = {
     "total_tokens": 180,
     "input_tokens": 120,
     "output_tokens": 60,
-    "input_token_details": {"text_tokens": 100, "audio_tokens": 20, "cached_tokens": 50},
+    "input_token_details": {
+        "text_tokens": 100,
+        "audio_tokens": 20,
+        "cached_tokens": 50,
+        "cached_tokens_details": {"text_tokens": 30, "audio_tokens": 20},
+    },
     "output_token_details": {"text_tokens": 10, "audio_tokens": 50},
 }
 

@@ -48,8 +48,8 @@ class Listener:
     def on_tool_call(self, name: str, arguments: str, output: str) -> None:
         self._add("tool", name)
 
-    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
-        self._add("usage", (input_tokens, output_tokens, round(cost_usd, 6)))
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        self._add("usage", (input_tokens, output_tokens, None if cost_usd is None else round(cost_usd, 6)))
 
     def on_reconnected(self) -> None:
         self._add("reconnected")
@@ -112,7 +112,7 @@ async def test_outputs_reach_the_listener_in_order(realtime_server: ServerFactor
     assert names.count("tool") == 1 and names.count("usage") == 2
     assert names.index("tool") < names.index("audio")  # the answer came after the tool output
     assert ("tool", "get_your_info") in listener.calls and ("assistant", "I'm 24.") in listener.calls
-    cost = (50 * 4 + 20 * 32 + 50 * 0.4 + 10 * 16 + 50 * 64) / 1e6
+    cost = ((100 - 30) * 4 + 30 * 0.4 + (20 - 20) * 32 + 20 * 0.4 + 10 * 16 + 50 * 64) / 1e6  # gpt-realtime-1.5
     assert ("usage", (120, 60, round(cost, 6))) in listener.calls
     assert "out of credit" in listener.calls[-1][1]
 

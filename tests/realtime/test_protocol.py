@@ -267,12 +267,17 @@ def test_transcripts_are_reported_and_remembered_for_a_reconnect() -> None:
     assert wire.proto.history == [("user", "hi Aiko"), ("assistant", "hey!")]
 
 
-def test_usage_is_summed_over_responses_with_a_cost_estimate() -> None:
-    wire = Wire()
+def test_usage_is_summed_over_responses_with_each_cached_modality_at_its_own_rate() -> None:
+    wire = Wire(model="gpt-realtime-2")
     usage = {
         "input_tokens": 1_000_000,
         "output_tokens": 1_000_000,
-        "input_token_details": {"text_tokens": 500_000, "audio_tokens": 500_000, "cached_tokens": 100_000},
+        "input_token_details": {
+            "text_tokens": 500_000,
+            "audio_tokens": 500_000,
+            "cached_tokens": 300_000,
+            "cached_tokens_details": {"text_tokens": 100_000, "audio_tokens": 200_000},
+        },
         "output_token_details": {"text_tokens": 250_000, "audio_tokens": 750_000},
     }
     wire.feed(created("r1"))
@@ -282,8 +287,72 @@ def test_usage_is_summed_over_responses_with_a_cost_estimate() -> None:
     report = next(o for o in second if isinstance(o, out.UsageReport))
     assert next(o for o in first if isinstance(o, out.UsageReport)).total.input_tokens == 1_000_000
     assert report.total.input_tokens == 2_000_000 and report.total.responses == 2
-    # per response: 400k text in $1.60, 500k audio in $16, 100k cached $0.04, 250k text out $4, 750k audio out $48
-    assert report.total_cost_usd == pytest.approx(2 * (1.6 + 16 + 0.04 + 4 + 48))
+    # per response (gpt-realtime-2): 400k text in $1.60 + 100k cached text $0.04 + 300k audio in $9.60
+    # + 200k cached audio $0.08 + 250k text out $6 + 750k audio out $48
+    per_response = 1.6 + 0.04 + 9.6 + 0.08 + 6 + 48
+    assert report.part_cost_usd == pytest.approx(per_response)
+    assert report.total_cost_usd == pytest.approx(2 * per_response)
+
+
+def test_the_issues_recorded_usage_with_cached_audio_costs_what_openai_bills() -> None:
+    """The input side of a recorded gpt-realtime response.done (text 59, audio 73, cached 64 of which audio 64);
+    the output side (18 text, 152 audio) is chosen so the old sum gives the $0.0124 the issue reports."""
+    usage = {
+        "input_tokens": 132,
+        "output_tokens": 170,
+        "input_token_details": {
+            "text_tokens": 59,
+            "audio_tokens": 73,
+            "cached_tokens": 64,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64},
+        },
+        "output_token_details": {"text_tokens": 18, "audio_tokens": 152},
+    }
+    wire = Wire(model="gpt-realtime-2025-08-28")  # a dated snapshot takes its family's prices
+    wire.feed(created("r1"))
+    [report] = [o for o in wire.feed(done("r1", usage=usage)) if isinstance(o, out.UsageReport)]
+    assert f"{report.total_cost_usd:.4f}" == "0.0106"
+    old_formula = (max(59 - 64, 0) * 4 + 73 * 32 + 64 * 0.4 + 18 * 16 + 152 * 64) / 1e6
+    assert f"{old_formula:.4f}" == "0.0124"
+
+
+def test_an_unknown_model_counts_tokens_but_its_cost_is_unknown_until_the_server_names_a_known_one() -> None:
+    wire = Wire(model="my-azure-deployment")
+    wire.feed(created("r1"))
+    [report] = [o for o in wire.feed(done("r1", usage={"input_tokens": 10})) if isinstance(o, out.UsageReport)]
+    assert report.total.input_tokens == 10 and report.total_cost_usd is None and report.part_cost_usd is None
+    assert wire.proto.usage_summary().endswith("cost unknown")
+    wire.feed({"type": "session.updated", "session": {"model": "gpt-realtime-1.5"}})
+    assert wire.proto.model == "gpt-realtime-1.5" and wire.proto.usage_summary().startswith("10 input tokens")
+    assert "about $0.0000" in wire.proto.usage_summary()
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "cost"),
+    [
+        ("gpt-transcribe", {"type": "duration", "seconds": 120}, 2 * 0.0045),
+        ("gpt-4o-transcribe", {"type": "tokens", "input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100,
+                               "input_token_details": {"audio_tokens": 900, "text_tokens": 100}},
+         (100 * 2.5 + 900 * 6 + 100 * 10) / 1e6),
+        ("some-new-transcriber", {"type": "duration", "seconds": 60}, None),
+    ],
+)  # fmt: skip
+def test_transcription_usage_is_counted_at_the_transcription_models_price(
+    model: str, usage: dict[str, Any], cost: float | None
+) -> None:
+    wire = Wire(settings=SessionSettings(instructions="x", transcription_model=model), model="gpt-realtime-1.5")
+    outputs = wire.feed(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "u1",
+            "content_index": 0,
+            "transcript": "hello",
+            "usage": usage,
+        }
+    )
+    [report] = [o for o in outputs if isinstance(o, out.UsageReport)]
+    assert report.total.transcriptions == 1
+    assert report.total_cost_usd == (None if cost is None else pytest.approx(cost))
 
 
 def test_fatal_server_errors_are_flagged() -> None:
