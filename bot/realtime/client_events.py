@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.config import DEFAULT_TRANSCRIPTION_MODEL
+
 Dialect = Literal["ga", "beta"]
 Role = Literal["user", "assistant"]
 
@@ -30,7 +32,7 @@ class SessionSettings:
     silence_duration_ms: int = 500
     create_response: bool = True
     interrupt_response: bool = True
-    transcription_model: str = "whisper-1"
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     noise_reduction: Literal["near_field", "far_field"] | None = "far_field"
     max_output_tokens: int | None = None
     temperature: float | None = None  # beta only (GA has no temperature)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from bot.config import RealtimeConfig
+from bot.config import DEFAULT_TRANSCRIPTION_MODEL, RealtimeConfig
 from bot.persona import Persona, persona_instructions, persona_tools
 from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
@@ -51,6 +51,7 @@ def session_settings(
     default_voice: str,
     tools: ToolRegistry | None = None,
     roster: Sequence[str] = (),
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL,
 ) -> SessionSettings:
     """The Realtime session settings for a persona, one guild's settings and who is in the channel.
 
@@ -66,6 +67,7 @@ def session_settings(
         silence_duration_ms=settings.silence_ms,
         create_response=False,
         interrupt_response=False,
+        transcription_model=transcription_model,
     )
 
 
@@ -88,7 +90,7 @@ class RealtimeConversation:
         self._tools = persona_tools(persona)
         self._session = RealtimeSession(
             endpoint_for(config),
-            session_settings(persona, settings, config.voice, self._tools),
+            session_settings(persona, settings, config.voice, self._tools, (), config.transcription_model),
             self._tools,
             policy=policy,
             bounds=bounds,
@@ -181,7 +183,14 @@ class RealtimeConversation:
 
     async def _update(self) -> None:
         await self._session.update_settings(
-            session_settings(self._persona, self._settings, self._config.voice, self._tools, self._roster)
+            session_settings(
+                self._persona,
+                self._settings,
+                self._config.voice,
+                self._tools,
+                self._roster,
+                self._config.transcription_model,
+            )
         )
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.endpoint import Endpoint
+from bot.realtime.entra import fetch_token
 from bot.realtime.errors import (
     ConnectionFailed,
     RealtimeError,
@@ -252,11 +253,22 @@ class RealtimeSession:
             if not waiter.done():
                 waiter.set_result(value)
 
+    async def _headers(self) -> dict[str, str]:
+        """The handshake headers; with an Entra token command, a fresh bearer token for this connection."""
+        if not self._endpoint.token_command:
+            return self._endpoint.headers
+        token = await fetch_token(self._endpoint.token_command)
+        if len(token) >= 4 and token not in self._secrets:
+            self._secrets = (*self._secrets, token)
+            _WIRE_FILTER.add(token)
+        return {**self._endpoint.headers, "Authorization": f"Bearer {token}"}
+
     async def _open(self) -> ClientConnection:
+        headers = await self._headers()
         try:
             return await connect(
                 self._endpoint.url,
-                additional_headers=self._endpoint.headers,
+                additional_headers=headers,
                 open_timeout=self._open_timeout_s,
                 max_size=MAX_MESSAGE_BYTES,
                 logger=_wire_log,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlparse, urlunparse
 
 from bot.config import RealtimeConfig
 from bot.realtime.client_events import Dialect
 from bot.secret import Secret
+
+_log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
 #: Longest session each provider allows (OpenAI 60 min, Azure 30 min); unknown servers are treated like Azure.
@@ -26,6 +30,8 @@ class Endpoint:
     headers: dict[str, str] = field(repr=False, default_factory=dict)
     #: The model (or Azure deployment) asked for, to price usage until the server names its own.
     model: str | None = None
+    #: A command printing a fresh bearer token, run before each connection (Azure Entra ID sign-in).
+    token_command: str | None = None
 
     def secrets(self) -> tuple[str, ...]:
         """The key or token values the headers carry, to redact from anything the server says."""
@@ -63,15 +69,27 @@ def endpoint_for(config: RealtimeConfig) -> Endpoint:
     if config.provider == "azure":
         if not config.azure_endpoint or not config.azure_deployment:
             raise ValueError("Azure needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT")
-        if key:
+        if config.azure_ad_token:
+            headers["Authorization"] = f"Bearer {config.azure_ad_token.reveal()}"
+        elif key and not config.azure_ad_token_command:
             headers["api-key"] = key.reveal()
         base = _ws_base(config.azure_endpoint)
-        if config.azure_api_version:
+        if config.azure_preview:
+            _warn_once(
+                f"AZURE_OPENAI_API_VERSION={config.azure_api_version} selects Azure's preview Realtime protocol, "
+                "deprecated since 2026-04-30; leave it empty to use the v1 GA endpoint"
+            )
             query = urlencode({"api-version": config.azure_api_version, "deployment": config.azure_deployment})
             url = f"{base}/openai/realtime?{query}"
         else:
+            if config.azure_api_version:
+                _warn_once(
+                    f"AZURE_OPENAI_API_VERSION={config.azure_api_version} is not a preview version; the v1 GA "
+                    "endpoint takes none, so it is ignored"
+                )
             url = f"{base}/openai/v1/realtime?{urlencode({'model': config.azure_deployment})}"
-        return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers, config.azure_deployment)
+        command = None if config.azure_ad_token else config.azure_ad_token_command
+        return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers, config.azure_deployment, command)
     if not config.url:
         raise ValueError("a custom Realtime server needs REALTIME_URL")
     if key:
@@ -84,3 +102,9 @@ def endpoint_for(config: RealtimeConfig) -> Endpoint:
         joined = "&".join(q for q in (parsed.query, f"model={quote(config.model)}") if q)
         url = urlunparse(parsed._replace(query=joined))
     return Endpoint(url, dialect, AZURE_MAX_SESSION_S, headers, config.model)
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        _log.warning("%s", message)

@@ -142,7 +142,10 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
         return EXIT_BAD_INPUT
     tools = persona_tools(persona)
     settings = SessionSettings(
-        instructions=persona_instructions(persona), voice=config.voice, tools=tuple(tools.schemas())
+        instructions=persona_instructions(persona),
+        voice=config.voice,
+        tools=tuple(tools.schemas()),
+        transcription_model=config.transcription_model,
     )
     playback = WavPlayback(options.pace)
     session = RealtimeSession(endpoint, settings, tools, sink=playback)
