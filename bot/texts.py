@@ -42,6 +42,14 @@ def moved(channel_mention: str) -> str:
     return f"Moved to {channel_mention}."
 
 
+def settings_saved(voice_changed: bool) -> str:
+    """The ``/voice settings`` reply header: the voice cannot change mid-session (the API locks it once the bot
+    has spoken), so a new one waits for the next session."""
+    if voice_changed:
+        return f"{SETTINGS_SAVED} The new voice starts with the next session: use `/voice reset` or join again."
+    return SETTINGS_SAVED
+
+
 def persona_set(name: str) -> str:
     return f"Persona set to **{name}**. It takes effect on the next `/voice join` or `/voice reset`."
 

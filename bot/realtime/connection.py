@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from bot.config import DEFAULT_TRANSCRIPTION_MODEL, RealtimeConfig
@@ -88,9 +89,12 @@ class RealtimeConversation:
         self._settings = settings
         self._roster: tuple[str, ...] = ()
         self._tools = persona_tools(persona)
+        #: The voice of the running session: the API locks it once the model has spoken, so a new one waits for
+        #: the next session (reset or rejoin).
+        self._voice = settings.voice or config.voice
         self._session = RealtimeSession(
             endpoint_for(config),
-            session_settings(persona, settings, config.voice, self._tools, (), config.transcription_model),
+            self._session_settings(),
             self._tools,
             policy=policy,
             bounds=bounds,
@@ -173,6 +177,9 @@ class RealtimeConversation:
         await self._update()
 
     async def reset(self) -> None:
+        """Forget the conversation and start a fresh session, with the voice now configured."""
+        self._voice = self._settings.voice or self._config.voice
+        await self._update()
         await self._session.reset()
 
     async def apply_settings(self, settings: GuildSettings, persona: Persona) -> None:
@@ -181,17 +188,15 @@ class RealtimeConversation:
         await self._update()
         self._session.set_tools(self._tools)
 
-    async def _update(self) -> None:
-        await self._session.update_settings(
-            session_settings(
-                self._persona,
-                self._settings,
-                self._config.voice,
-                self._tools,
-                self._roster,
-                self._config.transcription_model,
-            )
+    def _session_settings(self) -> SessionSettings:
+        """The current settings with the running session's voice (see ``_voice``)."""
+        current = session_settings(
+            self._persona, self._settings, self._voice, self._tools, self._roster, self._config.transcription_model
         )
+        return replace(current, voice=self._voice)
+
+    async def _update(self) -> None:
+        await self._session.update_settings(self._session_settings())
 
     async def close(self) -> None:
         await self._session.close()

@@ -202,3 +202,23 @@ async def test_a_lost_answer_and_refused_settings_reach_the_listener_and_the_con
     assert ("answer_failed", "no answer started within 0.2 s") in listener.calls
     assert ("settings_rejected", "Invalid 'silence_duration_ms'") in listener.calls
     assert "fatal" not in [c[0] for c in listener.calls] and len(server.peers) == 1
+
+
+async def test_a_voice_change_waits_for_the_next_session_and_later_updates_never_carry_the_voice(
+    realtime_server: ServerFactory,
+) -> None:
+    listener = Listener()
+    async with realtime_server([idle, idle]) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        conversation = RealtimeConversation(config, default_persona(), GuildSettings(voice="marin"), policy=FAST_RETRY)
+        await conversation.start(listener)
+        await conversation.set_roster(["alice"])
+        await conversation.apply_settings(GuildSettings(voice="cedar", silence_ms=700), default_persona())
+        await conversation.reset()
+        await listener.wait_for("reconnected")
+        await conversation.close()
+    first, second = (peer.session_updates for peer in server.peers)
+    assert first[0]["session"]["audio"]["output"]["voice"] == "marin"
+    assert all("voice" not in update["session"]["audio"]["output"] for update in first[1:])
+    assert first[-1]["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 700
+    assert second[0]["session"]["audio"]["output"]["voice"] == "cedar"  # the fresh session speaks the new voice
