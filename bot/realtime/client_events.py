@@ -27,6 +27,10 @@ class SessionSettings:
     instructions: str
     voice: str = "marin"
     tools: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: ``server_vad`` ends a turn after ``silence_duration_ms`` of quiet; ``semantic_vad`` when the words sound
+    #: finished, sooner or later by ``eagerness``.
+    turn_detection: Literal["server_vad", "semantic_vad"] = "server_vad"
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
     vad_threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
@@ -48,14 +52,7 @@ def session_update(
         include_voice: whether to carry the voice (the API refuses a voice change once the model has spoken, and
             that refusal would take every other setting of the same update with it).
     """
-    turn_detection: dict[str, Any] = {
-        "type": "server_vad",
-        "threshold": settings.vad_threshold,
-        "prefix_padding_ms": settings.prefix_padding_ms,
-        "silence_duration_ms": settings.silence_duration_ms,
-        "create_response": settings.create_response,
-        "interrupt_response": settings.interrupt_response,
-    }
+    turn_detection = _turn_detection(settings)
     tools = [dict(t) for t in settings.tools]
     if dialect == "ga":
         audio_in: dict[str, Any] = {
@@ -100,6 +97,24 @@ def session_update(
     if event_id is not None:
         event["event_id"] = event_id
     return event
+
+
+def _turn_detection(settings: SessionSettings) -> dict[str, Any]:
+    if settings.turn_detection == "semantic_vad":
+        return {
+            "type": "semantic_vad",
+            "eagerness": settings.eagerness,
+            "create_response": settings.create_response,
+            "interrupt_response": settings.interrupt_response,
+        }
+    return {
+        "type": "server_vad",
+        "threshold": settings.vad_threshold,
+        "prefix_padding_ms": settings.prefix_padding_ms,
+        "silence_duration_ms": settings.silence_duration_ms,
+        "create_response": settings.create_response,
+        "interrupt_response": settings.interrupt_response,
+    }
 
 
 def audio_append(pcm16: bytes) -> dict[str, Any]:

@@ -56,14 +56,17 @@ def session_settings(
 ) -> SessionSettings:
     """The Realtime session settings for a persona, one guild's settings and who is in the channel.
 
-    The server's VAD commits turns but never answers or cancels on its own: the guild session labels each turn
-    with its speakers first, decides whether to answer (listening modes), and decides barge-in (echo guard).
+    The server's VAD (``server_vad`` or ``semantic_vad``, per guild) commits turns but never answers or cancels on
+    its own: the guild session labels each turn with its speakers first, decides whether to answer (listening
+    modes), and decides barge-in (echo guard).
     """
     registry = tools if tools is not None else persona_tools(persona)
     return SessionSettings(
         instructions=persona_instructions(persona, roster),
         voice=settings.voice or default_voice,
         tools=tuple(registry.schemas()),
+        turn_detection=settings.turn_detection,
+        eagerness=settings.eagerness,
         vad_threshold=settings.vad_threshold,
         silence_duration_ms=settings.silence_ms,
         create_response=False,

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.config import RealtimeConfig
+import pytest
+
+from bot.config import Dialect, RealtimeConfig
 from bot.persona import default_persona
+from bot.realtime.client_events import session_update
 from bot.realtime.connection import RealtimeConversation, session_settings
 from bot.realtime.protocol import Bounds
 from bot.secret import Secret
@@ -14,6 +17,7 @@ from bot.session.guild_session import Conversation
 from bot.store import GuildSettings
 from tests.realtime.conftest import ServerFactory
 from tests.realtime.helpers import FAST_RETRY
+from tests.realtime.schema import schema_problems
 from tests.realtime.server import UNIT_S, Peer, idle, tone_pcm16
 from tests.voice.fake_gateway import wait_until
 
@@ -80,6 +84,25 @@ def test_guild_settings_map_onto_the_session() -> None:
     assert settings.create_response is False and settings.interrupt_response is False
     assert [t["name"] for t in settings.tools] == ["get_your_info"]
     assert session_settings(default_persona(), GuildSettings(), default_voice="marin").voice == "marin"
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_semantic_vad_with_its_eagerness_keeps_the_bot_deciding_when_to_answer(dialect: Dialect) -> None:
+    guild = GuildSettings(turn_detection="semantic_vad", eagerness="high", silence_ms=800)
+    event = session_update(session_settings(default_persona(), guild, default_voice="marin"), dialect)
+    session = event["session"]
+    detection = session["audio"]["input"]["turn_detection"] if dialect == "ga" else session["turn_detection"]
+    assert detection == {
+        "type": "semantic_vad",
+        "eagerness": "high",
+        "create_response": False,
+        "interrupt_response": False,
+    }
+    assert schema_problems(event, dialect) == []
+    server_vad = session_update(session_settings(default_persona(), GuildSettings(), default_voice="marin"), dialect)
+    plain = server_vad["session"]
+    detection = plain["audio"]["input"]["turn_detection"] if dialect == "ga" else plain["turn_detection"]
+    assert detection["type"] == "server_vad" and detection["create_response"] is False
 
 
 async def turn(peer: Peer) -> None:
