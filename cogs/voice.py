@@ -19,7 +19,7 @@ from bot.persona import PersonaError
 from bot.room.listening import ListeningMode
 from bot.session.guards import missing_voice_permissions
 from bot.session.registry import JoinError
-from bot.store import StoreError
+from bot.store import EAGERNESS_LEVELS, TURN_DETECTIONS, StoreError
 from cogs._base import BotCog, UserFacingError, manager_only, member_of, reply
 
 if TYPE_CHECKING:
@@ -106,10 +106,14 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         transcripts="Post a transcript of the conversation in text chat",
         transcript_channel="Where to post transcripts (default: the voice channel's chat)",
         mode="Who the bot answers: everyone, only when called by name, or push-to-talk holders",
+        turn_detection="How a turn ends: after a pause (server_vad) or when the words sound finished (semantic_vad)",
+        eagerness="With semantic_vad: how soon a turn ends (low waits longest; auto = medium)",
     )
     @app_commands.choices(
         voice=[app_commands.Choice(name=v, value=v) for v in VOICES],
         mode=[app_commands.Choice(name=m.value, value=m.value) for m in ListeningMode],
+        turn_detection=[app_commands.Choice(name=t, value=t) for t in TURN_DETECTIONS],
+        eagerness=[app_commands.Choice(name=e, value=e) for e in EAGERNESS_LEVELS],
     )
     @app_commands.check(manager_only)
     @app_commands.guild_only()
@@ -123,6 +127,8 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         transcripts: bool | None = None,
         transcript_channel: discord.TextChannel | None = None,
         mode: str | None = None,
+        turn_detection: str | None = None,
+        eagerness: str | None = None,
     ) -> None:
         guild = member_of(interaction).guild
         changes: dict[str, Any] = {
@@ -135,6 +141,8 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
                 ("transcripts", transcripts),
                 ("transcript_channel_id", transcript_channel.id if transcript_channel else None),
                 ("mode", mode),
+                ("turn_detection", turn_detection),
+                ("eagerness", eagerness),
             )
             if value is not None
         }
@@ -149,7 +157,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
             f"`{name}`: {value if value is not None else 'default'}"
             for name, value in dataclasses.asdict(current).items()
         ]
-        header = texts.SETTINGS_SAVED if changes else "Current settings:"
+        header = texts.settings_saved(voice_changed="voice" in changes) if changes else "Current settings:"
         await reply(interaction, "\n".join([header, *lines]))
 
     @app_commands.command(name="talk", description="Push-to-talk: start or stop being heard by the bot")

@@ -124,13 +124,23 @@ async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, worl
         silence_ms=800,
         transcript_channel=world.text_channel(),
     )
-    assert changed.last.content is not None and changed.last.content.startswith(texts.SETTINGS_SAVED)
+    assert changed.last.content is not None and changed.last.content.startswith(texts.settings_saved(True))
     saved = bot.store.get(world.guild.id)
     assert (saved.voice, saved.interruptions, saved.silence_ms, saved.transcript_channel_id) == (
         "cedar",
         False,
         800,
         12,
+    )
+    semantic = interaction(bot, world, 6)
+    await voice_cog.settings.callback(
+        voice_cog, semantic.as_interaction(), turn_detection="semantic_vad", eagerness="low"
+    )
+    assert semantic.last.content is not None and semantic.last.content.startswith(texts.settings_saved(False))
+    assert "`turn_detection`: semantic_vad" in semantic.last.content and "`eagerness`: low" in semantic.last.content
+    assert (bot.store.get(world.guild.id).turn_detection, bot.store.get(world.guild.id).eagerness) == (
+        "semantic_vad",
+        "low",
     )
 
 
