@@ -275,7 +275,8 @@ class RealtimeSession:
                 proxy=None if self._endpoint.url.startswith("ws://") else True,
             )
         except InvalidStatus as exc:
-            raise handshake_error(exc.response.status_code, _body_code(exc.response.body)) from None
+            code = _body_code(exc.response.body)
+            raise handshake_error(exc.response.status_code, shown(code, self._secrets, 80) if code else None) from None
         except InvalidURI:
             raise RejectedError(f"invalid Realtime URL {self._endpoint.describe()!r}") from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:

@@ -484,7 +484,8 @@ class RealtimeProtocol:
             case ev.ResponseDone(response_id=response_id, status=status, status_details=details, usage=usage):
                 return self._on_response_done(response_id, status, details, usage)
             case ev.ErrorEvent(code=code, message=message, error_type=error_type, event_id=event_id):
-                return self._on_error(code, self._text(message), error_type, event_id)
+                code = shown(code, self._secrets, 80) if code is not None else None
+                return self._on_error(code, self._text(message), shown(error_type, self._secrets, 80), event_id)
             case _:
                 return []
 

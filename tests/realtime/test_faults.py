@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import threading
 from collections.abc import AsyncIterator
 
@@ -360,3 +361,13 @@ async def test_absurdly_nested_json_is_one_malformed_event_and_the_answer_goes_o
     [error] = of_type(events, out.ErrorReported)
     assert len(error.message) <= 300
     assert max(len(r.getMessage()) for r in caplog.records if r.name.startswith("bot")) < 1000
+
+
+async def test_a_handshake_refusal_echoing_the_key_in_its_code_is_redacted(realtime_server: ServerFactory) -> None:
+    body = json.dumps({"error": {"code": f"key_{ECHOED_KEY}_revoked", "message": ECHOED_KEY}})
+    async with realtime_server(idle, handshake_status=403, handshake_body=body) as server:
+        settings, tools = persona_settings()
+        session = RealtimeSession(endpoint(server, key=ECHOED_KEY), settings, tools, policy=FAST_RETRY)
+        with pytest.raises(RejectedError) as failure:
+            await session.start()
+    assert failure.value.code == "key_***_revoked" and ECHOED_KEY not in str(failure.value)
