@@ -200,8 +200,10 @@ class RealtimeSession:
         self._tools = tools
 
     async def reset(self) -> None:
-        """Forget the conversation: open a fresh session without carrying the transcript over."""
+        """Forget the conversation: open a fresh session without carrying the transcript (or an unanswered turn)
+        over."""
         self._proto.history.clear()
+        self._proto.forget_turn()
         self._renew_now.set()
 
     async def events(self) -> AsyncIterator[out.Output]:

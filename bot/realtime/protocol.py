@@ -375,6 +375,11 @@ class RealtimeProtocol:
         self._forget_turn()
         return out.AnswerFailed(reason)
 
+    def forget_turn(self) -> None:
+        """Owe nothing: the conversation is being reset, so no turn is resumed on the next connection."""
+        self._answer_owed = self._follow_up = False
+        self._forget_turn()
+
     def _forget_turn(self) -> None:
         self._calls.clear()
         self._user_turn = None

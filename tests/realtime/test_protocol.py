@@ -465,3 +465,12 @@ def test_server_text_is_redacted_and_truncated() -> None:
     [error] = wire.feed({"type": "error", "error": {"code": "x", "message": "key sk-abcdef123456 " + "y" * 1000}})
     assert isinstance(error, out.ErrorReported) and error.message.startswith("key *** yyy")
     assert len(error.message) == MAX_SERVER_TEXT_CHARS
+
+
+def test_a_reset_forgets_the_unanswered_turn() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(call("r1", "c1"))
+    assert wire.proto.carry().answer_owed
+    wire.proto.forget_turn()
+    assert wire.proto.carry() == TurnCarry()
