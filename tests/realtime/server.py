@@ -230,10 +230,13 @@ class Peer:
         )
         return response_id
 
-    async def finish_response(self, response_id: str, status: str = "completed", usage: bool = True) -> None:
+    async def finish_response(
+        self, response_id: str, status: str = "completed", usage: bool | dict[str, Any] = True
+    ) -> None:
+        """``response.done``; ``usage``: :data:`USAGE` (True), none (False) or the given object."""
         response: dict[str, Any] = {"id": response_id, "object": "realtime.response", "status": status}
         if usage:
-            response["usage"] = USAGE
+            response["usage"] = USAGE if usage is True else usage
         await self.send({"type": "response.done", "event_id": self.new_id("ev"), "response": response})
 
     async def call_tools(self, calls: Sequence[tuple[str, str]], *, response_id: str | None = None) -> list[str]:

@@ -371,3 +371,38 @@ async def test_a_handshake_refusal_echoing_the_key_in_its_code_is_redacted(realt
         with pytest.raises(RejectedError) as failure:
             await session.start()
     assert failure.value.code == "key_***_revoked" and ECHOED_KEY not in str(failure.value)
+
+
+async def test_usage_with_cached_audio_from_the_wire_is_priced_per_modality(realtime_server: ServerFactory) -> None:
+    cached_audio = {
+        "total_tokens": 302,
+        "input_tokens": 132,
+        "output_tokens": 170,
+        "input_token_details": {
+            "text_tokens": 59,
+            "audio_tokens": 73,
+            "cached_tokens": 64,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64},
+        },
+        "output_token_details": {"text_tokens": 18, "audio_tokens": 152},
+    }
+
+    async def answers(peer: Peer) -> None:
+        await peer.configured.wait()
+        await peer.user_transcript(
+            "u1",
+            "hi",
+        )
+        response_id = await peer.start_response()
+        await peer.finish_response(response_id, usage=cached_audio)
+        await idle(peer)
+
+    async with realtime_server(answers) as server:
+        session = session_for(server)
+        await session.start()
+        [report] = of_type(await collect_until(session, has(out.UsageReport)), out.UsageReport)
+        summary = session.protocol.usage_summary()
+        await session.close()
+    expected = (59 * 4 + (73 - 64) * 32 + 64 * 0.4 + 18 * 16 + 152 * 64) / 1e6  # gpt-realtime-1.5's page
+    assert report.part_cost_usd == pytest.approx(expected) and summary.endswith("about $0.0106")
+    assert len(server.peers) == 1
