@@ -96,3 +96,17 @@ async def test_a_failed_answer_exits_1_with_the_redacted_reason(tmp_path: Path) 
     assert "response failed: bad_key: key *** is odd" in stdout.splitlines()
     assert stdout.splitlines()[-3] == "error: the answer failed: bad_key: key *** is odd"
     assert KEY not in stdout + stderr
+
+
+async def closes_4001_echoing_the_key(peer: Peer) -> None:
+    await peer.configured.wait()
+    await peer.close(4001, f"invalid key {KEY}")
+
+
+async def test_a_4001_close_exits_1_at_once_with_the_redacted_reason(tmp_path: Path) -> None:
+    async with RealtimeTestServer(closes_4001_echoing_the_key, api_key=KEY) as server:
+        code, stdout, stderr = await simulate(server, tmp_path)
+    assert code == 1, stdout + stderr
+    assert "error: the Realtime server closed the session (close code 4001: invalid key ***)" in stdout.splitlines()
+    assert len(server.peers) == 1 and "reconnecting" not in stdout
+    assert KEY not in stdout + stderr
