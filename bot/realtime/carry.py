@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 #: The longest stretch of recent input audio kept to carry an untranscribed turn over (30 s, 1.4 MB).
 CARRY_AUDIO_MAX_MS = 30_000
+#: Audio beyond the maximum is dropped in steps of this much (one 1.4 MB move every 5 s, not one per frame).
+TRIM_STEP_MS = 5_000
 PCM16_BYTES_PER_MS = 48  # 24 kHz mono pcm16
 
 
@@ -47,12 +49,13 @@ class RecentAudio:
 
     def __init__(self, max_ms: int = CARRY_AUDIO_MAX_MS) -> None:
         self._max_bytes = max_ms * PCM16_BYTES_PER_MS
+        self._trim_at_bytes = self._max_bytes + TRIM_STEP_MS * PCM16_BYTES_PER_MS
         self._buffer = bytearray()
         self._dropped_bytes = 0  # bytes of the session's audio no longer kept
 
     def append(self, pcm16: bytes) -> None:
         self._buffer += pcm16
-        if len(self._buffer) > 2 * self._max_bytes:  # trim in big steps: no per-frame memmove
+        if len(self._buffer) > self._trim_at_bytes:  # trim in steps: no per-frame memmove
             cut = len(self._buffer) - self._max_bytes
             del self._buffer[:cut]
             self._dropped_bytes += cut

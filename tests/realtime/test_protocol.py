@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.realtime import outputs as out
-from bot.realtime.carry import TurnCarry
+from bot.realtime.carry import RecentAudio, TurnCarry
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.events import GA_TO_BETA_NAMES
 from bot.realtime.protocol import (
@@ -474,3 +474,14 @@ def test_a_reset_forgets_the_unanswered_turn() -> None:
     assert wire.proto.carry().answer_owed
     wire.proto.forget_turn()
     assert wire.proto.carry() == TurnCarry()
+
+
+def test_recent_audio_keeps_the_last_30_s_addressed_by_session_ms() -> None:
+    recent = RecentAudio()
+    second = bytes(48_000)  # 1 s of 24 kHz pcm16
+    for n in range(40):
+        recent.append(bytes([n]) * len(second))
+    assert recent.between(39_000, 40_000) == bytes([39]) * len(second)
+    assert recent.between(5_000, 6_000) == b""  # long gone
+    kept = recent.between(0, 40_000)
+    assert 30 * len(second) <= len(kept) <= 35 * len(second) and kept.endswith(bytes([39]))
