@@ -405,11 +405,14 @@ class RealtimeSession:
                 return ConnectionFailed(
                     f"the Realtime server did not confirm the session configuration within {self._open_timeout_s:g} s"
                 )
-            for event in self._proto.check_timers():
+            events = self._proto.check_timers()
+            for event in events:
                 fatal = self._dispatch(event)
                 if fatal is not None:
                     return fatal
             self._wake.set()
+            if events and self._is_idle():
+                self._resolve_waiters(True)  # an answer given up leaves the session idle
 
     async def _renew_when_due(self, renew_at: float, renew_by: float) -> RealtimeError | None:
         """Return when a renewal is due: after ``renew_at`` once no answer is in flight, at ``renew_by`` anyway."""

@@ -177,7 +177,9 @@ async def test_an_unanswered_response_create_is_retried_once_then_reported_and_t
         session = session_for(server, bounds=SHORT)
         await session.start()
         await session.send_text("hello?")
+        idle_waiter = asyncio.ensure_future(session.wait_until_idle())
         events = await collect_until(session, has(out.AnswerFailed))
+        assert await asyncio.wait_for(idle_waiter, UNIT_S)  # the give-up leaves the session idle
         assert not session.protocol.busy and not session.protocol.answer_owed
         await session.send_text("hello again?")
         events += await collect_until(session, has(out.AssistantTranscript))
