@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.realtime import outputs as out
-from bot.realtime.carry import RecentAudio, TurnCarry
+from bot.realtime.carry import CarriedCall, RecentAudio, TurnCarry
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.events import GA_TO_BETA_NAMES
 from bot.realtime.protocol import (
@@ -485,3 +485,22 @@ def test_recent_audio_keeps_the_last_30_s_addressed_by_session_ms() -> None:
     assert recent.between(5_000, 6_000) == b""  # long gone
     kept = recent.between(0, 40_000)
     assert 30 * len(second) <= len(kept) <= 35 * len(second) and kept.endswith(bytes([39]))
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_resumed_turn_is_valid_in_both_dialects_and_waits_for_a_running_tool(dialect: str) -> None:
+    calls = (CarriedCall("c1", "get_your_info", '{"query": "age"}', "24"), CarriedCall("c2", "get_your_info", "{}"))
+    wire = Wire(dialect, carry=TurnCarry(True, calls, bytes(4800), "Bob"))
+    wire.proto.start()
+    sent = wire.drain()  # every event checked against the dialect's schema
+    kinds = [(e["type"], e.get("item", {}).get("type")) for e in sent]
+    assert kinds == [
+        ("session.update", None),
+        ("conversation.item.create", "message"),  # [Bob is speaking]
+        ("conversation.item.create", "message"),  # his audio
+        ("conversation.item.create", "function_call"),
+        ("conversation.item.create", "function_call_output"),
+        ("conversation.item.create", "function_call"),
+    ]  # no response.create while c2 still runs
+    assert wire.proto.tool_output("c2", "{}")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]
