@@ -25,7 +25,10 @@ Dialect = Literal["ga", "beta"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "custom")
 DIALECTS: tuple[Dialect, ...] = ("ga", "beta")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-DEFAULT_MODEL = "gpt-realtime"
+#: Not scheduled for shutdown (the openai SDK marks gpt-realtime and gpt-realtime-mini for 2027-01-20).
+DEFAULT_MODEL = "gpt-realtime-1.5"
+#: Not scheduled for shutdown (whisper-1 and the gpt-4o(-mini)-transcribe family shut down 2027-02-26).
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
 DEFAULT_VOICE = "marin"
 DISCORD_APPS_URL = "https://discord.com/developers/applications"
 OPENAI_KEYS_URL = "https://platform.openai.com/api-keys"
@@ -55,15 +58,23 @@ class RealtimeConfig:
     model: str = DEFAULT_MODEL
     voice: str = DEFAULT_VOICE
     dialect: Dialect | None = None
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
+    #: Azure Entra ID sign-in: a bearer token, or a command printing a fresh one (run before each connection).
+    azure_ad_token: Secret | None = None
+    azure_ad_token_command: str | None = None
+
+    @property
+    def azure_preview(self) -> bool:
+        """Azure with a preview ``api-version`` (``2025-04-01-preview``): the deprecated preview protocol."""
+        version = self.azure_api_version or ""
+        return self.provider == "azure" and "preview" in version.lower()
 
     @property
     def effective_dialect(self) -> Dialect:
         """The dialect to speak: the explicit one, else beta for an Azure preview api-version, else GA."""
         if self.dialect is not None:
             return self.dialect
-        if self.provider == "azure" and self.azure_api_version:
-            return "beta"
-        return "ga"
+        return "beta" if self.azure_preview else "ga"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,7 @@ class Config:
 
     def secrets(self) -> list[Secret]:
         """Every secret this configuration holds, for the logging redaction filter."""
-        return [s for s in (self.discord_token, self.realtime.api_key) if s]
+        return [s for s in (self.discord_token, self.realtime.api_key, self.realtime.azure_ad_token) if s]
 
 
 def parse_env_file(text: str, name: str = ".env") -> tuple[dict[str, str], list[str]]:
@@ -182,6 +193,7 @@ def _realtime_config(reader: _Reader) -> RealtimeConfig:
     provider = cast(Provider, reader.choice("REALTIME_PROVIDER", PROVIDERS, "openai"))
     dialect = cast(Dialect | None, reader.choice("REALTIME_DIALECT", DIALECTS, None))
     model = reader.text("REALTIME_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL
+    transcription = reader.text("REALTIME_TRANSCRIPTION_MODEL") or DEFAULT_TRANSCRIPTION_MODEL
     voice = reader.text("REALTIME_VOICE", DEFAULT_VOICE) or DEFAULT_VOICE
     if provider == "openai":
         key = reader.secret("OPENAI_API_KEY")
@@ -190,10 +202,19 @@ def _realtime_config(reader: _Reader) -> RealtimeConfig:
                 f"OPENAI_API_KEY is not set: create a key at {OPENAI_KEYS_URL} and put it in .env "
                 "(or set REALTIME_PROVIDER=azure or custom)."
             )
-        return RealtimeConfig(provider=provider, api_key=key, model=model, voice=voice, dialect=dialect)
+        return RealtimeConfig(
+            provider=provider,
+            api_key=key,
+            model=model,
+            voice=voice,
+            dialect=dialect,
+            transcription_model=transcription,
+        )
     if provider == "azure":
         endpoint = reader.text("AZURE_OPENAI_ENDPOINT")
         key = reader.secret("AZURE_OPENAI_API_KEY")
+        ad_token = reader.secret("AZURE_OPENAI_AD_TOKEN")
+        ad_token_command = reader.text("AZURE_OPENAI_AD_TOKEN_COMMAND")
         deployment = reader.text("AZURE_OPENAI_DEPLOYMENT")
         if endpoint is None:
             reader.problems.append(
@@ -202,9 +223,10 @@ def _realtime_config(reader: _Reader) -> RealtimeConfig:
             )
         else:
             _check_url(reader, "AZURE_OPENAI_ENDPOINT", endpoint, ("https", "http"))
-        if key is None:
+        if key is None and ad_token is None and ad_token_command is None:
             reader.problems.append(
-                "AZURE_OPENAI_API_KEY is not set: copy Key 1 from your Azure OpenAI resource (Keys and Endpoint)."
+                "AZURE_OPENAI_API_KEY is not set: copy Key 1 from your Azure OpenAI resource (Keys and Endpoint), "
+                "or sign in with Entra ID through AZURE_OPENAI_AD_TOKEN or AZURE_OPENAI_AD_TOKEN_COMMAND."
             )
         if deployment is None:
             reader.problems.append("AZURE_OPENAI_DEPLOYMENT is not set: name the deployment of your realtime model.")
@@ -217,6 +239,9 @@ def _realtime_config(reader: _Reader) -> RealtimeConfig:
             model=deployment or model,
             voice=voice,
             dialect=dialect,
+            transcription_model=transcription,
+            azure_ad_token=ad_token,
+            azure_ad_token_command=ad_token_command,
         )
     url = reader.text("REALTIME_URL")
     if url is None:
@@ -232,6 +257,7 @@ def _realtime_config(reader: _Reader) -> RealtimeConfig:
         model=model,
         voice=voice,
         dialect=dialect,
+        transcription_model=transcription,
     )
 
 

@@ -19,6 +19,9 @@ DATA_DELETED = "Deleted everything I stored for this server ({rows} records)."
 SETTINGS_SAVED = "Settings saved."
 VOICE_CONNECT_FAILED = "I couldn't connect to that voice channel. Please try again in a moment."
 REALTIME_FAILED = "I couldn't reach my voice brain ({reason}). Please try again later."
+ANSWER_FAILED = "Sorry, I lost my train of thought ({reason}). Could you say that again?"
+COST_UNKNOWN = "cost unknown"
+SETTINGS_REFUSED = "My voice brain refused the new settings ({reason}), so I'm keeping the previous ones."
 PLAYBACK_FAILED = "I lost my voice in this channel, so I'm leaving. Use /voice join to bring me back."
 DAVE_REQUIRED = (
     "Discord requires end-to-end voice encryption (DAVE) and my voice library could not provide it. "
@@ -32,6 +35,14 @@ def missing_permissions(channel_mention: str, names: list[str]) -> str:
 
 def joined(channel_mention: str, persona_name: str) -> str:
     return f"Joined {channel_mention}. Say hi to **{persona_name}**! Use `/voice leave` when you're done."
+
+
+def settings_saved(voice_changed: bool) -> str:
+    """The ``/voice-admin settings`` reply header: the voice cannot change mid-session (the API locks it once the bot
+    has spoken), so a new one waits for the next session."""
+    if voice_changed:
+        return f"{SETTINGS_SAVED} The new voice starts with the next session: use `/voice reset` or join again."
+    return SETTINGS_SAVED
 
 
 def persona_set(name: str) -> str:

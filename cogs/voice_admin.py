@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot import texts
 from bot.room.listening import ListeningMode
-from bot.store import SETTING_NAMES, GuildSettings, StoreError
+from bot.store import EAGERNESS_LEVELS, SETTING_NAMES, TURN_DETECTIONS, GuildSettings, StoreError
 from cogs._base import BotCog, Confirm, UserFacingError, manager_only, member_of, reply
 
 if TYPE_CHECKING:
@@ -50,12 +50,16 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
         transcripts="Post a transcript of the conversation in text chat",
         transcript_channel="Where to post transcripts (default: the voice channel's chat)",
         mode="Who the bot answers: everyone, only when called by name, or push-to-talk holders",
+        turn_detection="How a turn ends: after a pause (server_vad) or when the words sound finished (semantic_vad)",
+        eagerness="With semantic_vad: how soon a turn ends (low waits longest; auto = medium)",
         daily_budget_min="Voice minutes per day for this server (0: no limit, unless the bot's owner set one)",
         reset="Put this setting back to its default",
     )
     @app_commands.choices(
         voice=[app_commands.Choice(name=v, value=v) for v in VOICES],
         mode=[app_commands.Choice(name=m.value, value=m.value) for m in ListeningMode],
+        turn_detection=[app_commands.Choice(name=t, value=t) for t in TURN_DETECTIONS],
+        eagerness=[app_commands.Choice(name=e, value=e) for e in EAGERNESS_LEVELS],
         reset=[app_commands.Choice(name=n, value=n) for n in sorted(SETTING_NAMES)],
     )
     @app_commands.check(manager_only)
@@ -69,6 +73,8 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
         transcripts: bool | None = None,
         transcript_channel: discord.TextChannel | None = None,
         mode: str | None = None,
+        turn_detection: str | None = None,
+        eagerness: str | None = None,
         daily_budget_min: app_commands.Range[float, 0.0, 1440.0] | None = None,
         reset: str | None = None,
     ) -> None:
@@ -91,6 +97,8 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
                 ("transcripts", transcripts),
                 ("transcript_channel_id", transcript_channel.id if transcript_channel else None),
                 ("mode", mode),
+                ("turn_detection", turn_detection),
+                ("eagerness", eagerness),
                 ("daily_budget_min", daily_budget_min),
             )
             if value is not None
@@ -105,7 +113,7 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
             except StoreError as error:
                 raise UserFacingError(texts.invalid_setting(str(error))) from error
             await self.bot.sessions.apply_settings(guild.id, saved)
-        header = texts.SETTINGS_SAVED if changes else texts.SETTINGS_CURRENT
+        header = texts.settings_saved(voice_changed="voice" in changes) if changes else texts.SETTINGS_CURRENT
         if reset is not None:
             header = f"{header} {texts.setting_reset(reset)}"
         await reply(interaction, header, embed=settings_embed(self.bot, self.bot.store.get(guild.id)))

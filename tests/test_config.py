@@ -20,7 +20,8 @@ def base_env(**extra: str) -> dict[str, str]:
 def test_minimal_openai_config_has_defaults() -> None:
     config = load_config(base_env(), env_file=None)
     assert config.realtime.provider == "openai"
-    assert config.realtime.model == "gpt-realtime"
+    assert config.realtime.model == "gpt-realtime-1.5"
+    assert config.realtime.transcription_model == "gpt-transcribe"
     assert config.realtime.effective_dialect == "ga"
     assert config.data_dir == Path("data")
     assert config.log_level == "INFO"
@@ -60,6 +61,28 @@ def test_azure_v1_is_ga_and_preview_is_beta() -> None:
     assert preview.realtime.effective_dialect == "beta"
     forced = load_config(base_env(**azure, REALTIME_DIALECT="GA", AZURE_OPENAI_API_VERSION="x"), env_file=None)
     assert forced.realtime.effective_dialect == "ga"
+    dated = load_config(base_env(**azure, AZURE_OPENAI_API_VERSION="2025-08-28"), env_file=None)
+    assert dated.realtime.effective_dialect == "ga"  # only a preview version selects the preview protocol
+
+
+def test_azure_signs_in_with_an_entra_token_or_command_instead_of_a_key() -> None:
+    azure = {
+        "REALTIME_PROVIDER": "azure",
+        "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+        "AZURE_OPENAI_DEPLOYMENT": "my-realtime",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(**azure), env_file=None)
+    assert "AZURE_OPENAI_AD_TOKEN" in caught.value.problems[0]
+    token = load_config(base_env(**azure, AZURE_OPENAI_AD_TOKEN="eyJ-entra-123456"), env_file=None)
+    assert token.realtime.api_key is None and token.realtime.azure_ad_token is not None
+    assert "eyJ" not in repr(token) and token.realtime.azure_ad_token in token.secrets()
+    command = load_config(base_env(**azure, AZURE_OPENAI_AD_TOKEN_COMMAND="az account get-access-token"), env_file=None)
+    assert command.realtime.azure_ad_token_command == "az account get-access-token"
+    named = load_config(
+        base_env(**azure, AZURE_OPENAI_AD_TOKEN="t-1234", REALTIME_TRANSCRIPTION_MODEL="x-stt"), env_file=None
+    )
+    assert named.realtime.transcription_model == "x-stt"
 
 
 def test_custom_provider_needs_a_websocket_url() -> None:

@@ -32,7 +32,9 @@ IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
 PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room", "bot.store")
 PURE_MODULES = ("bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
-REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
+REALTIME_DRIVERS = frozenset(
+    {"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection", "bot.realtime.entra"}
+)
 DRIVER_MODULES = ("bot.logging_setup",)
 DRIVER_PACKAGES = ("bot.voice", "bot.realtime", "bot.fakeserver")
 SHELL_MODULES = ("bot.app", "bot.__main__")

@@ -44,7 +44,12 @@ USAGE = {
     "total_tokens": 180,
     "input_tokens": 120,
     "output_tokens": 60,
-    "input_token_details": {"text_tokens": 100, "audio_tokens": 20, "cached_tokens": 50},
+    "input_token_details": {
+        "text_tokens": 100,
+        "audio_tokens": 20,
+        "cached_tokens": 50,
+        "cached_tokens_details": {"text_tokens": 30, "audio_tokens": 20},
+    },
     "output_token_details": {"text_tokens": 10, "audio_tokens": 50},
 }
 
@@ -115,8 +120,12 @@ class Peer:
             self.received.append(event)
             self.server.on_client_event(event)
             kind = event.get("type")
-            if kind == "session.update":
+            if kind == "session.update" and not self.server.hold_updates:
                 self.session_updates.append(event)
+                refusal = self.server.refuse_session_update(event, len(self.session_updates))
+                if refusal is not None:
+                    await self._refuse_update(event, *refusal)
+                    continue
                 await self.send({"type": "session.updated", "session": event.get("session", {})})
                 self.configured.set()
                 continue
@@ -130,6 +139,22 @@ class Peer:
                 self._audio_changed.set()
                 continue
             await self._queue.put(event)
+
+    async def _refuse_update(self, event: dict[str, Any], code: str, message: str) -> None:
+        """Answer a ``session.update`` with an ``error`` naming it, as the API does for an invalid setting."""
+        await self.send(
+            {
+                "type": "error",
+                "event_id": self.new_id("ev"),
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": code,
+                    "message": message,
+                    "param": "session.audio.output.voice",
+                    "event_id": event.get("event_id"),
+                },
+            }
+        )
 
     async def expect(self, kind: str, timeout_s: float | None = None) -> dict[str, Any]:
         """The next queued client event, which must be of type ``kind``."""
@@ -248,10 +273,13 @@ class Peer:
         )
         return response_id
 
-    async def finish_response(self, response_id: str, status: str = "completed", usage: bool = True) -> None:
+    async def finish_response(
+        self, response_id: str, status: str = "completed", usage: bool | dict[str, Any] = True
+    ) -> None:
+        """``response.done``; ``usage``: :data:`USAGE` (True), none (False) or the given object."""
         response: dict[str, Any] = {"id": response_id, "object": "realtime.response", "status": status}
         if usage:
-            response["usage"] = USAGE
+            response["usage"] = USAGE if usage is True else usage
         await self.send({"type": "response.done", "event_id": self.new_id("ev"), "response": response})
 
     async def call_tools(self, calls: Sequence[tuple[str, str]], *, response_id: str | None = None) -> list[str]:
@@ -343,3 +371,7 @@ class Peer:
     async def drop(self) -> None:
         """Close the TCP connection abruptly (no close frame), like a network failure."""
         self.connection.transport.abort()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` and ``reason`` (4001 for a bad key, 1008 for a policy, 1011...)."""
+        await self.connection.close(code, reason)

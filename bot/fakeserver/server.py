@@ -62,6 +62,8 @@ class RealtimeServer:
         self.api_key = api_key
         self.wait_s = wait_s
         self.peers: list[Peer] = []
+        #: Pass ``session.update`` to the script instead of confirming it (a server that never confirms).
+        self.hold_updates = False
         self.script_errors: list[BaseException] = []
         self.script_done = asyncio.Event()
         self.rejected = 0
@@ -108,6 +110,10 @@ class RealtimeServer:
 
     def refuse_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         """A response that refuses this handshake, or None to go on (to the key check)."""
+        return None
+
+    def refuse_session_update(self, event: dict[str, Any], number: int) -> tuple[str, str] | None:
+        """``(code, message)`` to refuse a connection's ``number``-th ``session.update`` with, or None to confirm it."""
         return None
 
     # -- internals -----------------------------------------------------------------------------------------------

@@ -209,7 +209,10 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
         out_line(options.server_note)
     tools = persona_tools(persona)
     settings = SessionSettings(
-        instructions=persona_instructions(persona), voice=config.voice, tools=tuple(tools.schemas())
+        instructions=persona_instructions(persona),
+        voice=config.voice,
+        tools=tuple(tools.schemas()),
+        transcription_model=config.transcription_model,
     )
     playback = WavPlayback(options.pace)
     session = RealtimeSession(endpoint, settings, tools, sink=playback)
@@ -231,10 +234,13 @@ async def run_simulation(options: SimulationOptions, out_line: Callable[[str], N
     if turn.fatal is not None:
         out_line(f"error: {turn.fatal}")
         code = EXIT_FAILED
+    elif turn.failed is not None:
+        out_line(f"error: {turn.failed}")
+        code = EXIT_FAILED
     if turn.speech_end_at_s is not None and playback.first_audio_at_s is not None:
         latency_ms = (playback.first_audio_at_s - turn.speech_end_at_s) * 1000
         out_line(f"latency (end of speech -> first answer audio): {latency_ms:.0f} ms")
-    out_line(f"usage: {session.protocol.usage.summary()}")
+    out_line(f"usage: {session.protocol.usage_summary()}")
     try:
         write_wav(options.output_path, bytes(playback.played), DISCORD.sample_rate, DISCORD.channels)
     except OSError as exc:
@@ -257,6 +263,8 @@ class _Turn:
         self.speech_end_at_s: float | None = None
         self.answered = asyncio.Event()
         self.fatal: str | None = None
+        #: Why the answer failed (the response's ``status_details``, or no answer in time), if it did.
+        self.failed: str | None = None
 
     async def read(self) -> None:
         async for event in self._session.events():
@@ -269,12 +277,20 @@ class _Turn:
                     self.out(f"assistant: {text}")
                 case out.ToolCallFinished(name=name, arguments=arguments, output=output):
                     self.out(f"tool call: {name}({arguments}) -> {output}")
-                case out.ResponseFinished(status=status):
+                case out.ResponseFinished(status=status, reason=reason):
                     self._playback.end_of_item()
                     if status != "completed":
-                        self.out(f"response {status}")
-                    if self._playback.first_audio_at_s is not None and not self._session.protocol.busy:
+                        self.out(f"response {status}" + (f": {reason}" if reason else ""))
+                    if self._session.protocol.busy:
+                        continue
+                    if status == "incomplete":  # cut short (max_output_tokens, content_filter): not the answer
+                        self.failed = self.failed or f"the answer was cut short ({reason or 'incomplete'})"
                         self.answered.set()
+                    elif self._playback.first_audio_at_s is not None:
+                        self.answered.set()
+                case out.AnswerFailed(reason=reason):  # failed, never started, or stalled
+                    self.failed = self.failed or f"the answer failed: {reason}"
+                    self.answered.set()
                 case out.ErrorReported(message=message, fatal=fatal):
                     self.out(f"server error: {message}")
                     if fatal:

@@ -242,7 +242,8 @@ class GuildSession:
     def on_tool_call(self, name: str, arguments: str, output: str) -> None:
         self.record.tool_call(name, arguments, output)
 
-    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """Count one response's tokens; ``cost_usd`` is ``None`` when the model's prices are unknown."""
         self.record.usage(input_tokens, output_tokens, cost_usd)
 
     def on_reconnected(self) -> None:
@@ -252,6 +253,14 @@ class GuildSession:
         """The Realtime session cannot go on (bad key, no quota): tell the channel and end the session."""
         self.record.notify(texts.REALTIME_FAILED.format(reason=message))
         self.tasks.spawn(self._end_after_failure("realtime failed", message))
+
+    def on_answer_failed(self, message: str) -> None:
+        """An answer did not come (the server never started it, or it failed); the session goes on listening."""
+        self.record.notify(texts.ANSWER_FAILED.format(reason=message))
+
+    def on_settings_rejected(self, message: str) -> None:
+        """The Realtime server refused new settings; the previous ones stay in force."""
+        self.record.notify(texts.SETTINGS_REFUSED.format(reason=message))
 
     def on_playback_failed(self) -> None:
         """The bot's voice stopped for good on an error (the sender gave up): say so and end, rather than sit

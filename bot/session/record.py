@@ -60,6 +60,8 @@ class SessionFigures:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    #: False once a response came from a model without a price table: the cost shown would be wrong.
+    cost_known: bool = True
     turns: int = 0
     answered_turns: int = 0
     interruptions: int = 0
@@ -180,14 +182,16 @@ class SessionRecord:
 
     # -- usage -------------------------------------------------------------------------------------------------
 
-    def usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
-        """An answer's tokens and cost: counted for ``/voice status`` and written to today's usage."""
+    def usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """An answer's tokens and cost (``None``: the model's prices are unknown): counted for ``/voice status``
+        and written to today's usage."""
         self.figures.input_tokens += input_tokens
         self.figures.output_tokens += output_tokens
-        self.figures.cost_usd += cost_usd
+        self.figures.cost_usd += cost_usd or 0.0
+        self.figures.cost_known &= cost_usd is not None
         self.unwritten.input_tokens += input_tokens
         self.unwritten.output_tokens += output_tokens
-        self.unwritten.cost_usd += cost_usd
+        self.unwritten.cost_usd += cost_usd or 0.0
         self.write_usage()
 
     def write_usage(self, elapsed_s: float | None = None) -> bool:
@@ -251,7 +255,7 @@ class SessionRecord:
         embed.add_field(
             name="This session",
             value=f"{self.figures.input_tokens:,} in / {self.figures.output_tokens:,} out tokens · "
-            f"${self.figures.cost_usd:.3f}",
+            + (f"${self.figures.cost_usd:.3f}" if self.figures.cost_known else texts.COST_UNKNOWN),
         )
         embed.add_field(name="Today", value=f"{today_minutes:.1f} min · ${today_cost_usd:.3f}")
         timings = self.turn_timings.summary()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from bot.store.sqlite import (
     DB_FILENAME,
+    EAGERNESS_LEVELS,
     LISTENING_MODES,
     SCHEMA_VERSION,
     SETTING_NAMES,
+    TURN_DETECTIONS,
     GuildSettings,
     Privacy,
     SettingsStore,
@@ -22,9 +24,11 @@ from bot.store.sqlite import (
 
 __all__ = [
     "DB_FILENAME",
+    "EAGERNESS_LEVELS",
     "LISTENING_MODES",
     "SCHEMA_VERSION",
     "SETTING_NAMES",
+    "TURN_DETECTIONS",
     "GuildSettings",
     "Privacy",
     "SettingsStore",

@@ -28,6 +28,12 @@ _log = logging.getLogger(__name__)
 DB_FILENAME = "voicebot.sqlite3"
 ListeningMode = Literal["always", "name", "push-to-talk"]
 LISTENING_MODES: tuple[ListeningMode, ...] = ("always", "name", "push-to-talk")
+#: How the Realtime server ends a turn: after a silence (``silence_ms``, ``vad_threshold``) or on meaning.
+TurnDetection = Literal["server_vad", "semantic_vad"]
+TURN_DETECTIONS: tuple[TurnDetection, ...] = ("server_vad", "semantic_vad")
+#: How soon ``semantic_vad`` ends a turn (``auto`` = the server's default, medium).
+Eagerness = Literal["low", "medium", "high", "auto"]
+EAGERNESS_LEVELS: tuple[Eagerness, ...] = ("low", "medium", "high", "auto")
 
 
 class StoreError(Exception):
@@ -47,6 +53,8 @@ class GuildSettings:
     transcript_channel_id: int | None = None
     daily_budget_min: float | None = None
     mode: ListeningMode = "always"
+    turn_detection: TurnDetection = "server_vad"
+    eagerness: Eagerness = "auto"
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(GuildSettings))
@@ -79,6 +87,14 @@ def validate_setting(name: str, value: Any) -> Any:
     if name == "mode":
         if value not in LISTENING_MODES:
             raise StoreError(f"the listening mode must be one of {', '.join(LISTENING_MODES)}")
+        return value
+    if name == "turn_detection":
+        if value not in TURN_DETECTIONS:
+            raise StoreError(f"the turn detection must be one of {', '.join(TURN_DETECTIONS)}")
+        return value
+    if name == "eagerness":
+        if value not in EAGERNESS_LEVELS:
+            raise StoreError(f"the eagerness must be one of {', '.join(EAGERNESS_LEVELS)}")
         return value
     if name == "transcript_channel_id":
         if not isinstance(value, int) or value <= 0:
@@ -195,8 +211,13 @@ def _migration_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE guild_settings ADD COLUMN turn_detection TEXT NOT NULL DEFAULT 'server_vad'")
+    db.execute("ALTER TABLE guild_settings ADD COLUMN eagerness TEXT NOT NULL DEFAULT 'auto'")
+
+
 #: Migration ``n`` (1-based) brings the schema from version n-1 to n. Append; never edit a released one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from websockets.protocol import State
 
@@ -140,18 +141,21 @@ async def test_on_a_stage_it_moderates_the_bot_becomes_a_speaker(tmp_path: Path)
 
 
 async def test_forget_on_a_live_session_applies_the_defaults_at_once(tmp_path: Path) -> None:
-    async with room(tmp_path, idle, settings={"voice": "cedar"}) as lounge:
+    def silence_ms(update: dict[str, Any]) -> int:
+        return int(update["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"])
+
+    async with room(tmp_path, idle, settings={"silence_ms": 1200}) as lounge:
         await lounge.join(ALICE)
         peer = lounge.realtime.peers[0]
         await eventually(lambda: bool(peer.session_updates))
-        assert peer.session_updates[-1]["session"]["audio"]["output"]["voice"] == "cedar"
+        assert silence_ms(peer.session_updates[-1]) == 1200
         lounge.bot.store.set_privacy(GUILD_ID, DAVE, no_listen=True)
         asked = await lounge.command("VoiceAdminCog", "forget", BOB)
         assert asked.last.content == texts.FORGET_CONFIRM and asked.last.view is not None
         click = lounge.interaction(BOB)
         await asked.last.view.yes.callback(click.as_interaction())  # type: ignore[attr-defined]
         assert click.last.content == texts.forgotten(1, 1)
-        await eventually(lambda: peer.session_updates[-1]["session"]["audio"]["output"]["voice"] == "marin")
+        await eventually(lambda: silence_ms(peer.session_updates[-1]) == 500)  # the default, in the live session
         assert lounge.bot.store.privacy(GUILD_ID, DAVE).no_listen  # dave stays unheard
         assert lounge.session.state.privacy_of(DAVE).no_listen
 

@@ -81,7 +81,8 @@ async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, worl
         silence_ms=800,
         transcript_channel=world.text_channel(),
     )
-    assert changed.last.content == texts.SETTINGS_SAVED and changed.last.embed is not None
+    assert changed.last.content is not None and changed.last.content.startswith(texts.settings_saved(True))
+    assert changed.last.embed is not None
     fields = {f.name: f.value for f in changed.last.embed.fields}
     assert fields["transcript_channel_id"] == "<#12>" and fields["interruptions"] == "off"  # a mention, not an id
     saved = bot.store.get(world.guild.id)
@@ -93,8 +94,19 @@ async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, worl
     )
     back = interaction(bot, world, 6)
     await admin_cog.settings.callback(admin_cog, back.as_interaction(), reset="voice")
-    assert back.last.content == f"{texts.SETTINGS_SAVED} {texts.setting_reset('voice')}"
+    assert back.last.content == f"{texts.settings_saved(voice_changed=True)} {texts.setting_reset('voice')}"
     assert bot.store.get(world.guild.id).voice is None and bot.store.get(world.guild.id).silence_ms == 800
+    semantic = interaction(bot, world, 6)
+    await admin_cog.settings.callback(
+        admin_cog, semantic.as_interaction(), turn_detection="semantic_vad", eagerness="low"
+    )
+    assert semantic.last.content == texts.settings_saved(False) and semantic.last.embed is not None
+    fields = {f.name: f.value for f in semantic.last.embed.fields}
+    assert (fields["turn_detection"], fields["eagerness"]) == ("semantic_vad", "low")
+    assert (bot.store.get(world.guild.id).turn_detection, bot.store.get(world.guild.id).eagerness) == (
+        "semantic_vad",
+        "low",
+    )
 
 
 async def test_join_refuses_callers_outside_voice_and_channels_the_bot_cannot_use(bot: VoiceBot, world: World) -> None:

@@ -47,6 +47,10 @@ class Peer(shipped_peer.Peer):
 
     server: RealtimeTestServer
 
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` and ``reason`` (4001 for a bad key, 1008 for a policy, 1011...)."""
+        await self.connection.close(code, reason)
+
 
 class RealtimeTestServer(RealtimeServer):
     """Serve ``script`` on 127.0.0.1. Use as ``async with RealtimeTestServer(script) as server: server.url``."""
@@ -61,11 +65,16 @@ class RealtimeTestServer(RealtimeServer):
         api_key: str | None = "test-key",
         handshake_status: int | None = None,
         handshake_body: str = "",
+        refuse_update: Callable[[dict[str, Any], int], tuple[str, str] | None] | None = None,
+        hold_updates: bool = False,
     ) -> None:
         # the scripts take this module's Peer, which is what peer_class makes for them
         super().__init__(script, dialect=dialect, api_key=api_key, wait_s=UNIT_S)  # type: ignore[arg-type]
         self.handshake_status = handshake_status
         self.handshake_body = handshake_body
+        #: ``refuse_update(event, n)`` -> ``(code, message)`` refuses the connection's n-th session.update.
+        self.refuse_update = refuse_update
+        self.hold_updates = hold_updates
         self.schema_problems: list[str] = []
         #: Statuses to refuse the next handshakes with, in order (set by a script before it drops a connection).
         self.upcoming_statuses: list[int] = []
@@ -80,6 +89,9 @@ class RealtimeTestServer(RealtimeServer):
 
     def on_invalid_message(self, reason: str) -> None:
         self.schema_problems.append(reason)
+
+    def refuse_session_update(self, event: dict[str, Any], number: int) -> tuple[str, str] | None:
+        return self.refuse_update(event, number) if self.refuse_update is not None else None
 
     def refuse_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
         status = self.upcoming_statuses.pop(0) if self.upcoming_statuses else self.handshake_status

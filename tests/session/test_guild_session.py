@@ -191,6 +191,14 @@ async def test_usage_is_stored_per_day(rig: Rig) -> None:
     assert rig.talk.closed and rig.voice.disconnected
 
 
+async def test_usage_of_an_unpriced_model_counts_tokens_and_shows_cost_unknown(rig: Rig) -> None:
+    rig.session.on_usage(1000, 200, 0.01)
+    rig.session.on_usage(500, 100, None)
+    assert (rig.session.figures.input_tokens, rig.session.figures.cost_known) == (1500, False)
+    fields = {f.name: f.value for f in rig.session.status_embed(rig.store).fields}
+    assert fields["This session"] == f"1,500 in / 300 out tokens · {texts.COST_UNKNOWN}"
+
+
 async def test_limits_end_the_session_with_a_notice(rig: Rig) -> None:
     assert rig.session.check_limits() is None
     rig.voice.humans = 0
@@ -253,6 +261,17 @@ async def test_a_fatal_realtime_error_is_posted_and_ends_the_session(rig: Rig) -
     await settle()
     assert rig.posts[-1] == texts.REALTIME_FAILED.format(reason="the API key was rejected")
     assert rig.ended == ["realtime failed"] and rig.voice.disconnected
+
+
+async def test_a_lost_answer_and_refused_settings_are_posted_and_the_session_goes_on(rig: Rig) -> None:
+    rig.session.on_answer_failed("no answer started within 10 s")
+    rig.session.on_settings_rejected("Invalid value: 'bogus'")
+    await settle()
+    assert rig.posts[-2:] == [
+        texts.ANSWER_FAILED.format(reason="no answer started within 10 s"),
+        texts.SETTINGS_REFUSED.format(reason="Invalid value: 'bogus'"),
+    ]
+    assert rig.ended == [] and not rig.voice.disconnected
 
 
 async def test_a_voice_that_keeps_failing_is_posted_and_ends_the_session(rig: Rig) -> None:

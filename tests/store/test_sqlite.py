@@ -63,6 +63,18 @@ def test_bad_values_are_refused_and_nothing_changes(
     assert store.get(7) == GuildSettings(voice="alloy")
 
 
+def test_turn_detection_and_eagerness_are_validated_stored_and_migrated(tmp_path: Path) -> None:
+    store = SettingsStore(tmp_path / "td.sqlite3")
+    assert store.get(1).turn_detection == "server_vad" and store.get(1).eagerness == "auto"
+    saved = store.update(1, {"turn_detection": "semantic_vad", "eagerness": "high"})
+    assert store.get(1) == saved and (saved.turn_detection, saved.eagerness) == ("semantic_vad", "high")
+    with pytest.raises(StoreError, match="turn detection must be one of server_vad, semantic_vad"):
+        store.update(1, {"turn_detection": "none"})
+    with pytest.raises(StoreError, match="eagerness must be one of low, medium, high, auto"):
+        store.update(1, {"eagerness": "eager"})
+    store.close()
+
+
 def test_validate_setting_normalises() -> None:
     assert validate_setting("voice", "  marin ") == "marin"
     assert validate_setting("vad_threshold", 1) == 1.0
@@ -151,7 +163,7 @@ def test_migrates_a_version_2_file_keeping_its_data(tmp_path: Path) -> None:
         ),
     )
     store = SettingsStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     assert store.get(9) == GuildSettings(voice="verse", mode="name", transcripts=True)
     assert store.usage(9, "2026-11-20") == Usage(seconds=42.0, input_tokens=7, cost_usd=0.5)
     assert store.privacy(9, 1) == Privacy()  # the new tables exist and work
