@@ -21,6 +21,8 @@ SETTINGS_SAVED = "Settings saved."
 VOICE_CONNECT_FAILED = "I couldn't connect to that voice channel. Please try again in a moment."
 REALTIME_FAILED = "I couldn't reach my voice brain ({reason}). Please try again later."
 PLAYBACK_FAILED = "I lost my voice in this channel, so I'm leaving. Use /voice join to bring me back."
+PROCESS_FULL = "I'm in as many voice channels as I can handle right now. Please try again in a few minutes."
+RESTARTING = "I'm restarting for a moment and will be back soon. Use `/voice join` to bring me back."
 DAVE_REQUIRED = (
     "Discord requires end-to-end voice encryption (DAVE) and my voice library could not provide it. "
     "Ask the bot's owner to update it."

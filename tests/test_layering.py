@@ -4,9 +4,11 @@ Layers, bottom up:
 
 1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
    (``bot.room``), the store (``bot.store``), the Realtime protocol core (every ``bot.realtime`` module but its I/O
-   drivers), configuration, secrets, user-facing texts and the session limits (``bot.session.limits``). They import
-   no asyncio, discord, websockets or davey, even transitively, and no bot module outside this layer.
-2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, logging set-up.
+   drivers), configuration, secrets, user-facing texts, the session limits (``bot.session.limits``) and the
+   Prometheus metrics every room feeds (``bot.ops.metrics``, with the store timing). They import no asyncio,
+   discord, websockets or davey, even transitively, and no bot module outside this layer.
+2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, logging set-up, and running the bot as a
+   service (the rest of ``bot.ops``: supervisor, health server, signals, loop lag).
 3. **session** -- one guild's live conversation (``bot.session``).
 4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
 5. **cogs** -- the slash commands.
@@ -28,10 +30,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
 PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room", "bot.store")
-PURE_MODULES = ("bot", "bot.config", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
+PURE_MODULES = (
+    "bot", "bot.config", "bot.secret", "bot.texts", "bot.session", "bot.session.limits",
+    "bot.ops", "bot.ops.metrics", "bot.ops.store_timing",
+)  # fmt: skip
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
 DRIVER_MODULES = ("bot.logging_setup",)
+DRIVER_PACKAGES = ("bot.voice", "bot.realtime", "bot.ops")
 SHELL_MODULES = ("bot.app", "bot.__main__")
 LAYER_NAMES = ("pure", "drivers", "session", "shell", "cogs")
 
@@ -71,7 +77,7 @@ def layer_of(name: str) -> int:
         return 0
     if name.startswith("bot.session"):
         return 2
-    if name.startswith(("bot.voice", "bot.realtime")) or name in DRIVER_MODULES:
+    if name.startswith(DRIVER_PACKAGES) or name in DRIVER_MODULES:
         return 1
     raise AssertionError(f"{name} is in no layer: add it to one in tests/test_layering.py")
 
@@ -155,6 +161,7 @@ def test_every_module_is_in_a_layer() -> None:
     layers = {name: layer_of(name) for name in all_modules()}
     assert layers["bot.config"] == 0 and layers["bot.audio.formats"] == 0 and layers["bot.room.listening"] == 0
     assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1
+    assert layers["bot.ops.metrics"] == 0 and layers["bot.ops.supervisor"] == 1 and layers["bot.ops.health"] == 1
     assert layers["bot.session.guild_session"] == 2 and layers["bot.app"] == 3 and layers["cogs.voice"] == 4
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from bot.config import RealtimeConfig
+from bot.ops import metrics
 from bot.persona import Persona, persona_instructions, persona_tools
 from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
@@ -105,6 +106,7 @@ class RealtimeConversation:
 
     async def _deliver(self, listener: ConversationListener) -> None:
         async for event in self._session.events():
+            metrics.realtime_output(event, self._config.model)
             try:
                 self._deliver_one(listener, event)
             except Exception:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import discord
 
 from bot import texts
+from bot.ops import metrics
 from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
@@ -91,6 +92,7 @@ class SessionRecord:
 
     def user_transcript(self, speakers: frozenset[int], text: str) -> None:
         self.figures.turns += 1
+        metrics.turn_transcribed()
         if not self._state.settings.transcripts:
             return
         hidden = {uid for uid in speakers if self._state.privacy_of(uid).no_transcript}
@@ -122,6 +124,7 @@ class SessionRecord:
 
     def answer_requested(self) -> None:
         self.figures.answered_turns += 1
+        metrics.answer_requested()
         self._awaiting_first_audio = True
 
     def not_answered(self) -> None:

@@ -2,7 +2,9 @@
 
 The :class:`SessionManager` owns the registry and a lock per guild, so two ``/voice join`` in one guild cannot
 race, while guilds never wait on each other. A session that fails or ends on its own (alone, max length, budget,
-kicked by a moderator) is removed; its failure is logged and reaches no other guild.
+kicked by a moderator) is removed; its failure is logged and reaches no other guild. With ``max_sessions`` set, a
+process that is full refuses a new session with a friendly sentence (joins still starting count, so a burst of joins
+cannot overshoot); moving an existing session is always allowed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Protocol
 
 import discord
 
+from bot import texts
+from bot.logging_setup import guild_context
+from bot.ops import metrics
 from bot.persona import Persona
 from bot.store import GuildSettings, SettingsStore
 
@@ -39,6 +44,9 @@ class Session(Protocol):
     async def move_to(self, channel: discord.VoiceChannel) -> None: ...
     async def apply_settings(self, settings: GuildSettings) -> None: ...
     async def close(self, reason: str) -> None: ...
+    async def announce(self, notice: str, wait_s: float) -> None:
+        """Post ``notice`` and say it out loud, waiting at most ``wait_s`` for it to be heard."""
+
     def on_presence_changed(self) -> None:
         """Someone joined or left the session's channel."""
 
@@ -54,10 +62,13 @@ SessionFactory = Callable[
 class SessionManager:
     """The registry of live sessions, one per guild."""
 
-    def __init__(self, factory: SessionFactory) -> None:
+    def __init__(self, factory: SessionFactory, *, max_sessions: int = 0) -> None:
+        """``max_sessions``: live sessions this process holds at most (0: no limit)."""
         self._factory = factory
         self._sessions: dict[int, Session] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._max_sessions = max_sessions
+        self._starting = 0
 
     def get(self, guild_id: int) -> Session | None:
         return self._sessions.get(guild_id)
@@ -74,31 +85,49 @@ class SessionManager:
         """Start a session in ``channel``, or move the guild's session there. Returns ``(session, moved)``.
 
         Raises:
-            JoinError: the voice connection or the Realtime session could not be started.
+            JoinError: the voice connection or the Realtime session could not be started, or the process is full.
         """
         guild_id = channel.guild.id
-        async with self._lock(guild_id):
-            existing = self._sessions.get(guild_id)
-            if existing is not None:
-                if existing.channel_id != channel.id:
-                    await existing.move_to(channel)
-                    return existing, True
-                return existing, False
-            try:
-                session = await self._factory(channel, text_channel, self._ended)
-            except JoinError:
-                raise
-            except Exception as error:
-                _log.exception("guild %s: starting a session failed", guild_id)
-                raise JoinError(str(error) or type(error).__name__) from error
-            self._sessions[guild_id] = session
-            _log.info("guild %s: session started in channel %s", guild_id, channel.id)
-            return session, False
+        token = guild_context.set(guild_id)  # the session's log lines (and tasks) name their guild
+        try:
+            async with self._lock(guild_id):
+                existing = self._sessions.get(guild_id)
+                if existing is not None:
+                    if existing.channel_id != channel.id:
+                        await existing.move_to(channel)
+                        return existing, True
+                    return existing, False
+                return await self._start(guild_id, channel, text_channel), False
+        finally:
+            guild_context.reset(token)
+
+    async def _start(
+        self, guild_id: int, channel: discord.VoiceChannel, text_channel: discord.abc.Messageable | None
+    ) -> Session:
+        if self._max_sessions and len(self._sessions) + self._starting >= self._max_sessions:
+            metrics.session_refused()
+            _log.warning("guild %s: refused a session: this process is full (%d)", guild_id, self._max_sessions)
+            raise JoinError(texts.PROCESS_FULL)
+        self._starting += 1
+        try:
+            session = await self._factory(channel, text_channel, self._ended)
+        except JoinError:
+            raise
+        except Exception as error:
+            _log.exception("guild %s: starting a session failed", guild_id)
+            raise JoinError(str(error) or type(error).__name__) from error
+        finally:
+            self._starting -= 1
+        self._sessions[guild_id] = session
+        metrics.sessions_active(len(self._sessions))
+        _log.info("guild %s: session started in channel %s", guild_id, channel.id)
+        return session
 
     def _ended(self, session: Session, reason: str) -> None:
         """Called by a session that ended on its own: forget it (it has already cleaned up)."""
         if self._sessions.get(session.guild_id) is session:
             del self._sessions[session.guild_id]
+            metrics.sessions_active(len(self._sessions))
             _log.info("guild %s: session ended (%s)", session.guild_id, reason)
 
     async def leave(self, guild_id: int, reason: str) -> bool:
@@ -107,6 +136,7 @@ class SessionManager:
             session = self._sessions.pop(guild_id, None)
             if session is None:
                 return False
+            metrics.sessions_active(len(self._sessions))
             await self._close_quietly(session, reason)
             return True
 
@@ -119,15 +149,30 @@ class SessionManager:
             except Exception:
                 _log.exception("guild %s: applying settings to the live session failed", guild_id)
 
-    async def close_all(self, reason: str = "shutting down") -> None:
-        """End every session (on shutdown), each in its own task so one slow guild does not hold up the rest."""
+    async def close_all(
+        self, reason: str = "shutting down", *, notice: str | None = None, notice_wait_s: float = 0.0
+    ) -> None:
+        """End every session (on shutdown), each in its own task so one slow guild does not hold up the rest.
+
+        With ``notice``, each channel first reads it and hears it, for at most ``notice_wait_s``. Closing writes each
+        session's usage.
+        """
         sessions = list(self._sessions.values())
         self._sessions.clear()
-        await asyncio.gather(*(self._close_quietly(s, reason) for s in sessions))
+        metrics.sessions_active(0)
+        await asyncio.gather(*(self._close_quietly(s, reason, notice, notice_wait_s) for s in sessions))
 
     @staticmethod
-    async def _close_quietly(session: Session, reason: str) -> None:
+    async def _close_quietly(session: Session, reason: str, notice: str | None = None, wait_s: float = 0.0) -> None:
+        token = guild_context.set(session.guild_id)
+        try:
+            if notice is not None:
+                await session.announce(notice, wait_s)
+        except Exception:
+            _log.exception("guild %s: the notice before closing failed", session.guild_id)
         try:
             await session.close(reason)
         except Exception:
             _log.exception("guild %s: closing the session failed", session.guild_id)
+        finally:
+            guild_context.reset(token)

@@ -34,6 +34,11 @@ class RecordingSession:
     async def apply_settings(self, settings: GuildSettings) -> None:
         self.calls.append(f"settings {settings.voice}")
 
+    async def announce(self, notice: str, wait_s: float) -> None:
+        self.calls.append(f"announce {notice} within {wait_s:g} s")
+        if self.fail_close:
+            raise RuntimeError("boom")
+
     async def close(self, reason: str) -> None:
         self.calls.append(f"close {reason}")
         if self.fail_close:
