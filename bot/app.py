@@ -17,6 +17,7 @@ from discord.ext import commands
 import cogs
 from bot import texts
 from bot.config import Config
+from bot.logging_setup import note_shards
 from bot.ops.health import HealthReport, finite_or_none
 from bot.persona.library import PersonaLibrary
 from bot.session.registry import SessionFactory, SessionManager
@@ -141,6 +142,7 @@ class VoiceBot(commands.AutoShardedBot):
         user = self.user
         if user is None:  # pragma: no cover - discord.py sets it before READY
             return
+        note_shards(sorted(self.shards), self.shard_count)
         _log.info(
             "logged in as %s (id %s) in %d servers, shards %s of %s",
             user, user.id, len(self.guilds), sorted(self.shards), self.shard_count,

@@ -35,6 +35,9 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, shard_ids: Sequence[int] | None = None, shard_count: int | None = None) -> None:
         super().__init__()
+        self.set_shards(shard_ids, shard_count)
+
+    def set_shards(self, shard_ids: Sequence[int] | None, shard_count: int | None) -> None:
         self._shard_ids = tuple(shard_ids) if shard_ids is not None else None
         self._shard_count = shard_count
 
@@ -65,6 +68,13 @@ class JsonFormatter(logging.Formatter):
         if self._shard_ids is not None and len(self._shard_ids) == 1:
             return self._shard_ids[0]
         return None
+
+
+def note_shards(shard_ids: Sequence[int], shard_count: int | None) -> None:
+    """Tell the JSON log lines which shards this process runs, once Discord has said (no settings asked it)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.set_shards(shard_ids, shard_count)
 
 
 def guild_of(record: logging.LogRecord) -> int | None:

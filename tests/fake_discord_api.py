@@ -10,6 +10,7 @@ gets READY for the shard it identified as, with no guilds. Point the bot at it w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class FakeDiscordAPI:
 
     #: How long ``GET /users/@me`` takes to answer (to stop the bot while it is logging in).
     login_delay_s: float = 0.0
+    #: The token that logs in; any other gets Discord's 401.
+    token: str = "discord-token-abcdef"
     identifies: list[Identify] = field(default_factory=list)
     #: ``(method, path)`` of every REST request, in order.
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -52,6 +55,7 @@ class FakeDiscordAPI:
     _runner: web.AppRunner | None = None
     _sessions: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def api_url(self) -> str:
@@ -77,6 +81,7 @@ class FakeDiscordAPI:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        self._closing.set()  # a delayed login answers now, so the server can stop
         for socket in list(self._sockets):
             await socket.close()
         if self._runner is not None:
@@ -87,8 +92,11 @@ class FakeDiscordAPI:
     async def _rest(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
         self.requests.append((request.method, path))
+        if request.headers.get("Authorization") != f"Bot {self.token}":
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         if request.method == "GET" and path == "/users/@me":
-            await asyncio.sleep(self.login_delay_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.login_delay_s)
             return _json(BOT_USER)
         if request.method == "GET" and path == "/oauth2/applications/@me":
             return _json(_application())
