@@ -21,7 +21,7 @@ def _fail_config(error: ConfigError) -> int:
     return EXIT_CONFIG
 
 
-async def _run_bot(config: Config) -> int:
+async def _run_bot(config: Config, supervisor_pid: int | None = None) -> int:
     from bot.app import VoiceBot, use_discord_endpoints
     from bot.ops.service import serve
     from bot.ops.store_timing import timed_store
@@ -45,6 +45,7 @@ async def _run_bot(config: Config) -> int:
             shutdown_deadline_s=config.shutdown_deadline_s,
             metrics_port=config.metrics_port,
             api_url=config.discord_api_url or "https://discord.com/api",
+            supervisor_pid=supervisor_pid,
         )
 
 
@@ -71,6 +72,9 @@ def _process_count(args: argparse.Namespace, config: Config) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from bot.ops.stop import stop_before_start
+
+    stop_before_start()
     try:
         config = load_config(env_file=args.env_file)
     except ConfigError as error:
@@ -87,7 +91,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if processes > 1:
         return _run_cluster(config, processes, args.env_file)
-    return asyncio.run(_run_bot(config))
+    return asyncio.run(_run_bot(config, args.supervisor_pid))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -131,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-file", type=Path, default=Path(".env"), help="settings file (default: .env)")
     parser.set_defaults(handler=_cmd_run)
     sub = parser.add_subparsers(dest="command")
-    parser.set_defaults(processes=None)
+    parser.set_defaults(processes=None, supervisor_pid=None)
     run = sub.add_parser("run", help="run the Discord bot (the default)")
     run.add_argument(
         "--processes",
@@ -139,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="bot processes sharing this host's shards under one supervisor (default: the number of cores)",
     )
+    run.add_argument("--supervisor-pid", type=_positive_int, help=argparse.SUPPRESS)  # set by the supervisor
     run.set_defaults(handler=_cmd_run)
     sim = sub.add_parser(
         "simulate",

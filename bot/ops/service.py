@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Protocol
@@ -34,6 +35,8 @@ EXIT_CONFIG = 2
 NOTICE_SHARE = 0.4
 #: The longest the restart notice is waited for, however long the deadline.
 MAX_NOTICE_WAIT_S = 6.0
+#: How often a supervised process checks that its supervisor is still there.
+PARENT_CHECK_S = 1.0
 
 
 class ServedBot(Protocol):
@@ -83,13 +86,21 @@ async def serve(
     metrics_port: int | None = None,
     api_url: str = "https://discord.com/api",
     signals: StopSignals | None = None,
+    supervisor_pid: int | None = None,
     print_line: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
-    """Run ``bot`` until it stops or a signal asks it to; returns the exit code (see the module docstring)."""
+    """Run ``bot`` until it stops or a signal asks it to; returns the exit code (see the module docstring).
+
+    With ``supervisor_pid``, the process also stops cleanly when its supervisor is gone (killed without passing a
+    signal on), rather than live on as an orphan that a restarted cluster would duplicate.
+    """
     signals = signals if signals is not None else StopSignals()
     signals.install()
     health = HealthServer(metrics_port, bot.health) if metrics_port is not None else None
     lag = LoopLagMonitor()
+    orphan_watch = (
+        asyncio.create_task(_stop_when_orphaned(supervisor_pid, signals)) if supervisor_pid is not None else None
+    )
     try:
         if health is not None:
             try:
@@ -106,10 +117,21 @@ async def serve(
             return _finished(runner, api_url, print_line)
         return await _stop(bot, runner, shutdown_deadline_s, print_line)
     finally:
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         await lag.stop()
         if health is not None:
             await health.close()
         signals.uninstall()
+
+
+async def _stop_when_orphaned(supervisor_pid: int, signals: StopSignals) -> None:
+    while True:
+        await asyncio.sleep(PARENT_CHECK_S)
+        if os.getppid() != supervisor_pid:  # re-parented: the supervisor died
+            break
+    _log.warning("the supervisor (pid %d) is gone: stopping", supervisor_pid)
+    signals.requested.set()
 
 
 def _finished(runner: asyncio.Task[None], api_url: str, print_line: Callable[[str], None]) -> int:

@@ -16,6 +16,17 @@ from collections.abc import Callable
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+def stop_before_start() -> None:
+    """Until the event loop takes over, a stop signal is a quiet exit 0 (Python's default would print a
+    ``KeyboardInterrupt`` traceback for Ctrl-C, and die by SIGTERM without running ``finally`` blocks)."""
+
+    def leave(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, leave)
+
+
 def force_exit(signum: int) -> None:
     """Leave at once: a line on stderr (written directly, no buffer to flush) and ``os._exit``."""
     name = signal.Signals(signum).name

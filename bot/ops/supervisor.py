@@ -3,7 +3,8 @@
 The supervisor splits this host's shards (``SHARD_IDS`` of ``SHARD_COUNT``; with neither set, one shard per process)
 into N contiguous ranges and runs one ``python -m bot run --processes 1`` per range, each with its own
 ``SHARD_IDS`` and, with ``METRICS_PORT`` set, its own port (``METRICS_PORT + index``). It restarts a process that
-dies, after a back-off that doubles with each quick failure; a process that exits with the configuration code (2)
+dies, after a back-off that doubles with each quick failure (and a process whose supervisor is gone stops by
+itself); a process that exits with the configuration code (2)
 stops the cluster, since restarting cannot fix a setting. Processes start a few seconds apart, because Discord
 accepts one IDENTIFY per five seconds.
 
@@ -93,12 +94,13 @@ def cluster_children(
     count = shard_count if shard_count is not None else processes
     ids = list(shard_ids) if shard_ids is not None else list(range(count))
     base = dict(os.environ if environ is None else environ)
+    pid = str(os.getpid())
     children = []
     for index, shards in enumerate(split_shards(ids, processes)):
         env = {**base, "SHARD_ID": "", "SHARD_IDS": shard_text(shards), "SHARD_COUNT": str(count)}
         if metrics_port is not None:
             env["METRICS_PORT"] = str(metrics_port + index)
-        argv = (python, "-m", "bot", "--env-file", str(env_file), "run", "--processes", "1")
+        argv = (python, "-m", "bot", "--env-file", str(env_file), "run", "--processes", "1", "--supervisor-pid", pid)
         children.append(ChildSpec(f"shards {shard_text(shards)}", argv, env))
     return children
 

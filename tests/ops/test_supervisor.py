@@ -39,7 +39,10 @@ def test_each_process_gets_its_shards_and_its_own_metrics_port(tmp_path: Path) -
         ("4-5", "8", "9100"), ("6", "8", "9101"),
     ]  # fmt: skip
     assert all(c.env["SHARD_ID"] == "" and c.env["DISCORD_TOKEN"] == "t" for c in children)
-    assert children[0].argv == ("python3", "-m", "bot", "--env-file", str(tmp_path / ".env"), "run", "--processes", "1")
+    assert children[0].argv == (
+        "python3", "-m", "bot", "--env-file", str(tmp_path / ".env"), "run", "--processes", "1",
+        "--supervisor-pid", str(os.getpid()),
+    )  # fmt: skip
     alone = cluster_children(processes=3, shard_ids=None, shard_count=None, metrics_port=None, env_file=Path(".env"))
     assert [c.env["SHARD_IDS"] for c in alone] == ["0", "1", "2"] and alone[0].env["SHARD_COUNT"] == "3"
     assert "METRICS_PORT" not in alone[0].env or alone[0].env["METRICS_PORT"] == os.environ.get("METRICS_PORT")
@@ -106,3 +109,14 @@ async def test_a_rejected_token_stops_the_cluster_instead_of_restarting_it(tmp_p
         code, _stdout, stderr = await finish(await start_bot("run", "--processes", "2", env=env, cwd=tmp_path))
     assert code == 2
     assert stderr.count("Discord rejected DISCORD_TOKEN") == 1 and "restarting in" not in stderr
+
+
+async def test_a_process_whose_supervisor_was_killed_stops_by_itself(tmp_path: Path) -> None:
+    port = two_free_ports()
+    async with FakeDiscordAPI() as discord:
+        env = bot_env(discord, tmp_path, METRICS_PORT=str(port), SHARD_COUNT="2")
+        supervisor = await start_bot("run", "--processes", "2", env=env, cwd=tmp_path)
+        child = await wait_for_health(port)
+        supervisor.kill()  # no signal passed on: the child must notice by itself
+        await finish(supervisor)
+        await wait_until(lambda: gone(child["pid"]), timeout_s=30)
