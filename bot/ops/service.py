@@ -72,6 +72,8 @@ def start_up_failure(error: BaseException, api_url: str) -> tuple[int, str] | No
         return EXIT_CONFIG, "Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal (Bot tab)."
     if isinstance(error, discord.PrivilegedIntentsRequired):
         return EXIT_CONFIG, "Discord refused the requested intents; the bot needs no privileged intent."
+    if isinstance(error, discord.ConnectionClosed):
+        return EXIT_UNAVAILABLE, f"Discord closed the gateway connection (code {error.code}: {error.reason or 'none'})."
     if isinstance(error, UNREACHABLE_ERRORS):
         reason = " ".join(str(error).split()) or type(error).__name__
         return EXIT_UNAVAILABLE, f"Discord cannot be reached at {api_url} ({reason}); check the network and try again."

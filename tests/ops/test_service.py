@@ -13,9 +13,12 @@ import os
 import signal
 import sys
 from asyncio.subprocess import PIPE
+from types import SimpleNamespace
+
+import discord
 
 from bot.ops.health import HealthReport
-from bot.ops.service import notice_wait_s, serve
+from bot.ops.service import notice_wait_s, serve, start_up_failure
 from bot.ops.stop import StopSignals
 from tests.ops.process import ROOT, finish, wait_until
 
@@ -96,3 +99,14 @@ async def test_the_forced_exit_of_a_real_process_is_one_line_and_128_plus_the_si
 
 def test_the_notice_gets_a_share_of_the_deadline_and_never_more_than_a_few_seconds() -> None:
     assert notice_wait_s(10.0) == 4.0 and notice_wait_s(2.0) == 0.8 and notice_wait_s(60.0) == 6.0
+
+
+def test_how_start_up_failures_are_told() -> None:
+    closed = discord.ConnectionClosed(SimpleNamespace(close_code=4013), shard_id=0)  # type: ignore[arg-type]
+    assert start_up_failure(closed, "x") == (1, "Discord closed the gateway connection (code 4013: none).")
+    refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+    assert start_up_failure(refused, "http://127.0.0.1:9/api") == (
+        1, "Discord cannot be reached at http://127.0.0.1:9/api ([Errno 111] Connect call failed ('127.0.0.1', 9)); "
+        "check the network and try again.",
+    )  # fmt: skip
+    assert start_up_failure(ValueError("a bug"), "x") is None  # a bug keeps its traceback
