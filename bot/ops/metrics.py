@@ -101,13 +101,13 @@ def realtime_output(event: out.Output, model: str) -> None:
         case out.ErrorReported(code=code):
             REALTIME_ERRORS.labels(code or "none").inc()
         case out.UsageReport(part=part):
-            REALTIME_TOKENS.labels(model, "input").inc(part.input_tokens)
-            REALTIME_TOKENS.labels(model, "output").inc(part.output_tokens)
-            REALTIME_COST.labels(model).inc(part.cost_usd())
+            REALTIME_TOKENS.labels(model, "input").inc(max(0, part.input_tokens))  # a counter refuses negatives
+            REALTIME_TOKENS.labels(model, "output").inc(max(0, part.output_tokens))
+            REALTIME_COST.labels(model).inc(max(0.0, part.cost_usd()))
 
 
 def voice_packet(reason: str, count: int = 1) -> None:
-    RECEIVE_PACKETS.labels(reason).inc(count)
+    RECEIVE_PACKETS.labels(reason).inc(max(0, count))
 
 
 def playback_underrun() -> None:
