@@ -70,6 +70,22 @@ class JsonFormatter(logging.Formatter):
         return None
 
 
+class OneLineRetries(logging.Filter):
+    """discord.py logs a whole traceback each time it retries the gateway (every few seconds while Discord cannot
+    be reached): keep the retry's line and the error's last line, which say all there is to say."""
+
+    RETRY_MESSAGES = ("Failed to connect for shard_id", "Attempting a reconnect in")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and isinstance(record.msg, str) and record.msg.startswith(self.RETRY_MESSAGES):
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {' '.join(str(error).split())})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def note_shards(shard_ids: Sequence[int], shard_count: int | None) -> None:
     """Tell the JSON log lines which shards this process runs, once Discord has said (no settings asked it)."""
     for handler in logging.getLogger().handlers:
@@ -116,3 +132,7 @@ def setup_logging(
     redactor = RedactingFilter(secrets)
     for installed in logging.getLogger().handlers:
         installed.addFilter(redactor)
+    for name in ("discord.shard", "discord.client"):
+        retries = logging.getLogger(name)
+        if not any(isinstance(f, OneLineRetries) for f in retries.filters):
+            retries.addFilter(OneLineRetries())

@@ -102,3 +102,19 @@ def test_json_formatter_keeps_tracebacks_as_text() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, exc_info=sys.exc_info())
     entry = json.loads(formatter.format(record))
     assert entry["message"] == "failed" and "ValueError: boom" in entry["exception"]
+
+
+def test_gateway_retries_are_one_line_each(root_logging: io.StringIO) -> None:
+    setup_logging("INFO", [], log_format="text")
+    capture(root_logging)
+    try:
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+    except ConnectionRefusedError:
+        logging.getLogger("discord.shard").exception("Failed to connect for shard_id: %s. Retrying...", 0)
+        logging.getLogger("bot.test").exception("something else")
+    lines = root_logging.getvalue().splitlines()
+    assert lines[0].endswith(
+        "Failed to connect for shard_id: 0. Retrying... (ConnectionRefusedError: [Errno 111] Connect call failed "
+        "('127.0.0.1', 9))"
+    )
+    assert lines[1].endswith("something else") and "Traceback (most recent call last):" in lines[2]  # others keep it
