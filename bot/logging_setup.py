@@ -5,6 +5,8 @@ JSON lines carry ``guild_id`` and ``shard_id`` where known. The guild comes from
 the :data:`guild_context` of the task that logged (set for everything a guild's session does, its tasks included),
 or the ``"guild %s: …"`` convention of the bot's own log lines (which threads use too). The shard follows from the
 guild (Discord's ``(guild_id >> 22) % shard_count``), or is the process's only shard.
+
+discord.py's gateway retries (while Discord cannot be reached) are one line each, not a traceback every few seconds.
 """
 
 from __future__ import annotations
