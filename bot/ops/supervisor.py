@@ -124,7 +124,7 @@ class Supervisor:
         self._signals = signals if signals is not None else StopSignals(on_second=self._force)
         self._running: dict[str, asyncio.subprocess.Process] = {}
         self._config_failure = False
-        self.restarts = 0
+        self._spawn_failure = False
 
     async def run(self) -> int:
         self._signals.install()
@@ -135,7 +135,7 @@ class Supervisor:
         ]
         try:
             await stop.wait()
-            return await self._stop_all(keepers)
+            return await self._stop_all()
         finally:
             for keeper in keepers:
                 keeper.cancel()
@@ -150,7 +150,13 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
-            process = await asyncio.create_subprocess_exec(*child.argv, env=dict(child.env), start_new_session=True)
+            try:
+                process = await asyncio.create_subprocess_exec(*child.argv, env=dict(child.env), start_new_session=True)
+            except OSError as error:
+                _log.error("%s: cannot be started (%s); stopping the cluster", child.name, error)
+                self._spawn_failure = True
+                stop.set()
+                return
             self._running[child.name] = process
             _log.info("%s: started (pid %d)", child.name, process.pid)
             code = await process.wait()
@@ -168,32 +174,35 @@ class Supervisor:
             _log.warning("%s: exited with %s after %.1f s; restarting in %.1f s", child.name, code, ran_s, delay_s)
             if await self._stopped_within(delay_s):
                 return
-            self.restarts += 1
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._signals.requested.wait(), seconds)
         return self._signals.requested.is_set()
 
-    async def _stop_all(self, keepers: Sequence[asyncio.Task[None]]) -> int:
+    async def _stop_all(self) -> int:
         processes = dict(self._running)
         _log.info("stopping %d bot processes", len(processes))
         for process in processes.values():
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
-        codes: dict[str, int | None] = {}
-        for name, process in processes.items():
-            try:
-                codes[name] = await asyncio.wait_for(process.wait(), self._child_deadline_s + STOP_MARGIN_S)
-            except TimeoutError:
+        waits = {name: asyncio.create_task(process.wait()) for name, process in processes.items()}
+        if waits:
+            await asyncio.wait(waits.values(), timeout=self._child_deadline_s + STOP_MARGIN_S)
+        clean = True
+        for name, wait in waits.items():
+            if not wait.done():
                 _log.error("%s: did not stop within its deadline; killing it", name)
                 with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                codes[name] = None
-                await process.wait()
+                    processes[name].kill()
+                await wait
+                clean = False
+            elif wait.result() != 0:
+                _log.warning("%s: stopped with exit code %s", name, wait.result())
+                clean = False
         if self._config_failure:
             return EXIT_CONFIG
-        return 0 if all(code == 0 for code in codes.values()) else 1
+        return 0 if clean and not self._spawn_failure else 1
 
     def _force(self, signum: int) -> None:
         for process in list(self._running.values()):

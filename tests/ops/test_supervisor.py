@@ -10,7 +10,7 @@ import signal
 import socket
 from pathlib import Path
 
-from bot.ops.supervisor import RestartBackoff, cluster_children, shard_text, split_shards
+from bot.ops.supervisor import ChildSpec, RestartBackoff, Supervisor, cluster_children, shard_text, split_shards
 from tests.fake_discord_api import FakeDiscordAPI
 from tests.ops.process import bot_env, finish, start_bot, wait_until
 from tests.ops.scrape import wait_for_health
@@ -120,3 +120,9 @@ async def test_a_process_whose_supervisor_was_killed_stops_by_itself(tmp_path: P
         supervisor.kill()  # no signal passed on: the child must notice by itself
         await finish(supervisor)
         await wait_until(lambda: gone(child["pid"]), timeout_s=30)
+
+
+async def test_a_process_that_cannot_be_started_stops_the_cluster(tmp_path: Path) -> None:
+    missing = ChildSpec("shards 0", (str(tmp_path / "no-such-python"), "-m", "bot"), {})
+    supervisor = Supervisor([missing], child_deadline_s=1.0, start_interval_s=0.0)
+    assert await asyncio.wait_for(supervisor.run(), 30) == 1
