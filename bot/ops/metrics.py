@@ -106,8 +106,15 @@ def realtime_output(event: out.Output, model: str) -> None:
             REALTIME_COST.labels(model).inc(max(0.0, part.cost_usd()))
 
 
+#: Each reason's counter, looked up once: this feed runs for every packet on the socket threads.
+_receive_by_reason: dict[str, Counter] = {}
+
+
 def voice_packet(reason: str, count: int = 1) -> None:
-    RECEIVE_PACKETS.labels(reason).inc(max(0, count))
+    child = _receive_by_reason.get(reason)
+    if child is None:
+        child = _receive_by_reason.setdefault(reason, RECEIVE_PACKETS.labels(reason))
+    child.inc(max(0, count))
 
 
 def playback_underrun() -> None:
