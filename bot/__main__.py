@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -39,42 +40,54 @@ def _env_file(args: argparse.Namespace) -> Path:
     return DEFAULT_ENV_FILE if given is None else given
 
 
-async def _run_bot(config: Config) -> int:
-    import discord
-
-    from bot.app import VoiceBot
+async def _run_bot(config: Config, supervisor_pid: int | None = None) -> int:
+    from bot.app import VoiceBot, use_discord_endpoints
+    from bot.ops.service import serve
+    from bot.ops.store_timing import timed_store
     from bot.persona.library import PersonaLibrary
     from bot.session.wiring import GuildSessionFactory
     from bot.store import SettingsStore, StoreError
 
     assert config.discord_token is not None
     try:
-        store = SettingsStore.in_data_dir(config.data_dir)
+        store = timed_store(SettingsStore.in_data_dir(config.data_dir))
     except (StoreError, OSError) as error:
         print(f"The settings store in {config.data_dir} cannot be opened: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    use_discord_endpoints(config.discord_api_url, config.discord_gateway_url)
     personas = PersonaLibrary(config.data_dir / "personas", config.persona_file)
     bot = VoiceBot(config, store=store, personas=personas, session_factory=GuildSessionFactory(config, store, personas))
-    stop = _stop_on_signals()
-    async with bot:
-        runner = asyncio.create_task(bot.start(config.discord_token.reveal()))
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if not runner.done():
-            await bot.close()  # leaves voice channels, closes sessions, flushes the store
-        stopper.cancel()
-        try:
-            await runner
-        except discord.LoginFailure:
-            print(
-                "Discord rejected DISCORD_TOKEN: reset the token in the Developer Portal (Bot tab).",
-                file=sys.stderr,
-            )
-            return EXIT_CONFIG
-        except discord.PrivilegedIntentsRequired:
-            print("Discord refused the requested intents; the bot needs no privileged intent.", file=sys.stderr)
-            return EXIT_CONFIG
-    return 0
+    async with bot:  # closes the bot (sessions, store, HTTP) whatever happens
+        return await serve(
+            bot,
+            config.discord_token.reveal(),
+            shutdown_deadline_s=config.shutdown_deadline_s,
+            metrics_port=config.metrics_port,
+            api_url=config.discord_api_url or "https://discord.com/api",
+            supervisor_pid=supervisor_pid,
+        )
+
+
+def _run_cluster(config: Config, processes: int, env_file: Path | None) -> int:
+    from bot.ops.supervisor import Supervisor, cluster_children
+
+    children = cluster_children(
+        processes=processes,
+        shard_ids=config.shard_ids,
+        shard_count=config.shard_count,
+        metrics_port=config.metrics_port,
+        env_file=env_file,
+    )
+    supervisor = Supervisor(children, child_deadline_s=config.shutdown_deadline_s)
+    return asyncio.run(supervisor.run())
+
+
+def _process_count(args: argparse.Namespace, config: Config) -> int:
+    """``--processes`` (default: the cores), never more than the shards this host runs."""
+    wanted = args.processes if args.processes is not None else os.cpu_count() or 1
+    if config.shard_ids is not None:
+        wanted = min(wanted, len(config.shard_ids))
+    return max(1, wanted)
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -88,14 +101,27 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from bot.ops.stop import stop_before_start
+
+    stop_before_start()
+    given_env_file: Path | None = getattr(args, "env_file", None)
     try:
         config = load_config(env_file=_env_file(args))
     except ConfigError as error:
         return _fail_config(error)
     from bot.logging_setup import setup_logging
 
-    setup_logging(config.log_level, config.secrets())
-    return asyncio.run(_run_bot(config))
+    processes = _process_count(args, config)
+    setup_logging(
+        config.log_level,
+        config.secrets(),
+        log_format=config.log_format,
+        shard_ids=config.shard_ids,
+        shard_count=config.shard_count,
+    )
+    if processes > 1:
+        return _run_cluster(config, processes, given_env_file)
+    return asyncio.run(_run_bot(config, args.supervisor_pid))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -200,6 +226,12 @@ def _positive(what: str, maximum: float = math.inf) -> Callable[[str], float]:
     return parse
 
 
+def _positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1 is needed (got {text!r})")
+    return int(text)
+
+
 def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"a port is a whole number from 0 to 65535 (got {text!r})")
@@ -218,9 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-file", type=Path, default=argparse.SUPPRESS, metavar="FILE", help="settings file (default: .env)"
     )
     parser.add_argument("--env-file", type=Path, default=None, metavar="FILE", help="settings file (default: .env)")
-    parser.set_defaults(handler=_cmd_run)
+    parser.set_defaults(handler=_cmd_run, processes=None, supervisor_pid=None)
     sub = parser.add_subparsers(dest="command", title="commands", metavar="{run,simulate,fake-server}")
     run = sub.add_parser("run", parents=[settings], help="run the Discord bot (the default)")
+    run.add_argument(
+        "--processes",
+        type=_positive_int,
+        metavar="N",
+        help="bot processes sharing this host's shards under one supervisor (default: the number of cores)",
+    )
+    run.add_argument("--supervisor-pid", type=_positive_int, help=argparse.SUPPRESS)  # set by the supervisor
     run.set_defaults(handler=_cmd_run)
     sim = sub.add_parser(
         "simulate",

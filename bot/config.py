@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,10 @@ DEFAULT_MODEL = "gpt-realtime-1.5"
 #: Not scheduled for shutdown (whisper-1 and the gpt-4o(-mini)-transcribe family shut down 2027-02-26).
 DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
 DEFAULT_VOICE = "marin"
+LOG_FORMATS = ("text", "json")
+DEFAULT_SHUTDOWN_DEADLINE_S = 10.0
+#: A plain decimal number: what ``float`` accepts minus ``nan``, ``inf``, ``1_000`` and non-ASCII digits.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 DISCORD_APPS_URL = "https://discord.com/developers/applications"
 OPENAI_KEYS_URL = "https://platform.openai.com/api-keys"
 
@@ -91,9 +97,19 @@ class Config:
     max_session_min: float = 60.0
     daily_budget_min: float = 0.0  # 0 = no daily budget
     manager_role: str | None = None
-    #: Run as shard ``shard_id`` of ``shard_count`` processes (None: one process for every server).
-    shard_id: int | None = None
+    #: The shards this host runs, of ``shard_count`` in all (None: every shard; None count: Discord's advice).
+    shard_ids: tuple[int, ...] | None = None
     shard_count: int | None = None
+    #: Serve ``/healthz`` and ``/metrics`` on this port (None: no HTTP server).
+    metrics_port: int | None = None
+    log_format: str = "text"
+    #: Live voice sessions one bot process holds; a further ``/voice join`` is refused (0 = no limit).
+    max_sessions: int = 0
+    #: Longest clean shutdown after SIGTERM before the process stops anyway.
+    shutdown_deadline_s: float = DEFAULT_SHUTDOWN_DEADLINE_S
+    #: Discord's REST API and gateway (None: Discord's own); a REST proxy, or a local stand-in in tests.
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
 
     def secrets(self) -> list[Secret]:
         """Every secret this configuration holds, for the logging redaction filter."""
@@ -160,18 +176,39 @@ class _Reader:
         return Secret(value) if value else None
 
     def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        """A finite decimal number written in ASCII (``nan``, ``inf``, ``1e400`` and ``٣`` are refused)."""
         value = self.text(key)
         if value is None:
             return default
-        try:
-            number = float(value)
-        except ValueError:
-            self.problems.append(f"{key} must be a number (got {value!r}).")
+        number = float(value) if _DECIMAL.fullmatch(value) else math.nan
+        if not math.isfinite(number):
+            self.problems.append(f"{key} must be a plain number such as 60 or 2.5 (got {value!r}).")
             return default
         if number < minimum:
             self.problems.append(f"{key} must be at least {minimum:g} (got {value!r}).")
             return default
         return number
+
+    def whole(self, key: str, default: int | None, *, minimum: int = 0, maximum: int | None = None) -> int | None:
+        """A whole number in ASCII digits (``²`` and ``٣`` pass ``str.isdigit`` but are refused here)."""
+        value = self.text(key)
+        if value is None:
+            return default
+        if not is_ascii_digits(value):
+            self.problems.append(f"{key} must be a whole number, digits 0-9 only (got {value!r}).")
+            return default
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            limits = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.problems.append(f"{key} must be {limits} (got {value!r}).")
+            return default
+        return number
+
+    def url(self, key: str, schemes: tuple[str, ...]) -> str | None:
+        value = self.text(key)
+        if value is not None:
+            _check_url(self, key, value, schemes)
+        return value
 
     def choice(self, key: str, options: tuple[str, ...], default: str | None) -> str | None:
         value = self.text(key)
@@ -181,6 +218,11 @@ class _Reader:
             self.problems.append(f"{key} must be one of {', '.join(options)} (got {value!r}).")
             return default
         return value.lower()
+
+
+def is_ascii_digits(text: str) -> bool:
+    """Whether ``text`` is one or more of the digits 0-9 (``str.isdigit`` also accepts ``²`` and ``٣``)."""
+    return text.isascii() and text.isdigit()
 
 
 def _check_url(reader: _Reader, key: str, url: str, schemes: tuple[str, ...]) -> None:
@@ -296,13 +338,14 @@ def load_config(
     dev_guild_text = reader.text("DEV_GUILD_ID")
     dev_guild_id: int | None = None
     if dev_guild_text is not None:
-        if dev_guild_text.isdigit():
+        if is_ascii_digits(dev_guild_text):
             dev_guild_id = int(dev_guild_text)
         else:
-            reader.problems.append(f"DEV_GUILD_ID must be a server id, digits only (got {dev_guild_text!r}).")
+            reader.problems.append(f"DEV_GUILD_ID must be a server id, digits 0-9 only (got {dev_guild_text!r}).")
 
-    shard_id, shard_count = _shards(reader)
+    shard_ids, shard_count = _shards(reader)
     log_level = (reader.choice("LOG_LEVEL", tuple(s.lower() for s in LOG_LEVELS), "info") or "info").upper()
+    metrics_port = reader.whole("METRICS_PORT", None, minimum=1, maximum=65535)
     config = Config(
         discord_token=token,
         realtime=realtime,
@@ -314,8 +357,14 @@ def load_config(
         max_session_min=reader.number("MAX_SESSION_MIN", 60.0, minimum=1.0),
         daily_budget_min=reader.number("DAILY_BUDGET_MIN", 0.0),
         manager_role=reader.text("MANAGER_ROLE"),
-        shard_id=shard_id,
+        shard_ids=shard_ids,
         shard_count=shard_count,
+        metrics_port=metrics_port,
+        log_format=reader.choice("LOG_FORMAT", LOG_FORMATS, "text") or "text",
+        max_sessions=reader.whole("MAX_SESSIONS", 0) or 0,
+        shutdown_deadline_s=reader.number("SHUTDOWN_DEADLINE_S", DEFAULT_SHUTDOWN_DEADLINE_S, minimum=1.0),
+        discord_api_url=reader.url("DISCORD_API_URL", ("https", "http")),
+        discord_gateway_url=reader.url("DISCORD_GATEWAY_URL", ("wss", "ws")),
     )
     if reader.problems:
         raise ConfigError(reader.problems)
@@ -323,19 +372,42 @@ def load_config(
     return config
 
 
-def _shards(reader: _Reader) -> tuple[int | None, int | None]:
-    """``SHARD_ID`` and ``SHARD_COUNT``: both or neither, with ``0 <= SHARD_ID < SHARD_COUNT``."""
-    id_text, count_text = reader.text("SHARD_ID"), reader.text("SHARD_COUNT")
-    if id_text is None and count_text is None:
+def parse_shard_ids(text: str) -> list[int] | None:
+    """``0-3``, ``0,2,5`` or ``0-3,8``: the shard ids in order, or None when ``text`` is not such a list."""
+    ids: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        first, dash, last = part.partition("-")
+        if not is_ascii_digits(first) or (dash and not is_ascii_digits(last)):
+            return None
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            return None
+        ids.extend(range(low, high + 1))
+    return ids if len(set(ids)) == len(ids) else None
+
+
+def _shards(reader: _Reader) -> tuple[tuple[int, ...] | None, int | None]:
+    """``SHARD_COUNT`` and the shards this host runs: ``SHARD_IDS`` (a range or list), or the older single
+    ``SHARD_ID``; every id below ``SHARD_COUNT``. Ids without a count are an error; a count alone means every shard."""
+    ids_text, id_text = reader.text("SHARD_IDS"), reader.text("SHARD_ID")
+    count = reader.whole("SHARD_COUNT", None, minimum=1)
+    if ids_text is not None and id_text is not None:
+        reader.problems.append("Set SHARD_IDS or SHARD_ID, not both (SHARD_IDS=2 is the same as SHARD_ID=2).")
         return None, None
-    if id_text is None or count_text is None or not id_text.isdigit() or not count_text.isdigit():
+    text, key = (ids_text, "SHARD_IDS") if ids_text is not None else (id_text, "SHARD_ID")
+    if text is None:
+        return (tuple(range(count)) if count is not None else None), count
+    ids = parse_shard_ids(text) if key == "SHARD_IDS" else ([int(text)] if is_ascii_digits(text) else None)
+    if ids is None:
+        example = "0-3, or 0,2,5" if key == "SHARD_IDS" else "0"
+        reader.problems.append(f"{key} must be shard numbers such as {example}, each once (got {text!r}).")
+        return None, None
+    if count is None:
         reader.problems.append(
-            "SHARD_ID and SHARD_COUNT go together, as whole numbers (e.g. SHARD_ID=0 and SHARD_COUNT=2 for the "
-            "first of two bot processes)."
+            f"{key} needs SHARD_COUNT, the number of shards of the whole bot (e.g. {key}={text} and SHARD_COUNT=8)."
         )
         return None, None
-    shard_id, shard_count = int(id_text), int(count_text)
-    if not 0 <= shard_id < shard_count:
-        reader.problems.append(f"SHARD_ID must be between 0 and SHARD_COUNT - 1 (got {shard_id} of {shard_count}).")
+    if max(ids) >= count:
+        reader.problems.append(f"{key} must be between 0 and SHARD_COUNT - 1 (got {text!r} of {count}).")
         return None, None
-    return shard_id, shard_count
+    return tuple(ids), count

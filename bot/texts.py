@@ -23,6 +23,8 @@ ANSWER_FAILED = "Sorry, I lost my train of thought ({reason}). Could you say tha
 COST_UNKNOWN = "cost unknown"
 SETTINGS_REFUSED = "My voice brain refused the new settings ({reason}), so I'm keeping the previous ones."
 PLAYBACK_FAILED = "I lost my voice in this channel, so I'm leaving. Use /voice join to bring me back."
+PROCESS_FULL = "I'm in as many voice channels as I can handle right now. Please try again in a few minutes."
+RESTARTING = "I'm restarting for a moment and will be back soon. Use `/voice join` to bring me back."
 DAVE_REQUIRED = (
     "Discord requires end-to-end voice encryption (DAVE) and my voice library could not provide it. "
     "Ask the bot's owner to update it."

@@ -36,7 +36,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert any(p.startswith("AZURE_OPENAI_ENDPOINT is not set") for p in problems)
     assert any(p.startswith("AZURE_OPENAI_API_KEY is not set") for p in problems)
     assert any(p.startswith("AZURE_OPENAI_DEPLOYMENT is not set") for p in problems)
-    assert any(p.startswith("IDLE_LEAVE_S must be a number") for p in problems)
+    assert any(p.startswith("IDLE_LEAVE_S must be a plain number") for p in problems)
     assert any(p.startswith("LOG_LEVEL must be one of") for p in problems)
     assert len(problems) == 6
 
@@ -176,13 +176,75 @@ def test_secrets_never_appear_in_repr_str_or_errors(caplog: pytest.LogCaptureFix
     assert TOKEN not in caplog.text and OPENAI_KEY not in caplog.text
 
 
-def test_shards_are_both_or_neither_and_in_range() -> None:
-    config = load_config(base_env(SHARD_ID="1", SHARD_COUNT="2"), env_file=None)
-    assert (config.shard_id, config.shard_count) == (1, 2)
-    assert load_config(base_env(), env_file=None).shard_count is None
-    for bad in ({"SHARD_ID": "0"}, {"SHARD_ID": "2", "SHARD_COUNT": "2"}, {"SHARD_ID": "a", "SHARD_COUNT": "2"}):
-        with pytest.raises(ConfigError, match="SHARD_"):
+def test_shards_this_host_runs_of_one_count() -> None:
+    assert load_config(base_env(SHARD_ID="1", SHARD_COUNT="2"), env_file=None).shard_ids == (1,)
+    config = load_config(base_env(SHARD_IDS="0-3, 8", SHARD_COUNT="10"), env_file=None)
+    assert (config.shard_ids, config.shard_count) == ((0, 1, 2, 3, 8), 10)
+    assert load_config(base_env(SHARD_COUNT="3"), env_file=None).shard_ids == (0, 1, 2)
+    none = load_config(base_env(), env_file=None)
+    assert (none.shard_ids, none.shard_count) == (None, None)
+    bad_sets: list[dict[str, str]] = [
+        {"SHARD_ID": "0"},
+        {"SHARD_IDS": "0-1"},
+        {"SHARD_ID": "2", "SHARD_COUNT": "2"},
+        {"SHARD_IDS": "1-4", "SHARD_COUNT": "4"},
+        {"SHARD_IDS": "3-1", "SHARD_COUNT": "4"},
+        {"SHARD_IDS": "0,0", "SHARD_COUNT": "4"},
+        {"SHARD_IDS": "0", "SHARD_ID": "0", "SHARD_COUNT": "4"},
+        {"SHARD_ID": "a", "SHARD_COUNT": "2"},
+        {"SHARD_COUNT": "0"},
+    ]
+    for bad in bad_sets:
+        with pytest.raises(ConfigError, match="SHARD_") as caught:
             load_config(base_env(**bad), env_file=None)
+        assert len(caught.value.problems) == 1, (bad, caught.value.problems)
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400", "٣", "²", "1_0"])
+@pytest.mark.parametrize("key", ["IDLE_LEAVE_S", "MAX_SESSION_MIN", "DAILY_BUDGET_MIN", "SHUTDOWN_DEADLINE_S"])
+def test_non_finite_and_non_ascii_numbers_are_refused(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(**{key: value}), env_file=None)
+    assert caught.value.problems == [f"{key} must be a plain number such as 60 or 2.5 (got {value!r})."]
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1.5", "-1", "1e3", "nan"])
+@pytest.mark.parametrize("key", ["DEV_GUILD_ID", "SHARD_ID", "SHARD_COUNT", "METRICS_PORT", "MAX_SESSIONS"])
+def test_whole_number_settings_take_ascii_digits_only(key: str, value: str) -> None:
+    env = base_env(**{key: value})
+    if key == "SHARD_ID":
+        env["SHARD_COUNT"] = "4"
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, env_file=None)
+    assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith(key)
+    assert "digits 0-9" in caught.value.problems[0] or "shard numbers" in caught.value.problems[0]
+
+
+def test_operating_settings() -> None:
+    config = load_config(base_env(), env_file=None)
+    assert (config.metrics_port, config.log_format, config.max_sessions, config.shutdown_deadline_s) == (
+        None, "text", 0, 10.0,
+    )  # fmt: skip
+    assert config.discord_api_url is None and config.discord_gateway_url is None
+    config = load_config(
+        base_env(
+            METRICS_PORT="9100", LOG_FORMAT="JSON", MAX_SESSIONS="75", SHUTDOWN_DEADLINE_S="4.5",
+            DISCORD_API_URL="http://127.0.0.1:8080/api/v10", DISCORD_GATEWAY_URL="ws://127.0.0.1:8080/gateway",
+        ),
+        env_file=None,
+    )  # fmt: skip
+    assert (config.metrics_port, config.log_format, config.max_sessions, config.shutdown_deadline_s) == (
+        9100, "json", 75, 4.5,
+    )  # fmt: skip
+    assert config.discord_api_url == "http://127.0.0.1:8080/api/v10"
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            base_env(METRICS_PORT="70000", LOG_FORMAT="xml", SHUTDOWN_DEADLINE_S="0", DISCORD_GATEWAY_URL="http://x"),
+            env_file=None,
+        )
+    assert [p.split(" ")[0] for p in caught.value.problems] == [
+        "METRICS_PORT", "LOG_FORMAT", "SHUTDOWN_DEADLINE_S", "DISCORD_GATEWAY_URL",
+    ]  # fmt: skip
 
 
 def test_the_example_env_file_reads_without_problems() -> None:

@@ -4,11 +4,13 @@ Layers, bottom up:
 
 1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
    (``bot.room``), the store (``bot.store``), the Realtime protocol core (every ``bot.realtime`` module but its I/O
-   drivers), configuration, secrets, user-facing texts, Discord's size limits (``bot.fit``) and the session limits
-   (``bot.session.limits``). They import no asyncio, discord, websockets or davey, even transitively, and no bot
-   module outside this layer.
+   drivers), configuration, secrets, user-facing texts, Discord's size limits (``bot.fit``), the session limits
+   (``bot.session.limits``) and the Prometheus metrics every room feeds (``bot.ops.metrics``, with the store
+   timing). They import no asyncio, discord, websockets or davey, even transitively, and no bot module outside
+   this layer.
 2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, the local Realtime server
-   (``bot.fakeserver``), logging set-up.
+   (``bot.fakeserver``), logging set-up, and running the bot as a service (the rest of ``bot.ops``: supervisor,
+   health server, signals, loop lag).
 3. **session** -- one guild's live conversation (``bot.session``).
 4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
 5. **cogs** -- the slash commands.
@@ -30,13 +32,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
 PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room", "bot.store")
-PURE_MODULES = ("bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits")
+PURE_MODULES = (
+    "bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits",
+    "bot.ops", "bot.ops.metrics", "bot.ops.store_timing",
+)  # fmt: skip
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
 REALTIME_DRIVERS = frozenset(
     {"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection", "bot.realtime.entra"}
 )
 DRIVER_MODULES = ("bot.logging_setup",)
-DRIVER_PACKAGES = ("bot.voice", "bot.realtime", "bot.fakeserver")
+DRIVER_PACKAGES = ("bot.voice", "bot.realtime", "bot.fakeserver", "bot.ops")
 SHELL_MODULES = ("bot.app", "bot.__main__")
 LAYER_NAMES = ("pure", "drivers", "session", "shell", "cogs")
 
@@ -160,6 +165,7 @@ def test_every_module_is_in_a_layer() -> None:
     layers = {name: layer_of(name) for name in all_modules()}
     assert layers["bot.config"] == 0 and layers["bot.audio.formats"] == 0 and layers["bot.room.listening"] == 0
     assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1 and layers["bot.fakeserver.peer"] == 1
+    assert layers["bot.ops.metrics"] == 0 and layers["bot.ops.supervisor"] == 1 and layers["bot.ops.health"] == 1
     assert layers["bot.session.guild_session"] == 2 and layers["bot.app"] == 3 and layers["cogs.voice"] == 4
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from bot.config import DEFAULT_TRANSCRIPTION_MODEL, RealtimeConfig
+from bot.ops import metrics
 from bot.persona import Persona, persona_instructions, persona_tools
 from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
@@ -119,6 +120,7 @@ class RealtimeConversation:
 
     async def _deliver(self, listener: ConversationListener) -> None:
         async for event in self._session.events():
+            metrics.realtime_output(event, self._config.model)
             try:
                 self._deliver_one(listener, event)
             except Exception:

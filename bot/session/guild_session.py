@@ -17,6 +17,7 @@ and the commands (:class:`~bot.session.registry.Session`) to those parts, and sh
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -162,6 +163,17 @@ class GuildSession:
             await self.lifetime.say_goodbye(notice)
         await self.close(reason.value)
         self._on_end(self, reason.value)
+
+    async def announce(self, notice: str, wait_s: float) -> None:
+        """Post ``notice`` and have the persona say it (when someone is there to hear it), waiting at most
+        ``wait_s`` for it to play: before a restart."""
+        self.record.notify(notice)
+        if self.state.closed or self.voice.humans_present() == 0:
+            return
+        try:
+            await asyncio.wait_for(self.lifetime.say_goodbye(notice), wait_s)
+        except TimeoutError:
+            _log.info("guild %s: the notice was cut short after %.1f s", self.guild_id, wait_s)
 
     def check_limits(self) -> StopReason | None:
         self.lifetime.set_alone(self.voice.humans_present() == 0)

@@ -18,6 +18,7 @@ import discord
 
 from bot import texts
 from bot.fit import EMBED_FIELD_VALUE_CHARS, join_within
+from bot.ops import metrics
 from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
@@ -123,6 +124,7 @@ class SessionRecord:
 
     def user_transcript(self, speakers: frozenset[int], text: str) -> None:
         self.figures.turns += 1
+        metrics.turn_transcribed()
         if not self._state.settings.transcripts:
             return
         hidden = {uid for uid in speakers if self._state.privacy_of(uid).no_transcript}
@@ -155,6 +157,7 @@ class SessionRecord:
 
     def answer_requested(self) -> None:
         self.figures.answered_turns += 1
+        metrics.answer_requested()
         self._awaiting_first_audio = True
 
     def not_answered(self) -> None:

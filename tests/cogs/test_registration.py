@@ -57,11 +57,12 @@ async def test_manager_commands_sit_in_groups_discord_hides_from_other_members(l
 
 
 def test_commands_are_synced_once_from_one_place() -> None:
-    assert sync_target(dev_guild_id=None, shard_id=None) is SyncTarget.GLOBAL
-    assert sync_target(dev_guild_id=None, shard_id=0) is SyncTarget.GLOBAL
-    assert sync_target(dev_guild_id=None, shard_id=1) is SyncTarget.NONE
-    assert sync_target(dev_guild_id=42, shard_id=None) is SyncTarget.DEV_GUILD  # not also globally: no doubles
-    assert sync_target(dev_guild_id=42, shard_id=2) is SyncTarget.NONE
+    assert sync_target(dev_guild_id=None, shard_ids=None) is SyncTarget.GLOBAL
+    assert sync_target(dev_guild_id=None, shard_ids=(0,)) is SyncTarget.GLOBAL
+    assert sync_target(dev_guild_id=None, shard_ids=(0, 1, 2)) is SyncTarget.GLOBAL
+    assert sync_target(dev_guild_id=None, shard_ids=(1,)) is SyncTarget.NONE
+    assert sync_target(dev_guild_id=42, shard_ids=None) is SyncTarget.DEV_GUILD  # not also globally: no doubles
+    assert sync_target(dev_guild_id=42, shard_ids=(2, 3)) is SyncTarget.NONE
 
 
 @pytest.mark.parametrize(("env", "synced"), [({"DEV_GUILD_ID": "42"}, [42]), ({}, [None])])

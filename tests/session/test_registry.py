@@ -12,6 +12,7 @@ from typing import Any, cast
 import discord
 import pytest
 
+from bot import texts
 from bot.persona import Persona, default_persona
 from bot.session.registry import InUseError, JoinError, JoinOutcome, Session, SessionManager, VoiceTarget
 from bot.store import GuildSettings, SettingsStore
@@ -34,6 +35,11 @@ class RecordingSession:
 
     async def apply_settings(self, settings: GuildSettings) -> None:
         self.calls.append(f"settings {settings.voice}")
+
+    async def announce(self, notice: str, wait_s: float) -> None:
+        self.calls.append(f"announce {notice} within {wait_s:g} s")
+        if self.fail_close:
+            raise RuntimeError("boom")
 
     async def close(self, reason: str) -> None:
         self.calls.append(f"close {reason}")
@@ -159,4 +165,33 @@ async def test_leave_settings_and_shutdown() -> None:
     await manager.close_all()  # one session failing to close does not stop the others or raise
     assert cast(RecordingSession, one).calls == ["settings cedar", "close left by command"]
     assert cast(RecordingSession, two).calls == ["close shutting down"]
+    assert len(manager) == 0
+
+
+async def test_a_full_process_refuses_a_new_session_with_a_friendly_sentence_but_still_moves() -> None:
+    factory = Factory()
+    factory.delay_s = 0.05
+    manager = SessionManager(factory, max_sessions=2)
+    outcomes = await asyncio.gather(
+        *(manager.join(channel(guild, guild * 10)) for guild in (1, 2, 3)), return_exceptions=True
+    )  # three joins at once: the ones still starting count, so the third is refused
+    refused = [o for o in outcomes if isinstance(o, JoinError)]
+    assert len(refused) == 1 and str(refused[0]) == texts.PROCESS_FULL
+    assert len(manager) == 2 and len(factory.made) == 2
+    session, moved = await manager.join(channel(1, 11))  # moving within a guild is not a new session
+    assert moved and session.channel_id == 11
+    await manager.leave(2, "left")
+    await manager.join(channel(3, 30))  # room again
+    assert len(manager) == 2
+
+
+async def test_shutdown_tells_each_channel_before_closing_even_when_one_fails() -> None:
+    manager = SessionManager(Factory())
+    one, _ = await manager.join(channel(1, 10))
+    two, _ = await manager.join(channel(2, 20))
+    cast(RecordingSession, two).fail_close = True
+    await manager.close_all("restarting", notice=texts.RESTARTING, notice_wait_s=4.0)
+    announce = f"announce {texts.RESTARTING} within 4 s"
+    assert cast(RecordingSession, one).calls == [announce, "close restarting"]
+    assert cast(RecordingSession, two).calls == [announce, "close restarting"]  # its notice failed; still closed
     assert len(manager) == 0
