@@ -1,0 +1,168 @@
+"""The gateway's DAVE group logic with simulated members only (no network): group creation, joins, leaves, resets.
+
+Messages go through a FIFO between the :class:`DaveDeliveryService` and real ``davey`` sessions, so every step is
+checked by MLS itself: a wrong proposal, commit or welcome fails in davey and shows up as an invalid-commit report.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import davey
+
+from tests.voice.dave_group import DaveDeliveryService, Outgoing
+from tests.voice.dave_member import SimulatedMember
+from tests.voice.mls_external import proposals_vector
+
+CHANNEL = 10
+
+
+class Call:
+    """The service and its members, with every message delivered in order."""
+
+    def __init__(self) -> None:
+        self.service = DaveDeliveryService(CHANNEL)
+        self.members: dict[int, SimulatedMember] = {}
+        self.queue: deque[Outgoing] = deque()
+        self.delivered: list[Outgoing] = []
+        self.commits: list[Outgoing] = []
+
+    def join(self, user_id: int) -> SimulatedMember:
+        member = SimulatedMember(user_id, CHANNEL, ssrc=user_id * 10)
+        self.members[user_id] = member
+        self.queue.extend(self.service.connect(user_id))
+        self.run()
+        self.from_member(member.start())
+        return member
+
+    def leave(self, user_id: int) -> None:
+        del self.members[user_id]
+        self.queue.extend(self.service.disconnect(user_id))
+        self.run()
+
+    def from_member(self, replies: list[Outgoing]) -> None:
+        for reply in replies:
+            self.queue.extend(self.dispatch(reply))
+        self.run()
+
+    def dispatch(self, reply: Outgoing) -> list[Outgoing]:
+        service, user, data = self.service, reply.user_id, reply.data
+        if reply.op == 28:
+            self.commits.append(reply)
+        if reply.op == 26:
+            assert isinstance(data, bytes)
+            return service.key_package(user, data)
+        if reply.op == 28:
+            assert isinstance(data, bytes)
+            return service.commit_welcome(user, data)
+        assert isinstance(data, dict)
+        if reply.op == 23:
+            return service.transition_ready(user, data["transition_id"])
+        assert reply.op == 31
+        return service.invalid_commit_welcome(user, data["transition_id"])
+
+    def run(self) -> None:
+        while self.queue:
+            message = self.queue.popleft()
+            self.delivered.append(message)
+            member = self.members.get(message.user_id)
+            if member is not None:
+                for reply in member.receive(message):
+                    self.queue.extend(self.dispatch(reply))
+
+    def assert_consistent(self) -> None:
+        """Every member is in the group the server believes, at the leaf it believes, and no one complained."""
+        service = self.service
+        assert not service.busy
+        for user, member in self.members.items():
+            assert member.invalid_reported == []
+            assert member.session.ready, user
+            assert member.session.epoch == service.epoch
+            assert member.session.own_leaf_index == service.leaf_of(user)
+            assert sorted(int(u) for u in member.session.get_user_ids()) == sorted(service.members)
+
+
+def test_a_member_alone_has_no_group_and_two_establish_one() -> None:
+    call = Call()
+    alice = call.join(5)
+    assert call.service.epoch == 0 and not alice.session.ready
+    assert [m.op for m in call.delivered] == [25, 25]  # on connect, and again with its key package
+    carol = call.join(7)
+    call.assert_consistent()
+    assert call.service.epoch == 1 and set(call.service.members) == {5, 7}
+    assert call.service.commits_accepted[0][1] == 0
+    # Both committed; the first one won and the other was ignored as too late.
+    assert len(call.service.commits_ignored) == 1
+    frame = carol.session.encrypt_opus(b"\xfc\x01\x02\x03")
+    assert alice.session.decrypt(7, davey.MediaType.audio, frame) == b"\xfc\x01\x02\x03"
+
+
+def test_joins_and_leaves_keep_every_member_in_step() -> None:
+    call = Call()
+    for user in (1, 2, 3, 4):
+        call.join(user)
+        if user > 1:
+            call.assert_consistent()
+    assert call.service.members == [1, 2, 3, 4]
+    call.leave(2)
+    call.assert_consistent()
+    assert call.service.leaves == [1, None, 3, 4]
+    call.join(9)  # takes the leftmost blank leaf
+    call.assert_consistent()
+    assert call.service.leaves == [1, 9, 3, 4]
+    call.leave(4)  # the rightmost leaf: the tree is truncated
+    call.assert_consistent()
+    assert call.service.leaves == [1, 9, 3]
+    assert call.service.executed == list(range(1, len(call.service.executed) + 1))
+
+
+def test_the_last_member_left_is_reset_and_a_new_group_forms_with_the_next() -> None:
+    call = Call()
+    alice = call.join(5)
+    call.join(7)
+    call.leave(7)
+    assert call.service.resets == [5] and call.service.epoch == 0
+    assert not alice.session.ready  # a fresh local group, pending
+    call.join(8)
+    call.assert_consistent()
+    assert set(call.service.members) == {5, 8}
+
+
+def test_only_a_commit_of_the_current_round_wins() -> None:
+    call = Call()
+    call.join(1)
+    call.join(2)
+    service = call.service
+    stale = call.commits[1]  # the commit that lost the race at group creation (epoch 0)
+    newcomer = SimulatedMember(3, CHANNEL, ssrc=30)
+    call.members[3] = newcomer
+    call.queue.extend(service.connect(3))
+    call.run()
+    key_package = newcomer.session.get_serialized_key_package()
+    proposals = service.key_package(3, key_package)  # the round at epoch 1 opens; held back for now
+    assert sorted(m.user_id for m in proposals if m.op == 27) == [1, 2]
+    assert isinstance(stale.data, bytes)
+    assert service.commit_welcome(stale.user_id, stale.data) == []
+    assert service.commits_ignored[-1] == (stale.user_id, "for epoch 0, not 1")
+    # Member 1 commits to a properly signed Add that the server did not send in this round.
+    stranger = SimulatedMember(4, CHANNEL, ssrc=40).session.get_serialized_key_package()
+    unsent = proposals_vector([service.sender.propose_add(service.group_id, 1, stranger)])
+    result = call.members[1].session.process_proposals(davey.ProposalsOperationType.append, unsent)
+    assert result is not None
+    assert service.commit_welcome(1, result.commit + (result.welcome or b"")) == []
+    assert service.commits_ignored[-1] == (1, "does not reference exactly the proposals sent")
+    call.queue.extend(proposals)
+    call.run()
+    call.assert_consistent()
+    assert service.members == [1, 2, 3]
+    # Member 1's commit also covered the unsent Add, so member 2's won.
+    assert service.commits_accepted[-1] == (2, 1)
+    assert service.commits_ignored[-1] == (1, "does not reference exactly the proposals sent")
+
+
+def test_a_key_package_must_name_its_sender() -> None:
+    call = Call()
+    call.join(5)
+    impostor = SimulatedMember(6, CHANNEL, ssrc=60)
+    assert call.service.key_package(5, impostor.session.get_serialized_key_package()) == []
+    assert call.service.key_packages_refused == [(5, "credential names user 6")]
