@@ -62,7 +62,11 @@ class SimulatedMember:
         self.executed: list[int] = []
         self.invalid_reported: list[int] = []
         self.heard: list[HeardFrame] = []
+        #: E2EE frames it could not decrypt while in the group, and those that came before it had a group.
         self.undecryptable = 0
+        self.before_joining = 0
+        #: How long its messages take to reach the server (set by the gateway that hosts it).
+        self.latency_s = 0.0
 
     def start(self) -> list[Outgoing]:
         """Its session is described (opcode 4 with a DAVE version): it sends its key package."""
@@ -145,7 +149,7 @@ class SimulatedMember:
         e2ee = frame.endswith(DAVE_MAGIC_MARKER)
         if frame == OPUS_SILENCE or not self.session.ready:
             if e2ee:
-                self.undecryptable += 1
+                self.before_joining += 1  # not in the group (yet): these frames are not for it
                 return
             self.heard.append(HeardFrame(timestamp, frame, False))
             return
@@ -165,10 +169,15 @@ class E2eeSpeaker(Speaker):
         super().__init__(member.ssrc, KEY, sequence=sequence)
         self.member = member
         self.e2ee_frames = 0
+        #: The group epoch each voiced packet was made in (0: no group, sent in the clear).
+        self.epochs: list[int] = []
 
     def packet(self, opus: bytes) -> tuple[int, bytes]:
         session = self.member.session
         if session.ready and opus != OPUS_SILENCE:
             opus = session.encrypt_opus(opus)
             self.e2ee_frames += 1
+            self.epochs.append(session.epoch or 0)
+        elif opus != OPUS_SILENCE:
+            self.epochs.append(0)
         return super().packet(opus)

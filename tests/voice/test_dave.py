@@ -1,7 +1,7 @@
-"""The DAVE step with the real ``davey`` session where it can run offline (not ready, no group, passthrough).
+"""The DAVE step on its own: the real ``davey`` session where no group is needed (not ready, passthrough, failures),
+and a small stand-in session for the branches of a ready one.
 
-Forming a real MLS group needs Discord's voice gateway as the external sender, so the successful-decrypt path
-uses a small stand-in session; the live test exercises the real one.
+Decryption in a real MLS group, with the loopback gateway as the external sender, is in ``test_dave_loopback.py``.
 """
 
 from __future__ import annotations
