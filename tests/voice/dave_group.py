@@ -131,6 +131,21 @@ class DaveDeliveryService:
 
     # -- events from members ------------------------------------------------------------------------------------------
 
+    def handle(self, message: Outgoing) -> list[Outgoing]:
+        """A member's DAVE message (``message.user_id`` is the sender): key package, commit and welcome, ready, or
+        invalid commit. Anything else is not the group's business and is ignored."""
+        user, data = message.user_id, message.data
+        if isinstance(data, bytes):
+            if message.op == OP_KEY_PACKAGE:
+                return self.key_package(user, data)
+            if message.op == OP_COMMIT_WELCOME:
+                return self.commit_welcome(user, data)
+        elif message.op == OP_TRANSITION_READY:
+            return self.transition_ready(user, int(data["transition_id"]))
+        elif message.op == OP_INVALID_COMMIT_WELCOME:
+            return self.invalid_commit_welcome(user, int(data["transition_id"]))
+        return []
+
     def connect(self, user_id: int) -> list[Outgoing]:
         """A member's session is described (after opcode 4): it needs the external sender before anything else."""
         self.connected.add(user_id)

@@ -10,6 +10,7 @@ new key package when it cannot), execute transitions (21/22), re-create its grou
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass
 
 import davey
@@ -27,6 +28,7 @@ from tests.voice.dave_group import (
     OP_TRANSITION_READY,
     OP_WELCOME,
     PROPOSALS_APPEND,
+    DaveDeliveryService,
     Outgoing,
 )
 from tests.voice.packets import KEY, OPUS_SILENCE, Speaker
@@ -181,3 +183,62 @@ class E2eeSpeaker(Speaker):
         elif opus != OPUS_SILENCE:
             self.epochs.append(0)
         return super().packet(opus)
+
+
+class InProcessCall:
+    """A DAVE call without a network: the gateway's group and simulated members, every message delivered in order.
+
+    For tests of the group logic, and to get members of a real group (``davey`` sessions with media keys) in one
+    line of setup.
+    """
+
+    def __init__(self, channel_id: int) -> None:
+        self.channel_id = channel_id
+        self.service = DaveDeliveryService(channel_id)
+        self.members: dict[int, SimulatedMember] = {}
+        self.queue: deque[Outgoing] = deque()
+        self.delivered: list[Outgoing] = []
+        self.commits: list[Outgoing] = []
+
+    def join(self, user_id: int) -> SimulatedMember:
+        member = SimulatedMember(user_id, self.channel_id, ssrc=user_id * 10)
+        self.members[user_id] = member
+        self.queue.extend(self.service.connect(user_id))
+        self.run()
+        self.from_member(member.start())
+        return member
+
+    def leave(self, user_id: int) -> None:
+        del self.members[user_id]
+        self.queue.extend(self.service.disconnect(user_id))
+        self.run()
+
+    def from_member(self, replies: list[Outgoing]) -> None:
+        for reply in replies:
+            self.queue.extend(self._to_service(reply))
+        self.run()
+
+    def run(self) -> None:
+        while self.queue:
+            message = self.queue.popleft()
+            self.delivered.append(message)
+            member = self.members.get(message.user_id)
+            if member is not None:
+                for reply in member.receive(message):
+                    self.queue.extend(self._to_service(reply))
+
+    def _to_service(self, reply: Outgoing) -> list[Outgoing]:
+        if reply.op == OP_COMMIT_WELCOME:
+            self.commits.append(reply)
+        return self.service.handle(reply)
+
+    def assert_consistent(self) -> None:
+        """Every member is in the group the server believes, at the leaf it believes, and no one complained."""
+        service = self.service
+        assert not service.busy
+        for user, member in self.members.items():
+            assert member.invalid_reported == []
+            assert member.session.ready, user
+            assert member.session.epoch == service.epoch
+            assert member.session.own_leaf_index == service.leaf_of(user)
+            assert sorted(int(u) for u in member.session.get_user_ids()) == sorted(service.members)

@@ -34,9 +34,7 @@ from bot.voice.rtp import RtpParseError, parse_rtp
 from bot.voice.transport_crypto import MODE, RtpSizeDecryptor, TransportDecryptError
 from tests.voice.dave_group import (
     OP_ANNOUNCE_COMMIT,
-    OP_COMMIT_WELCOME,
     OP_INVALID_COMMIT_WELCOME,
-    OP_KEY_PACKAGE,
     OP_TRANSITION_READY,
     OP_WELCOME,
     DaveDeliveryService,
@@ -200,20 +198,17 @@ class FakeVoiceServer:
         elif op == 3:  # HEARTBEAT
             self.heartbeat_acks.append(data)
             await ws.send(json.dumps({"op": 6, "d": {"t": data["t"]}}))
-        elif self.dave is not None and self.bot_user_id is not None:
-            if op == OP_TRANSITION_READY:
-                await self._dave_event(self.dave.transition_ready, self.bot_user_id, int(data["transition_id"]))
-            elif op == OP_INVALID_COMMIT_WELCOME:
-                await self._dave_event(self.dave.invalid_commit_welcome, self.bot_user_id, int(data["transition_id"]))
+        elif (
+            self.dave is not None
+            and self.bot_user_id is not None
+            and op in (OP_TRANSITION_READY, OP_INVALID_COMMIT_WELCOME)
+        ):
+            await self._dave_event(self.dave.handle, Outgoing(self.bot_user_id, op, data))
 
     async def _binary_from_bot(self, raw: bytes) -> None:
         """DAVE binary opcodes from a client: the opcode byte, then the body."""
-        if self.dave is None or self.bot_user_id is None or not raw:
-            return
-        if raw[0] == OP_KEY_PACKAGE:
-            await self._dave_event(self.dave.key_package, self.bot_user_id, raw[1:])
-        elif raw[0] == OP_COMMIT_WELCOME:
-            await self._dave_event(self.dave.commit_welcome, self.bot_user_id, raw[1:])
+        if self.dave is not None and self.bot_user_id is not None and raw:
+            await self._dave_event(self.dave.handle, Outgoing(self.bot_user_id, raw[0], raw[1:]))
 
     # -- DAVE: the group of the call -----------------------------------------------------------------------------------
 
@@ -289,17 +284,8 @@ class FakeVoiceServer:
     def _from_member(self, member: SimulatedMember, replies: list[Outgoing]) -> None:
         """A member's answers reach the server after its latency, each as an event of its own."""
         assert self.dave is not None
-        dave = self.dave
         for reply in replies:
-            data = reply.data
-            if reply.op == OP_KEY_PACKAGE and isinstance(data, bytes):
-                self._spawn(member, dave.key_package, member.user_id, data)
-            elif reply.op == OP_COMMIT_WELCOME and isinstance(data, bytes):
-                self._spawn(member, dave.commit_welcome, member.user_id, data)
-            elif reply.op == OP_TRANSITION_READY and isinstance(data, dict):
-                self._spawn(member, dave.transition_ready, member.user_id, int(data["transition_id"]))
-            elif reply.op == OP_INVALID_COMMIT_WELCOME and isinstance(data, dict):
-                self._spawn(member, dave.invalid_commit_welcome, member.user_id, int(data["transition_id"]))
+            self._spawn(member, self.dave.handle, reply)
 
     def _spawn(self, member: SimulatedMember, handler: Callable[..., list[Outgoing]], *args: Any) -> None:
         async def later() -> None:

@@ -6,84 +6,16 @@ checked by MLS itself: a wrong proposal, commit or welcome fails in davey and sh
 
 from __future__ import annotations
 
-from collections import deque
-
 import davey
 
-from tests.voice.dave_group import DaveDeliveryService, Outgoing
-from tests.voice.dave_member import SimulatedMember
+from tests.voice.dave_member import InProcessCall, SimulatedMember
 from tests.voice.mls_external import proposals_vector
 
 CHANNEL = 10
 
 
-class Call:
-    """The service and its members, with every message delivered in order."""
-
-    def __init__(self) -> None:
-        self.service = DaveDeliveryService(CHANNEL)
-        self.members: dict[int, SimulatedMember] = {}
-        self.queue: deque[Outgoing] = deque()
-        self.delivered: list[Outgoing] = []
-        self.commits: list[Outgoing] = []
-
-    def join(self, user_id: int) -> SimulatedMember:
-        member = SimulatedMember(user_id, CHANNEL, ssrc=user_id * 10)
-        self.members[user_id] = member
-        self.queue.extend(self.service.connect(user_id))
-        self.run()
-        self.from_member(member.start())
-        return member
-
-    def leave(self, user_id: int) -> None:
-        del self.members[user_id]
-        self.queue.extend(self.service.disconnect(user_id))
-        self.run()
-
-    def from_member(self, replies: list[Outgoing]) -> None:
-        for reply in replies:
-            self.queue.extend(self.dispatch(reply))
-        self.run()
-
-    def dispatch(self, reply: Outgoing) -> list[Outgoing]:
-        service, user, data = self.service, reply.user_id, reply.data
-        if reply.op == 28:
-            self.commits.append(reply)
-        if reply.op == 26:
-            assert isinstance(data, bytes)
-            return service.key_package(user, data)
-        if reply.op == 28:
-            assert isinstance(data, bytes)
-            return service.commit_welcome(user, data)
-        assert isinstance(data, dict)
-        if reply.op == 23:
-            return service.transition_ready(user, data["transition_id"])
-        assert reply.op == 31
-        return service.invalid_commit_welcome(user, data["transition_id"])
-
-    def run(self) -> None:
-        while self.queue:
-            message = self.queue.popleft()
-            self.delivered.append(message)
-            member = self.members.get(message.user_id)
-            if member is not None:
-                for reply in member.receive(message):
-                    self.queue.extend(self.dispatch(reply))
-
-    def assert_consistent(self) -> None:
-        """Every member is in the group the server believes, at the leaf it believes, and no one complained."""
-        service = self.service
-        assert not service.busy
-        for user, member in self.members.items():
-            assert member.invalid_reported == []
-            assert member.session.ready, user
-            assert member.session.epoch == service.epoch
-            assert member.session.own_leaf_index == service.leaf_of(user)
-            assert sorted(int(u) for u in member.session.get_user_ids()) == sorted(service.members)
-
-
 def test_a_member_alone_has_no_group_and_two_establish_one() -> None:
-    call = Call()
+    call = InProcessCall(CHANNEL)
     alice = call.join(5)
     assert call.service.epoch == 0 and not alice.session.ready
     assert [m.op for m in call.delivered] == [25, 25]  # on connect, and again with its key package
@@ -98,7 +30,7 @@ def test_a_member_alone_has_no_group_and_two_establish_one() -> None:
 
 
 def test_joins_and_leaves_keep_every_member_in_step() -> None:
-    call = Call()
+    call = InProcessCall(CHANNEL)
     for user in (1, 2, 3, 4):
         call.join(user)
         if user > 1:
@@ -117,7 +49,7 @@ def test_joins_and_leaves_keep_every_member_in_step() -> None:
 
 
 def test_the_last_member_left_is_reset_and_a_new_group_forms_with_the_next() -> None:
-    call = Call()
+    call = InProcessCall(CHANNEL)
     alice = call.join(5)
     call.join(7)
     call.leave(7)
@@ -129,7 +61,7 @@ def test_the_last_member_left_is_reset_and_a_new_group_forms_with_the_next() -> 
 
 
 def test_only_a_commit_of_the_current_round_wins() -> None:
-    call = Call()
+    call = InProcessCall(CHANNEL)
     call.join(1)
     call.join(2)
     service = call.service
@@ -161,7 +93,7 @@ def test_only_a_commit_of_the_current_round_wins() -> None:
 
 
 def test_a_key_package_must_name_its_sender() -> None:
-    call = Call()
+    call = InProcessCall(CHANNEL)
     call.join(5)
     impostor = SimulatedMember(6, CHANNEL, ssrc=60)
     assert call.service.key_package(5, impostor.session.get_serialized_key_package()) == []
