@@ -16,6 +16,8 @@ commit+welcome, ready for a transition, invalid commit, disconnected) and return
   fresh transition id; once every member of the new epoch is ready (23) -- or the caller reports a timeout -- the
   transition is executed (22). Changes that arrive meanwhile wait for the next round.
 - A member left alone is reset: prepare epoch 1 (24), then transition 0 (21); the group is unestablished again.
+- Proposals are revoked (27, revoke) for a joiner who leaves before the commit, and all of a round's when the caller
+  reports that no valid commit came in time (then they are proposed again, freshly signed).
 
 A commit is valid only when it is a public commit for the current epoch from a member of the round, referencing
 exactly the proposals that member was sent, and nothing inline. The server's view of leaf indices follows RFC 9420
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +36,7 @@ from tests.voice.mls_external import (
     ExternalSender,
     MlsDecodeError,
     group_id_for_channel,
+    opaque,
     proposal_ref,
     proposals_vector,
     read_key_package,
@@ -54,6 +58,7 @@ OP_WELCOME = 30
 OP_INVALID_COMMIT_WELCOME = 31
 
 PROPOSALS_APPEND = 0
+PROPOSALS_REVOKE = 1
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,10 @@ class Outgoing:
 
 
 @dataclass
-class _Round:
+class Round:
     """Proposals sent for one epoch, per recipient, until a commit wins."""
 
+    round_id: int
     epoch: int
     sent: dict[int, dict[bytes, tuple[str, int]]]  # recipient -> proposal ref -> ("add" | "remove", user id)
 
@@ -106,15 +112,17 @@ class DaveDeliveryService:
         self.connected: set[int] = set()
         self.key_packages: dict[int, bytes] = {}
         self.transition: Transition | None = None
-        #: Outcomes, for tests and diagnostics.
+        #: The proposals awaiting a commit. Outcomes below, for tests and diagnostics.
         self.commits_accepted: list[tuple[int, int]] = []  # (committer, epoch)
         self.commits_ignored: list[tuple[int, str]] = []  # (committer, reason)
         self.key_packages_refused: list[tuple[int, str]] = []
         self.executed: list[int] = []
         self.resets: list[int] = []
-        self._round: _Round | None = None
+        self.round: Round | None = None
+        self.revoked: list[tuple[int, str]] = []  # (user whose proposal was revoked, why)
         self._flagged: set[int] = set()
         self._next_transition_id = 1
+        self._next_round_id = 1
 
     @property
     def members(self) -> list[int]:
@@ -127,7 +135,7 @@ class DaveDeliveryService:
     @property
     def busy(self) -> bool:
         """A round of proposals awaits its commit, or a transition awaits execution."""
-        return self._round is not None or self.transition is not None
+        return self.round is not None or self.transition is not None
 
     # -- events from members ------------------------------------------------------------------------------------------
 
@@ -173,7 +181,7 @@ class DaveDeliveryService:
 
     def commit_welcome(self, user_id: int, data: bytes) -> list[Outgoing]:
         """Opcode 28: the first valid commit of the round wins; any other is ignored."""
-        round_ = self._round
+        round_ = self.round
         if round_ is None or user_id not in round_.sent:
             self.commits_ignored.append((user_id, "no proposals pending for this member"))
             return []
@@ -228,11 +236,37 @@ class DaveDeliveryService:
         out: list[Outgoing] = []
         if self.transition is not None and user_id in self.transition.waiting:
             out += self.transition_ready(user_id, self.transition.transition_id)
-        if self._round is not None and user_id in self._round.sent:
-            del self._round.sent[user_id]
-            if not self._round.sent:
-                self._round = None
+        if self.round is not None:
+            self.round.sent.pop(user_id, None)
+            out += self._revoke(lambda kind, user: kind == "add" and user == user_id, "left before the commit")
         return out + self._advance()
+
+    def round_timeout(self, round_id: int) -> list[Outgoing]:
+        """The caller's timer: no valid commit came in time. Revoke the round's proposals and propose again."""
+        if self.round is None or self.round.round_id != round_id:
+            return []
+        _log.info("DAVE proposals of round %d had no valid commit in time; proposing again", round_id)
+        return self._revoke(lambda _kind, _user: True, "no commit in time") + self._advance()
+
+    def _revoke(self, which: Callable[[str, int], bool], why: str) -> list[Outgoing]:
+        """Revoke the round's proposals that ``which(kind, user)`` selects (opcode 27, revoke); a recipient left
+        with nothing to commit is out of the round, and a round left with no recipient is over."""
+        round_ = self.round
+        assert round_ is not None
+        out = []
+        for recipient, sent in list(round_.sent.items()):
+            refs = [ref for ref, (kind, user) in sent.items() if which(kind, user)]
+            if not refs:
+                continue
+            for ref in refs:
+                self.revoked.append((sent.pop(ref)[1], why))
+            body = bytes([PROPOSALS_REVOKE]) + opaque(b"".join(opaque(ref) for ref in refs))
+            out.append(Outgoing(recipient, OP_PROPOSALS, body))
+            if not sent:
+                del round_.sent[recipient]
+        if not round_.sent:
+            self.round = None
+        return out
 
     # -- the group ----------------------------------------------------------------------------------------------------
 
@@ -268,7 +302,7 @@ class DaveDeliveryService:
             messages[proposal_ref(message)] = ("add", user)
             batch.append(message)
         self._flagged.clear()
-        self._round = _Round(self.epoch, {user: messages for user in staying})
+        self.round = self._new_round(self.epoch, {user: dict(messages) for user in staying})
         body = bytes([PROPOSALS_APPEND]) + proposals_vector(batch)
         return [Outgoing(user, OP_PROPOSALS, body) for user in staying]
 
@@ -284,11 +318,16 @@ class DaveDeliveryService:
             others = [u for u in pending if u != recipient]
             sent[recipient] = {proposal_ref(m): ("add", u) for m, u in zip(batch, others, strict=True)}
             out.append(Outgoing(recipient, OP_PROPOSALS, bytes([PROPOSALS_APPEND]) + proposals_vector(batch)))
-        self._round = _Round(0, sent)
+        self.round = self._new_round(0, sent)
         return out
 
+    def _new_round(self, epoch: int, sent: dict[int, dict[bytes, tuple[str, int]]]) -> Round:
+        round_id = self._next_round_id
+        self._next_round_id += 1
+        return Round(round_id, epoch, sent)
+
     def _accept(
-        self, committer: int, round_: _Round, refs: tuple[bytes, ...], commit: bytes, welcome: bytes | None
+        self, committer: int, round_: Round, refs: tuple[bytes, ...], commit: bytes, welcome: bytes | None
     ) -> list[Outgoing]:
         sent = round_.sent[committer]
         previous = [committer] if self.epoch == 0 else [u for u in self.members if u in self.connected]
@@ -311,7 +350,7 @@ class DaveDeliveryService:
                 self.key_packages.pop(user, None)
         self.commits_accepted.append((committer, round_.epoch))
         self.epoch = round_.epoch + 1
-        self._round = None
+        self.round = None
         transition_id = self._next_transition_id
         self._next_transition_id = transition_id % 0xFFFF + 1
         members = frozenset(u for u in self.members if u in self.connected)

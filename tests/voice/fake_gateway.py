@@ -102,7 +102,7 @@ class FakeVoiceServer:
         self._bot_decryptor = RtpSizeDecryptor(secret_key)
         self._dave_lock = asyncio.Lock()
         self._held: list[Outgoing] = []
-        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.ws_port = 0
         self.udp_port = 0
@@ -248,7 +248,7 @@ class FakeVoiceServer:
             if not self._bot_is_catching_up():
                 held, self._held = self._held, []
                 await self._deliver(held)
-            self._arm_transition_timer()
+            self._arm_timers()
 
     async def _deliver(self, messages: list[Outgoing]) -> None:
         for message in messages:
@@ -303,19 +303,27 @@ class FakeVoiceServer:
         if not task.cancelled() and task.exception() is not None:
             _log.error("DAVE event failed", exc_info=task.exception())
 
-    def _arm_transition_timer(self) -> None:
-        transition = self.dave.transition if self.dave is not None else None
-        if transition is None or transition.transition_id in self._timers:
+    def _arm_timers(self) -> None:
+        """Bounded waits: a round of proposals without a valid commit, or a transition a member never gets ready
+        for, ends after its timeout (as Discord's gateway does), so one stuck member cannot stall the call."""
+        dave = self.dave
+        if dave is None:
             return
-        transition_id = transition.transition_id
+        if dave.round is not None:
+            self._arm(("round", dave.round.round_id), self.transition_timeout_s, dave.round_timeout)
+        if dave.transition is not None:
+            self._arm(("transition", dave.transition.transition_id), self.transition_timeout_s, dave.transition_timeout)
+
+    def _arm(self, key: tuple[str, int], delay_s: float, handler: Callable[[int], list[Outgoing]]) -> None:
+        if key in self._timers:
+            return
 
         def expire() -> None:
-            assert self.dave is not None
-            task = asyncio.get_running_loop().create_task(self._dave_event(self.dave.transition_timeout, transition_id))
+            task = asyncio.get_running_loop().create_task(self._dave_event(handler, key[1]))
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
 
-        self._timers[transition_id] = asyncio.get_running_loop().call_later(self.transition_timeout_s, expire)
+        self._timers[key] = asyncio.get_running_loop().call_later(delay_s, expire)
 
     def ops_received(self, op: int) -> list[dict[str, Any]]:
         return [m for m in self.received_json if m["op"] == op]

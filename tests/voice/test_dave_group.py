@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import davey
 
+from tests.voice.dave_group import Outgoing
 from tests.voice.dave_member import InProcessCall, SimulatedMember
 from tests.voice.mls_external import proposals_vector
 
@@ -98,3 +99,51 @@ def test_a_key_package_must_name_its_sender() -> None:
     impostor = SimulatedMember(6, CHANNEL, ssrc=60)
     assert call.service.key_package(5, impostor.session.get_serialized_key_package()) == []
     assert call.service.key_packages_refused == [(5, "credential names user 6")]
+
+
+def test_a_joiner_who_leaves_before_the_commit_has_its_add_revoked() -> None:
+    call = InProcessCall(CHANNEL)
+    call.join(1)
+    call.join(2)
+    service = call.service
+    newcomer = SimulatedMember(3, CHANNEL, ssrc=30)
+    service.connect(3)
+    proposals = service.key_package(3, newcomer.session.get_serialized_key_package())
+    revokes = service.disconnect(3)  # gone before any member committed
+    assert [(m.user_id, *proposals_op(m)) for m in revokes] == [(1, 27, 1), (2, 27, 1)]
+    assert service.revoked == [(3, "left before the commit"), (3, "left before the commit")]
+    assert not service.busy
+    call.queue.extend(proposals + revokes)  # the members get the Add, then its revocation
+    call.run()
+    call.assert_consistent()
+    assert service.members == [1, 2] and service.epoch == 1
+    call.join(4)  # the members' caches hold nothing stale: the next change goes through
+    call.assert_consistent()
+    assert service.members == [1, 2, 4]
+
+
+def test_a_round_without_a_valid_commit_is_revoked_and_proposed_again() -> None:
+    call = InProcessCall(CHANNEL)
+    call.join(1)
+    call.join(2)
+    service = call.service
+    newcomer = SimulatedMember(3, CHANNEL, ssrc=30)
+    call.members[3] = newcomer
+    call.queue.extend(service.connect(3))
+    call.run()
+    proposals = service.key_package(3, newcomer.session.get_serialized_key_package())
+    for message in proposals:  # the members commit, but their commits are lost on the way
+        assert [reply.op for reply in call.members[message.user_id].receive(message)] == [28]
+    assert service.round is not None
+    retry = service.round_timeout(service.round.round_id)
+    assert [proposals_op(m) for m in retry] == [(27, 1), (27, 1), (27, 0), (27, 0)]  # revoke, revoke, append, append
+    call.queue.extend(retry)
+    call.run()
+    call.assert_consistent()
+    assert service.members == [1, 2, 3] and newcomer.session.own_leaf_index == 2
+
+
+def proposals_op(message: Outgoing) -> tuple[int, int]:
+    """(opcode, operation type) of an opcode 27 message: 0 append, 1 revoke."""
+    assert isinstance(message.data, bytes)
+    return message.op, message.data[0]
