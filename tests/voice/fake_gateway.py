@@ -88,6 +88,8 @@ class FakeVoiceServer:
         #: Other users in the call (DAVE calls only), by user id.
         self.members: dict[int, SimulatedMember] = {}
         self.bot_user_id: int | None = None
+        #: A test's hook on the DAVE messages to the bot (e.g. to damage one): returns what is sent instead.
+        self.tamper: Callable[[Outgoing], Outgoing] | None = None
         self.bot_ssrc = SERVER_SSRC_FOR_BOT
         self.received_json: list[dict[str, Any]] = []
         self.received_binary: list[bytes] = []
@@ -264,6 +266,8 @@ class FakeVoiceServer:
         """JSON as every gateway message; binary as ``uint16 sequence, uint8 opcode, body``. Lost if the bot is gone."""
         if self._ws is None:
             return
+        if self.tamper is not None:
+            message = self.tamper(message)
         with contextlib.suppress(ConnectionClosed):
             if isinstance(message.data, bytes):
                 self._seq += 1

@@ -22,6 +22,7 @@ import pytest
 
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import PlaybackSource
+from tests.voice.dave_group import OP_INVALID_COMMIT_WELCOME, OP_WELCOME, Outgoing
 from tests.voice.dave_member import E2eeSpeaker, SimulatedMember
 from tests.voice.fake_gateway import FakeVoiceServer, LoopbackClient, wait_until
 from tests.voice.guild import lounge
@@ -271,3 +272,57 @@ async def test_after_a_voice_reconnect_the_bot_is_removed_then_welcomed_again(ca
     sent = await talk(server, alice, tone_48k_stereo(500, 0.4))
     await wait_until(lambda: vc.metrics.get("dave_decrypted") == decrypted_before + sent - 5, 10)
     assert len(heard.pcm(ALICE)) == (sent - 5) * FRAME_BYTES
+
+
+async def test_a_welcome_the_bot_cannot_process_is_reported_and_it_is_added_again() -> None:
+    """The bot's first welcome arrives damaged: discord.py reports it (opcode 31) and starts over with a new key
+    package; the gateway takes the bot out of the group and welcomes it again."""
+    server = FakeVoiceServer(dave_protocol_version=1)
+    await server.start()
+    await server.add_member(ALICE, 1111)
+    await server.add_member(CAROL, 2222)
+    damaged: list[int] = []
+
+    def damage_first_welcome(message: Outgoing) -> Outgoing:
+        if message.op == OP_WELCOME and not damaged and isinstance(message.data, bytes):
+            damaged.append(message.op)
+            return Outgoing(message.user_id, message.op, message.data[:-8] + bytes(8))
+        return message
+
+    server.tamper = damage_first_welcome
+    client = LoopbackClient(server)
+    try:
+        async with client:
+            vc = await connect(server, client)
+            call = DaveCall(server, vc)
+            await wait_until(lambda: bool(server.ops_received(OP_INVALID_COMMIT_WELCOME)))
+            await call.settle()
+            dave = server.dave
+            assert dave is not None and damaged
+            assert dave.members == [ALICE, CAROL, call.bot_id]
+            assert len(dave.executed) == 3  # created; bot added (it could not join); bot removed and added again
+            heard = Heard(vc)
+            carol = server.members[CAROL].speaker()
+            await server.speaking(CAROL, carol.ssrc)
+            sent = await talk(server, carol, tone_48k_stereo(500, 0.3))
+            await wait_until(lambda: len(heard.pcm(CAROL)) == (sent - 5) * FRAME_BYTES)
+            await vc.disconnect(force=True)
+    finally:
+        await server.close()
+
+
+async def test_frames_before_the_speaking_event_are_kept_and_decrypted_once_the_user_is_known(call: DaveCall) -> None:
+    """DAVE needs the sender's user id: the bot keeps a new SSRC's frames until SPEAKING names its user."""
+    server, vc = call.server, call.vc
+    heard = Heard(vc)
+    alice = server.members[ALICE].speaker()
+    frames = alice.opus_frames(tone_48k_stereo(700, 0.2))
+    for opus in frames:
+        server.send_voice(alice.packet(opus)[1])
+        await asyncio.sleep(0.005)
+    await wait_until(lambda: vc.metrics.get("unknown_ssrc") == len(frames))
+    assert heard.pcm(ALICE) == b""
+    await server.speaking(ALICE, alice.ssrc)
+    server.send_voice(alice.packet(OPUS_SILENCE)[1])
+    await wait_until(lambda: vc.metrics.get("dave_decrypted") == len(frames))
+    await wait_until(lambda: len(heard.pcm(ALICE)) == len(frames) * FRAME_BYTES)
