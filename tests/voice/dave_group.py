@@ -12,7 +12,8 @@ commit+welcome, ready for a transition, invalid commit, disconnected) and return
   after it.
 - An established group: members who join are added, members who leave are removed, both by proposals to every
   member of the group; the first valid commit for the current epoch wins.
-- The winning commit goes to the members of the previous epoch (29), its welcome to the members it adds (30), with a
+- The winning commit goes to the members of the previous epoch (29), its welcome to the members it adds (30: each
+  gets the group info and only the secrets encrypted for its own key package), with a
   fresh transition id; once every member of the new epoch is ready (23) -- or the caller reports a timeout -- the
   transition is executed (22). Changes that arrive meanwhile wait for the next round.
 - A member left alone is reset: prepare epoch 1 (24), then transition 0 (21); the group is unestablished again.
@@ -41,6 +42,7 @@ from tests.voice.mls_external import (
     proposals_vector,
     read_key_package,
     split_commit_welcome,
+    welcome_for,
 )
 
 _log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class Round:
     round_id: int
     epoch: int
     sent: dict[int, dict[bytes, tuple[str, int]]]  # recipient -> proposal ref -> ("add" | "remove", user id)
+    key_packages: dict[int, bytes]  # the key package each proposed Add carries, by user
 
 
 @dataclass
@@ -199,12 +202,19 @@ class DaveDeliveryService:
         elif info.inline_proposals or set(info.proposal_refs) != set(expected):
             problem = "does not reference exactly the proposals sent"
         adds = [expected[ref][1] for ref in info.proposal_refs if ref in expected and expected[ref][0] == "add"]
-        if problem is None and adds and welcome is None:
-            problem = "adds members without a welcome"
+        welcomes: dict[int, bytes] = {}
+        if problem is None and adds:
+            try:
+                if welcome is None:
+                    raise MlsDecodeError("no welcome")
+                for user in adds:  # each new member gets the group info and only its own group secrets
+                    welcomes[user] = welcome_for(welcome, round_.key_packages[user])
+            except MlsDecodeError as exc:
+                problem = f"adds members without a welcome for each: {exc}"
         if problem is not None:
             self.commits_ignored.append((user_id, problem))
             return []
-        return self._accept(user_id, round_, info.proposal_refs, commit, welcome)
+        return self._accept(user_id, round_, info.proposal_refs, commit, welcomes)
 
     def transition_ready(self, user_id: int, transition_id: int) -> list[Outgoing]:
         """Opcode 23."""
@@ -302,7 +312,8 @@ class DaveDeliveryService:
             messages[proposal_ref(message)] = ("add", user)
             batch.append(message)
         self._flagged.clear()
-        self.round = self._new_round(self.epoch, {user: dict(messages) for user in staying})
+        proposed = {user: self.key_packages[user] for user in joining}
+        self.round = self._new_round(self.epoch, {user: dict(messages) for user in staying}, proposed)
         body = bytes([PROPOSALS_APPEND]) + proposals_vector(batch)
         return [Outgoing(user, OP_PROPOSALS, body) for user in staying]
 
@@ -318,16 +329,18 @@ class DaveDeliveryService:
             others = [u for u in pending if u != recipient]
             sent[recipient] = {proposal_ref(m): ("add", u) for m, u in zip(batch, others, strict=True)}
             out.append(Outgoing(recipient, OP_PROPOSALS, bytes([PROPOSALS_APPEND]) + proposals_vector(batch)))
-        self.round = self._new_round(0, sent)
+        self.round = self._new_round(0, sent, {user: self.key_packages[user] for user in pending})
         return out
 
-    def _new_round(self, epoch: int, sent: dict[int, dict[bytes, tuple[str, int]]]) -> Round:
+    def _new_round(
+        self, epoch: int, sent: dict[int, dict[bytes, tuple[str, int]]], key_packages: dict[int, bytes]
+    ) -> Round:
         round_id = self._next_round_id
         self._next_round_id += 1
-        return Round(round_id, epoch, sent)
+        return Round(round_id, epoch, sent, key_packages)
 
     def _accept(
-        self, committer: int, round_: Round, refs: tuple[bytes, ...], commit: bytes, welcome: bytes | None
+        self, committer: int, round_: Round, refs: tuple[bytes, ...], commit: bytes, welcomes: dict[int, bytes]
     ) -> list[Outgoing]:
         sent = round_.sent[committer]
         previous = [committer] if self.epoch == 0 else [u for u in self.members if u in self.connected]
@@ -347,7 +360,8 @@ class DaveDeliveryService:
                 else:
                     self.leaves.append(user)
                 added.append(user)
-                self.key_packages.pop(user, None)
+                if self.key_packages.get(user) == round_.key_packages[user]:
+                    del self.key_packages[user]  # used; a newer one (sent meanwhile) would stay
         self.commits_accepted.append((committer, round_.epoch))
         self.epoch = round_.epoch + 1
         self.round = None
@@ -363,8 +377,7 @@ class DaveDeliveryService:
             for user in previous
             if user in members and user not in removed
         ]
-        if welcome is not None:
-            out += [Outgoing(user, OP_WELCOME, header + welcome) for user in added if user in members]
+        out += [Outgoing(user, OP_WELCOME, header + welcomes[user]) for user in added if user in members]
         return out
 
     def _execute(self) -> list[Outgoing]:

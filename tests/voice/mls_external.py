@@ -344,11 +344,39 @@ def _read_proposals(reader: TlsReader) -> tuple[list[bytes], int]:
 
 
 def _check_welcome(welcome: bytes) -> None:
-    """``Welcome { CipherSuite cipher_suite; EncryptedGroupSecrets secrets<V>; opaque encrypted_group_info<V>; }``."""
+    _read_welcome(welcome)
+
+
+def _read_welcome(welcome: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    """``Welcome { CipherSuite cipher_suite; EncryptedGroupSecrets secrets<V>; opaque encrypted_group_info<V>; }``
+    as (cipher suite, each new member's ``KeyPackageRef`` -> its encoded ``EncryptedGroupSecrets``, group info)."""
     reader = TlsReader(welcome)
     if (suite := reader.u16()) != CIPHERSUITE_P256:
         raise MlsDecodeError(f"welcome for cipher suite {suite}")
-    reader.opaque()
-    reader.opaque()
+    secrets = TlsReader(reader.opaque())
+    by_member: dict[bytes, bytes] = {}
+    while not secrets.done:
+        start = secrets.offset
+        new_member = secrets.opaque()
+        secrets.opaque()  # HPKECiphertext.kem_output
+        secrets.opaque()  # HPKECiphertext.ciphertext
+        by_member[new_member] = secrets.data[start : secrets.offset]
+    group_info = reader.opaque()
     if not reader.done:
         raise MlsDecodeError("bytes after the welcome")
+    return suite, by_member, group_info
+
+
+def key_package_ref(key_package: bytes) -> bytes:
+    """``KeyPackageRef`` (RFC 9420 §5.2): ``RefHash("MLS 1.0 KeyPackage Reference", KeyPackage)``."""
+    return ref_hash(b"MLS 1.0 KeyPackage Reference", unframe_key_package(key_package))
+
+
+def welcome_for(welcome: bytes, key_package: bytes) -> bytes:
+    """The part of a welcome one new member needs: the group info and only the group secrets encrypted for its key
+    package (what Discord's gateway sends each welcomed member with opcode 30)."""
+    suite, by_member, group_info = _read_welcome(welcome)
+    secrets = by_member.get(key_package_ref(key_package))
+    if secrets is None:
+        raise MlsDecodeError("the welcome holds no secrets for this key package")
+    return struct.pack(">H", suite) + opaque(secrets) + opaque(group_info)

@@ -16,6 +16,7 @@ from tests.voice.mls_external import (
     proposals_vector,
     read_key_package,
     split_commit_welcome,
+    welcome_for,
 )
 
 CHANNEL = 10
@@ -129,3 +130,22 @@ def test_truncated_or_foreign_bytes_are_decode_errors() -> None:
         split_commit_welcome(sender.propose_add(GROUP, 0, carol_kp))  # a proposal, not a commit
     with pytest.raises(MlsDecodeError):
         read_key_package(carol_kp + b"\x00")
+
+
+def test_each_new_member_gets_only_its_own_secrets_from_the_welcome() -> None:
+    sender = ExternalSender()
+    alice, _ = pending(5, sender)
+    (carol, carol_kp), (dave, dave_kp) = pending(7, sender), pending(8, sender)
+    adds = [sender.propose_add(GROUP, 0, carol_kp), sender.propose_add(GROUP, 0, dave_kp)]
+    result = alice.process_proposals(APPEND, proposals_vector(adds))
+    assert result is not None and result.welcome is not None
+    for_carol, for_dave = welcome_for(result.welcome, carol_kp), welcome_for(result.welcome, dave_kp)
+    assert len(for_carol) < len(result.welcome) and for_carol != for_dave
+    with pytest.raises(ValueError):
+        carol.process_welcome(for_dave)  # nothing in it is encrypted for Carol
+    alice.process_commit(result.commit)
+    carol.process_welcome(for_carol)
+    dave.process_welcome(for_dave)
+    assert carol.get_user_ids() == ["5", "7", "8"] == dave.get_user_ids()
+    with pytest.raises(MlsDecodeError):
+        welcome_for(result.welcome, pending(9, sender)[1])  # a key package the commit did not add
