@@ -6,7 +6,8 @@
 - With ``dave_protocol_version=1`` it also plays the voice server's DAVE role: the MLS external sender and delivery
   service of :class:`~tests.voice.dave_group.DaveDeliveryService`, for the bot (over the WebSocket, binary opcodes
   framed as Discord frames them) and for the simulated members of :meth:`FakeVoiceServer.add_member`
-  (:class:`~tests.voice.dave_member.SimulatedMember`), who hear what the bot sends as the SFU forwards it.
+  (:class:`~tests.voice.dave_member.SimulatedMember`), who hear what the bot sends as the SFU forwards it; the
+  messages go through :class:`~tests.voice.dave_relay.DaveRelay`.
 - :class:`LoopbackClient`: a real ``discord.Client`` whose main gateway is replaced by :class:`FakeMainGateway`
   (answers our voice-state change with VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE naming the loopback endpoint),
   and whose HTTP client reaches ``wss://127.0.0.1:…`` endpoints over plain ``ws://`` (the only test-only change:
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -32,19 +32,11 @@ from websockets.exceptions import ConnectionClosed
 
 from bot.voice.rtp import RtpParseError, parse_rtp
 from bot.voice.transport_crypto import MODE, RtpSizeDecryptor, TransportDecryptError
-from tests.voice.dave_group import (
-    OP_ANNOUNCE_COMMIT,
-    OP_INVALID_COMMIT_WELCOME,
-    OP_TRANSITION_READY,
-    OP_WELCOME,
-    DaveDeliveryService,
-    Outgoing,
-)
+from tests.voice.dave_group import OP_INVALID_COMMIT_WELCOME, OP_TRANSITION_READY, DaveDeliveryService, Outgoing
 from tests.voice.dave_member import SimulatedMember
+from tests.voice.dave_relay import DaveRelay
 from tests.voice.guild import LOUNGE_ID
 from tests.voice.packets import KEY
-
-_log = logging.getLogger(__name__)
 
 SERVER_SSRC_FOR_BOT = 4242
 IP_DISCOVERY_BYTES = 74
@@ -83,10 +75,9 @@ class FakeVoiceServer:
         self.dave_protocol_version = dave_protocol_version
         self.channel_id = channel_id
         self.transition_timeout_s = transition_timeout_s
-        #: The call's MLS group, when the call uses DAVE.
+        #: The call's MLS group, when the call uses DAVE, and the driver that carries its messages.
         self.dave = DaveDeliveryService(channel_id) if dave_protocol_version > 0 else None
-        #: Other users in the call (DAVE calls only), by user id.
-        self.members: dict[int, SimulatedMember] = {}
+        self.dave_relay = DaveRelay(self.dave, self._send_to_bot, transition_timeout_s) if self.dave else None
         self.bot_user_id: int | None = None
         #: A test's hook on the DAVE messages to the bot (e.g. to damage one): returns what is sent instead.
         self.tamper: Callable[[Outgoing], Outgoing] | None = None
@@ -102,10 +93,6 @@ class FakeVoiceServer:
         self._server: Server | None = None
         self._udp: _Udp | None = None
         self._bot_decryptor = RtpSizeDecryptor(secret_key)
-        self._dave_lock = asyncio.Lock()
-        self._held: list[Outgoing] = []
-        self._timers: dict[tuple[str, int], asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.ws_port = 0
         self.udp_port = 0
 
@@ -124,10 +111,8 @@ class FakeVoiceServer:
         self.ws_port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+        if self.dave_relay is not None:
+            self.dave_relay.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -168,12 +153,14 @@ class FakeVoiceServer:
         except ConnectionClosed:
             pass  # closed while answering (a test closed it, or the bot left): nothing more to say
         finally:
-            if self.dave is not None and self.bot_user_id is not None and self._ws is ws:
-                await self._dave_event(self.dave.disconnect, self.bot_user_id)
+            if self.dave_relay is not None and self.bot_user_id is not None and self._ws is ws:
+                await self.dave_relay.leave(self.bot_user_id)
 
     async def _json_from_bot(self, ws: ServerConnection, op: int, data: dict[str, Any]) -> None:
         if op == 0:  # IDENTIFY
             self.bot_user_id = int(data["user_id"])
+            if self.dave_relay is not None:
+                self.dave_relay.bot_user_id = self.bot_user_id
             await self.send(
                 2,
                 {
@@ -197,72 +184,54 @@ class FakeVoiceServer:
             self.session_described.set()
             if self.members:
                 await self.send(OP_CLIENTS_CONNECT, {"user_ids": [str(user) for user in self.members]})
-            if self.dave is not None and self.bot_user_id is not None:
-                await self._dave_event(self.dave.connect, self.bot_user_id)
+            if self.dave is not None and self.dave_relay is not None and self.bot_user_id is not None:
+                await self.dave_relay.event(self.dave.connect, self.bot_user_id)
         elif op == 3:  # HEARTBEAT
             self.heartbeat_acks.append(data)
             await ws.send(json.dumps({"op": 6, "d": {"t": data["t"]}}))
         elif (
-            self.dave is not None
+            self.dave_relay is not None
             and self.bot_user_id is not None
             and op in (OP_TRANSITION_READY, OP_INVALID_COMMIT_WELCOME)
         ):
-            await self._dave_event(self.dave.handle, Outgoing(self.bot_user_id, op, data))
+            await self.dave_relay.from_bot(Outgoing(self.bot_user_id, op, data))
 
     async def _binary_from_bot(self, raw: bytes) -> None:
         """DAVE binary opcodes from a client: the opcode byte, then the body."""
-        if self.dave is not None and self.bot_user_id is not None and raw:
-            await self._dave_event(self.dave.handle, Outgoing(self.bot_user_id, raw[0], raw[1:]))
+        if self.dave_relay is not None and self.bot_user_id is not None and raw:
+            await self.dave_relay.from_bot(Outgoing(self.bot_user_id, raw[0], raw[1:]))
 
     # -- DAVE: the group of the call -----------------------------------------------------------------------------------
+
+    @property
+    def members(self) -> dict[int, SimulatedMember]:
+        """The other users in the call (DAVE calls only), by user id."""
+        return self.dave_relay.members if self.dave_relay is not None else {}
 
     async def add_member(self, user_id: int, ssrc: int, *, latency_s: float = 0.0) -> SimulatedMember:
         """Another user joins the call: the bot hears of it (CLIENTS_CONNECT) and the member joins the MLS group.
 
         ``latency_s`` delays what the member sends to the server (a slow network, or a slow client).
         """
-        assert self.dave is not None, "simulated members need a DAVE call"
+        assert self.dave_relay is not None, "simulated members need a DAVE call"
         member = SimulatedMember(user_id, self.channel_id, ssrc, self.dave_protocol_version)
         member.latency_s = latency_s
-        self.members[user_id] = member
         if self._ws is not None and self.bot_user_id is not None:
             await self.send(OP_CLIENTS_CONNECT, {"user_ids": [str(user_id)]})
-        await self._dave_event(self.dave.connect, user_id)
-        self._from_member(member, member.start())
+        await self.dave_relay.join(member)
         return member
 
     async def remove_member(self, user_id: int) -> None:
         """The user leaves the call: CLIENT_DISCONNECT to the bot, and out of the MLS group."""
-        assert self.dave is not None
-        del self.members[user_id]
+        assert self.dave_relay is not None
         if self._ws is not None and self.bot_user_id is not None:
             await self.client_disconnect(user_id)
-        await self._dave_event(self.dave.disconnect, user_id)
+        await self.dave_relay.leave(user_id)
 
     @property
     def dave_settled(self) -> bool:
         """No proposal, commit or transition in flight, and nothing left to deliver."""
-        return self.dave is not None and not self.dave.busy and not self._held and not self._tasks
-
-    async def _dave_event(self, handler: Callable[..., list[Outgoing]], *args: Any) -> None:
-        """Run one event through the group (one at a time, in arrival order) and deliver what it says to send."""
-        assert self.dave is not None
-        async with self._dave_lock:
-            await self._deliver(handler(*args))
-            if not self._bot_is_catching_up():
-                held, self._held = self._held, []
-                await self._deliver(held)
-            self._arm_timers()
-
-    async def _deliver(self, messages: list[Outgoing]) -> None:
-        for message in messages:
-            if message.user_id == self.bot_user_id:
-                await self._send_to_bot(message)
-            elif (member := self.members.get(message.user_id)) is not None:
-                if message.op in (OP_ANNOUNCE_COMMIT, OP_WELCOME) and self._bot_is_catching_up():
-                    self._held.append(message)
-                    continue
-                self._from_member(member, member.receive(message))
+        return self.dave_relay is not None and self.dave_relay.settled
 
     async def _send_to_bot(self, message: Outgoing) -> None:
         """JSON as every gateway message; binary as ``uint16 sequence, uint8 opcode, body``. Lost if the bot is gone."""
@@ -276,60 +245,6 @@ class FakeVoiceServer:
                 await self._ws.send(struct.pack(">HB", self._seq & 0xFFFF, message.op) + message.data)
             else:
                 await self.send(message.op, message.data)
-
-    def _bot_is_catching_up(self) -> bool:
-        """The bot has a commit or welcome to process for the transition under way.
-
-        Discord's clients keep their send key until a transition is executed; ``davey`` switches as soon as it
-        processes a commit. So that simulated members behave like Discord's clients towards the bot (they never send
-        with a key the bot cannot have yet), they get the commit or welcome once the bot has reported ready.
-        """
-        transition = self.dave.transition if self.dave is not None else None
-        return transition is not None and self.bot_user_id in transition.waiting
-
-    def _from_member(self, member: SimulatedMember, replies: list[Outgoing]) -> None:
-        """A member's answers reach the server after its latency, each as an event of its own."""
-        assert self.dave is not None
-        for reply in replies:
-            self._spawn(member, self.dave.handle, reply)
-
-    def _spawn(self, member: SimulatedMember, handler: Callable[..., list[Outgoing]], *args: Any) -> None:
-        async def later() -> None:
-            if member.latency_s:
-                await asyncio.sleep(member.latency_s)
-            if self.members.get(member.user_id) is member:
-                await self._dave_event(handler, *args)
-
-        task = asyncio.get_running_loop().create_task(later())
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("DAVE event failed", exc_info=task.exception())
-
-    def _arm_timers(self) -> None:
-        """Bounded waits: a round of proposals without a valid commit, or a transition a member never gets ready
-        for, ends after its timeout (as Discord's gateway does), so one stuck member cannot stall the call."""
-        dave = self.dave
-        if dave is None:
-            return
-        if dave.round is not None:
-            self._arm(("round", dave.round.round_id), self.transition_timeout_s, dave.round_timeout)
-        if dave.transition is not None:
-            self._arm(("transition", dave.transition.transition_id), self.transition_timeout_s, dave.transition_timeout)
-
-    def _arm(self, key: tuple[str, int], delay_s: float, handler: Callable[[int], list[Outgoing]]) -> None:
-        if key in self._timers:
-            return
-
-        def expire() -> None:
-            task = asyncio.get_running_loop().create_task(self._dave_event(handler, key[1]))
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
-
-        self._timers[key] = asyncio.get_running_loop().call_later(delay_s, expire)
 
     def ops_received(self, op: int) -> list[dict[str, Any]]:
         return [m for m in self.received_json if m["op"] == op]
