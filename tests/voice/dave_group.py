@@ -120,6 +120,7 @@ class DaveDeliveryService:
         self.commits_ignored: list[tuple[int, str]] = []  # (committer, reason)
         self.key_packages_refused: list[tuple[int, str]] = []
         self.executed: list[int] = []
+        self.executed_without: dict[int, list[int]] = {}  # transition id -> members not ready at its timeout
         self.resets: list[int] = []
         self.round: Round | None = None
         self.revoked: list[tuple[int, str]] = []  # (user whose proposal was revoked, why)
@@ -228,7 +229,8 @@ class DaveDeliveryService:
         """The caller's timer: members that are not ready in time do not hold the others back."""
         if self.transition is None or self.transition.transition_id != transition_id:
             return []
-        _log.info("DAVE transition %d executed without %s", transition_id, sorted(self.transition.waiting))
+        self.executed_without[transition_id] = sorted(self.transition.waiting)
+        _log.info("DAVE transition %d executed without %s", transition_id, self.executed_without[transition_id])
         return self._execute()
 
     def invalid_commit_welcome(self, user_id: int, transition_id: int) -> list[Outgoing]:

@@ -147,3 +147,21 @@ def proposals_op(message: Outgoing) -> tuple[int, int]:
     """(opcode, operation type) of an opcode 27 message: 0 append, 1 revoke."""
     assert isinstance(message.data, bytes)
     return message.op, message.data[0]
+
+
+def test_a_member_who_never_gets_ready_does_not_hold_the_transition_forever() -> None:
+    call = InProcessCall(CHANNEL)
+    call.join(1)
+    frozen = call.join(2)
+    del call.members[2]  # still connected, but nothing reaches it any more and it answers nothing
+    call.join(3)
+    service = call.service
+    assert service.transition is not None and service.transition.waiting == {2}
+    transition_id = service.transition.transition_id
+    execute = service.transition_timeout(transition_id)
+    assert [(m.user_id, m.op) for m in execute] == [(1, 22), (2, 22), (3, 22)]
+    assert service.executed_without == {transition_id: [2]}
+    call.queue.extend(execute)
+    call.run()
+    call.assert_consistent()  # the others moved on; the frozen member's ready comes too late to matter
+    assert frozen.session.epoch == service.epoch - 1
