@@ -67,8 +67,10 @@ class DaveCall:
 
     async def settle(self) -> None:
         await wait_until(self.in_step)
+        dave = self.server.dave
+        assert dave is not None
         for user, member in self.server.members.items():
-            assert member.session.epoch == self.server.dave.epoch, user  # type: ignore[union-attr]
+            assert member.session.epoch == dave.epoch, user
             assert member.invalid_reported == []
 
 
@@ -158,14 +160,18 @@ async def test_members_decrypt_what_the_bot_says(call: DaveCall) -> None:
     await wait_until(lambda: source.played_ms("item_a") >= 999 and not source.is_playing)
     vc.stop()
     reference = np.repeat(np.rint(9000 * np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)), 2)
+    await wait_until(lambda: all(e2ee_frames_heard(server.members[user]) >= 50 for user in (ALICE, CAROL)))
     for user in (ALICE, CAROL):
         member = server.members[user]
-        await wait_until(lambda m=member: sum(f.e2ee for f in m.heard) >= 50)  # type: ignore[misc]
         assert member.undecryptable == 0
         assert all(f.e2ee or f.opus == OPUS_SILENCE for f in member.heard)  # nothing in the clear
         pcm = decode(member)
         snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), mono(pcm))
         assert corr > 0.95 and snr > 10, (user, snr, corr)
+
+
+def e2ee_frames_heard(member: SimulatedMember) -> int:
+    return sum(frame.e2ee for frame in member.heard)
 
 
 def decode(member: SimulatedMember) -> bytes:
