@@ -1,12 +1,10 @@
-"""The ``/voice`` slash commands: join, leave, reset, say, status, settings, push-to-talk, privacy, usage, export
-and forget. The logic they call lives in :mod:`bot.session`."""
+"""The ``/voice`` slash commands everyone may use: join, leave, reset, say, status, push-to-talk, privacy,
+forget-me, usage and help. Managers' commands are in :mod:`cogs.voice_admin`; the logic they call lives in
+:mod:`bot.session`."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import io
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,57 +15,121 @@ from discord.ext import commands
 from bot import texts
 from bot.persona import PersonaError
 from bot.room.listening import ListeningMode
-from bot.session.guards import missing_voice_permissions
-from bot.session.registry import JoinError
-from bot.store import StoreError, StoreUnavailable
-from cogs._base import BotCog, UserFacingError, manager_only, member_of, reply
+from bot.session.guards import is_manager, missing_voice_permissions
+from bot.session.registry import InUseError, JoinError, JoinOutcome, Session, VoiceTarget
+from bot.session.wiring import session_limits
+from bot.store import Privacy
+from cogs._base import BotCog, UserFacingError, member_of, reply
 
 if TYPE_CHECKING:
     from bot.app import VoiceBot
 
 _log = logging.getLogger(__name__)
 
-VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse")
+#: Per-user cooldowns (uses, per seconds): each join, reset and say costs a Realtime session or a model turn.
+JOIN_COOLDOWN = (2, 20.0)
+RESET_COOLDOWN = (1, 15.0)
+SAY_COOLDOWN = (3, 15.0)
 
 
+def seconds_to_utc_midnight(now: dt.datetime) -> float:
+    """Seconds until the daily budget resets (00:00 UTC)."""
+    tomorrow = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (tomorrow - now).total_seconds()
+
+
+@app_commands.guild_only()
 class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot in a voice channel"):
-    """Join, leave, reset, status, say, settings and data deletion."""
+    """Join, leave, reset, say, status, push-to-talk, privacy, usage and help."""
 
     @app_commands.command(name="join", description="Bring the bot into your voice channel (or the one you name)")
-    @app_commands.describe(channel="The voice channel to join (default: the one you are in)")
-    @app_commands.guild_only()
-    async def join(self, interaction: discord.Interaction[Any], channel: discord.VoiceChannel | None = None) -> None:
+    @app_commands.describe(channel="The voice or stage channel to join (default: the one you are in)")
+    @app_commands.checks.cooldown(*JOIN_COOLDOWN)
+    async def join(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.VoiceChannel | discord.StageChannel | None = None,
+    ) -> None:
         member = member_of(interaction)
-        target = channel
-        if target is None:
-            if member.voice is None or member.voice.channel is None:
-                raise UserFacingError(texts.CALLER_NOT_IN_VOICE)
-            target = member.voice.channel  # type: ignore[assignment]
-        assert target is not None and interaction.guild is not None
-        if member.voice is None or member.voice.channel != target:
+        guild = member.guild
+        here = member.voice.channel if member.voice is not None else None
+        target = channel if channel is not None else here
+        if target is None or not isinstance(target, VoiceTarget):
+            raise UserFacingError(texts.CALLER_NOT_IN_VOICE)
+        if here != target:
             raise UserFacingError(texts.CALLER_NOT_WITH_BOT if channel is not None else texts.CALLER_NOT_IN_VOICE)
-        missing = missing_voice_permissions(target.permissions_for(interaction.guild.me))
-        if missing:
-            raise UserFacingError(texts.missing_permissions(target.mention, missing))
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        session = self.bot.sessions.get(guild.id)
+        if session is not None and session.channel_id == target.id:
+            await reply(interaction, texts.ALREADY_HERE.format(channel=target.mention))
+            return
+        manager = is_manager(member, self.bot.config.manager_role)
+        if session is not None and not manager and session.humans_present():  # asked again under the lock on join
+            raise UserFacingError(str(InUseError(session.channel_id, session.humans_present())))
+        await self._check_can_join(guild, target)
+        await interaction.response.defer(thinking=True)  # the answer is public: everyone should know
+        chat = interaction.channel if isinstance(interaction.channel, discord.abc.Messageable) else None
         try:
-            chat = interaction.channel if isinstance(interaction.channel, discord.abc.Messageable) else None
-            session, moved = await self.bot.sessions.join(target, text_channel=chat)
+            session, outcome = await self.bot.sessions.join(target, text_channel=chat, may_take_over=manager)
         except JoinError as error:
             raise UserFacingError(str(error)) from error
-        message = texts.moved(target.mention) if moved else texts.joined(target.mention, session.persona.name)
-        await reply(interaction, message)
+        if outcome is JoinOutcome.ALREADY_HERE:  # someone else brought it here meanwhile
+            await reply(interaction, texts.ALREADY_HERE.format(channel=target.mention))
+            return
+        if outcome is JoinOutcome.MOVED:
+            message = texts.moved_fresh(target.mention, session.persona.name)
+        else:
+            message = texts.joined(target.mention, session.persona.name)
+        stage_note = await self._take_the_stage(target)
+        await reply(interaction, f"{message}\n{stage_note}" if stage_note else message, ephemeral=False)
+
+    async def _check_can_join(self, guild: discord.Guild, target: VoiceTarget) -> None:
+        """Refuse, before anything is opened, a join that could not work: permissions, a stage the bot could not
+        speak on, a full channel, a spent daily budget."""
+        permissions = target.permissions_for(guild.me)
+        missing = missing_voice_permissions(permissions)
+        if missing:
+            raise UserFacingError(texts.missing_permissions(target.mention, missing))
+        if isinstance(target, discord.StageChannel) and not (permissions.mute_members or permissions.request_to_speak):
+            raise UserFacingError(texts.stage_cannot_speak(target.mention))
+        present = len(target.members)
+        if target.user_limit and present >= target.user_limit and not permissions.move_members:
+            raise UserFacingError(texts.channel_full(target.mention, present, target.user_limit))
+        limits = session_limits(self.bot.config, await self.bot.store.get(guild.id))
+        now = dt.datetime.now(dt.UTC)
+        used_s = (await self.bot.store.usage(guild.id, now.date().isoformat())).seconds
+        if limits.daily_budget_s > 0 and used_s >= limits.daily_budget_s:
+            raise UserFacingError(texts.budget_spent(limits.daily_budget_s / 60.0, seconds_to_utc_midnight(now)))
+
+    async def _take_the_stage(self, target: VoiceTarget) -> str | None:
+        """On a stage, become a speaker (with Mute Members) or ask to speak; returns a note for the reply."""
+        if not isinstance(target, discord.StageChannel):
+            return None
+        permissions = target.permissions_for(target.guild.me)
+        payload: dict[str, Any] = {"channel_id": str(target.id)}
+        if permissions.mute_members:
+            payload["suppress"] = False
+        else:
+            payload["request_to_speak_timestamp"] = dt.datetime.now(dt.UTC).isoformat()
+        try:
+            await self.bot.http.edit_my_voice_state(target.guild.id, payload)
+        except discord.HTTPException as error:
+            _log.warning("guild %s: could not take the stage: %s", target.guild.id, error)
+            return texts.stage_cannot_speak(target.mention)
+        return None if permissions.mute_members else texts.stage_requested(target.mention)
 
     @app_commands.command(name="leave", description="Make the bot leave the voice channel")
-    @app_commands.guild_only()
     async def leave(self, interaction: discord.Interaction[Any]) -> None:
-        session = self._session_with_caller(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot.sessions.leave(session.guild_id, reason="left by command")
-        await reply(interaction, texts.LEFT)
+        member = member_of(interaction)
+        if is_manager(member, self.bot.config.manager_role):
+            session = self._session(interaction)
+        else:
+            session = self._session_with_caller(interaction)
+        await interaction.response.defer(thinking=True)
+        await self.bot.sessions.leave(session.guild_id, reason="left by command", only=session)
+        await reply(interaction, texts.left_channel(f"<#{session.channel_id}>"), ephemeral=False)
 
     @app_commands.command(name="reset", description="Start a fresh conversation in the same channel")
-    @app_commands.guild_only()
+    @app_commands.checks.cooldown(*RESET_COOLDOWN)
     async def reset(self, interaction: discord.Interaction[Any]) -> None:
         session = self._session_with_caller(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -82,83 +144,21 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
 
     @app_commands.command(name="say", description="The bot answers this text out loud in the voice channel")
     @app_commands.describe(text="What to say to the bot")
-    @app_commands.guild_only()
+    @app_commands.checks.cooldown(*SAY_COOLDOWN)
     async def say(self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 1, 1000]) -> None:
         session = self._session_with_caller(interaction)
         await session.say(text)
         await reply(interaction, f"🗣️ {text}")
 
     @app_commands.command(name="status", description="Who is talking, latency, and what this session costs")
-    @app_commands.guild_only()
     async def status(self, interaction: discord.Interaction[Any]) -> None:
-        guild = member_of(interaction).guild
-        session = self.bot.sessions.get(guild.id)
-        if session is None:
-            raise UserFacingError(texts.NOT_CONNECTED)
+        session = self._session(interaction)
         await reply(interaction, embed=await session.status_embed(self.bot.store))
 
-    @app_commands.command(name="settings", description="Show or change this server's voice settings")
-    @app_commands.describe(
-        voice="The voice the bot speaks with",
-        interruptions="Whether people can interrupt the bot by speaking",
-        vad_threshold="How loud speech must be to count (0.0–1.0, default 0.5)",
-        silence_ms="How long a pause ends a turn, in ms (default 500)",
-        transcripts="Post a transcript of the conversation in text chat",
-        transcript_channel="Where to post transcripts (default: the voice channel's chat)",
-        mode="Who the bot answers: everyone, only when called by name, or push-to-talk holders",
-    )
-    @app_commands.choices(
-        voice=[app_commands.Choice(name=v, value=v) for v in VOICES],
-        mode=[app_commands.Choice(name=m.value, value=m.value) for m in ListeningMode],
-    )
-    @app_commands.check(manager_only)
-    @app_commands.guild_only()
-    async def settings(
-        self,
-        interaction: discord.Interaction[Any],
-        voice: str | None = None,
-        interruptions: bool | None = None,
-        vad_threshold: app_commands.Range[float, 0.0, 1.0] | None = None,
-        silence_ms: app_commands.Range[int, 100, 3000] | None = None,
-        transcripts: bool | None = None,
-        transcript_channel: discord.TextChannel | None = None,
-        mode: str | None = None,
-    ) -> None:
-        guild = member_of(interaction).guild
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("voice", voice),
-                ("interruptions", interruptions),
-                ("vad_threshold", vad_threshold),
-                ("silence_ms", silence_ms),
-                ("transcripts", transcripts),
-                ("transcript_channel_id", transcript_channel.id if transcript_channel else None),
-                ("mode", mode),
-            )
-            if value is not None
-        }
-        if changes:
-            try:
-                saved = await self.bot.store.update(guild.id, changes)
-            except StoreUnavailable:
-                raise
-            except StoreError as error:
-                raise UserFacingError(texts.invalid_setting(str(error))) from error
-            await self.bot.sessions.apply_settings(guild.id, saved)
-        current = await self.bot.store.get(guild.id)
-        lines = [
-            f"`{name}`: {value if value is not None else 'default'}"
-            for name, value in dataclasses.asdict(current).items()
-        ]
-        header = texts.SETTINGS_SAVED if changes else "Current settings:"
-        await reply(interaction, "\n".join([header, *lines]))
-
     @app_commands.command(name="talk", description="Push-to-talk: start or stop being heard by the bot")
-    @app_commands.guild_only()
     async def talk(self, interaction: discord.Interaction[Any]) -> None:
         session = self._session_with_caller(interaction)
-        if session.mode is not ListeningMode.PUSH_TO_TALK:
+        if getattr(session, "mode", None) is not ListeningMode.PUSH_TO_TALK:
             raise UserFacingError(texts.NOT_PUSH_TO_TALK)
         on = session.toggle_push_to_talk(interaction.user.id)
         await reply(interaction, texts.PUSH_TO_TALK_ON if on else texts.PUSH_TO_TALK_OFF)
@@ -166,9 +166,8 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.command(name="privacy", description="Keep your words out of transcripts, or your voice from the bot")
     @app_commands.describe(
         transcripts="Show what you say in transcripts (off: you appear as '(someone)', without your words)",
-        listening="Let the bot hear you in name and push-to-talk modes",
+        listening="Let the bot hear you (off: your voice is never sent to the model)",
     )
-    @app_commands.guild_only()
     async def privacy(
         self, interaction: discord.Interaction[Any], transcripts: bool | None = None, listening: bool | None = None
     ) -> None:
@@ -183,7 +182,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
             )
             session = self.bot.sessions.get(guild_id)
             if session is not None:
-                await session.refresh_privacy()
+                await session.refresh_privacy()  # at once, not from the next session
         choice = await self.bot.store.privacy(guild_id, member.id)
         await reply(
             interaction,
@@ -193,54 +192,59 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
             ),
         )
 
+    @app_commands.command(name="forget-me", description="Delete what the bot stored about you here (keeps opt-outs)")
+    async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
+        member = member_of(interaction)
+        session = self.bot.sessions.get(member.guild.id)
+        if session is not None:
+            await session.forget_member(member.id)  # what the live session holds and has not written yet
+        rows = await self.bot.store.delete_user(member.id, member.guild.id)
+        kept = await self.bot.store.privacy(member.guild.id, member.id) != Privacy()
+        await reply(interaction, texts.forgot_you(rows, kept))
+
     @app_commands.command(name="usage", description="Voice minutes and estimated cost today and this month")
-    @app_commands.guild_only()
     async def usage(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
         await reply(interaction, embed=await usage_embed(self.bot, guild.id, dt.datetime.now(dt.UTC).date()))
 
-    @app_commands.command(name="export", description="Download everything the bot stored for this server (JSON)")
-    @app_commands.check(manager_only)
-    @app_commands.guild_only()
-    async def export(self, interaction: discord.Interaction[Any]) -> None:
-        guild = member_of(interaction).guild
-        data = json.dumps(await self.bot.store.export_guild(guild.id), indent=2, sort_keys=True).encode("utf-8")
-        file = discord.File(io.BytesIO(data), filename=f"voicebot-{guild.id}.json")
-        await reply(interaction, texts.EXPORTED, file=file)
-
-    @app_commands.command(name="forget", description="Delete everything the bot stored for this server")
-    @app_commands.check(manager_only)
-    @app_commands.guild_only()
-    async def forget(self, interaction: discord.Interaction[Any]) -> None:
-        guild = member_of(interaction).guild
-        rows = await self.bot.store.delete_guild(guild.id)
-        await reply(interaction, texts.DATA_DELETED.format(rows=rows))
+    @app_commands.command(name="help", description="What the bot does and which commands there are")
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        await reply(interaction, embed=help_embed())
 
     @commands.Cog.listener()
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
-        """Follow the bot when a moderator moves or disconnects it, and keep the alone timer current."""
+        """Start a fresh conversation when a moderator drags the bot elsewhere, end the session when one
+        disconnects it, and keep the alone timer current."""
         session = self.bot.sessions.get(member.guild.id)
         if session is None:
             return
         if self.bot.user is not None and member.id == self.bot.user.id:
             if after.channel is None:
-                await self.bot.sessions.leave(member.guild.id, reason="disconnected from voice")
+                await self.bot.sessions.leave(member.guild.id, reason="disconnected from voice", only=session)
                 return
-            if before.channel != after.channel:
-                _log.info("guild %s: moved to channel %s", member.guild.id, after.channel.id)
+            if before.channel is not None and before.channel != after.channel:
+                _log.info("guild %s: moved to channel %s by a moderator", member.guild.id, after.channel.id)
+                target = after.channel
+                if isinstance(target, VoiceTarget) and await self.bot.sessions.follow(session, target) is not None:
+                    await self._take_the_stage(target)
+                return
             session.on_presence_changed()
             return
         channels = {c.id for c in (before.channel, after.channel) if c is not None}
         if session.channel_id in channels and before.channel != after.channel:
             session.on_presence_changed()
 
-    def _session_with_caller(self, interaction: discord.Interaction[Any]) -> Any:
-        member = member_of(interaction)
-        session = self.bot.sessions.get(member.guild.id)
+    def _session(self, interaction: discord.Interaction[Any]) -> Session:
+        session = self.bot.sessions.get(member_of(interaction).guild.id)
         if session is None:
             raise UserFacingError(texts.NOT_CONNECTED)
+        return session
+
+    def _session_with_caller(self, interaction: discord.Interaction[Any]) -> Any:
+        member = member_of(interaction)
+        session = self._session(interaction)
         if member.voice is None or member.voice.channel is None or member.voice.channel.id != session.channel_id:
             raise UserFacingError(texts.CALLER_NOT_WITH_BOT)
         return session
@@ -262,6 +266,13 @@ async def usage_embed(bot: VoiceBot, guild_id: int, today: dt.date) -> discord.E
     talkers = await store.top_talkers(guild_id, month_start, 5)
     lines = [f"<@{user_id}>: {seconds / 60:.1f} min" for user_id, seconds in talkers]
     embed.add_field(name="Top talkers this month", value="\n".join(lines) or "nobody yet", inline=False)
+    return embed
+
+
+def help_embed() -> discord.Embed:
+    embed = discord.Embed(title=texts.HELP_TITLE, description=texts.HELP_DESCRIPTION)
+    for name, value in texts.HELP_FIELDS:
+        embed.add_field(name=name, value=value, inline=False)
     return embed
 
 

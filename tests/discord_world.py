@@ -7,6 +7,8 @@ the one minimal fake: they record the replies instead of sending HTTP requests.
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -14,7 +16,13 @@ import discord
 from discord.state import ConnectionState
 
 BOT_ID = 99
+BOT_ROLE_ID = 4000
 EVERYONE_PERMISSIONS = discord.Permissions(view_channel=True, connect=True, speak=True, send_messages=True)
+#: What the invite grants the bot (its managed role): ``bot.app.REQUIRED_PERMISSIONS``.
+BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True, connect=True, speak=True, send_messages=True, embed_links=True, use_application_commands=True
+)
+LOUNGE, LOCKED, GENERAL, ANNOUNCEMENTS, STAGE, BOOTH, TOWN_HALL, STUDIO, PODIUM = 10, 11, 12, 13, 14, 15, 16, 17, 18
 
 
 def member_payload(user_id: int, name: str, *, bot: bool = False, roles: tuple[int, ...] = ()) -> dict[str, Any]:
@@ -48,18 +56,30 @@ def role_payload(role_id: int, name: str, permissions: discord.Permissions, posi
     }
 
 
-def voice_channel_payload(channel_id: int, name: str, deny: discord.Permissions | None = None, guild_id: int = 0):
+def voice_channel_payload(
+    channel_id: int,
+    name: str,
+    deny: discord.Permissions | None = None,
+    guild_id: int = 0,
+    *,
+    stage: bool = False,
+    user_limit: int = 0,
+    bot_allow: discord.Permissions | None = None,
+) -> dict[str, Any]:
+    """A voice channel (or a stage), optionally denying @everyone ``deny`` and allowing the bot's role more."""
     overwrites = []
     if deny is not None:
         overwrites.append({"id": str(guild_id), "type": 0, "allow": "0", "deny": str(deny.value)})
+    if bot_allow is not None:
+        overwrites.append({"id": str(BOT_ROLE_ID), "type": 0, "allow": str(bot_allow.value), "deny": "0"})
     return {
         "id": str(channel_id),
-        "type": 2,
+        "type": 13 if stage else 2,
         "name": name,
         "position": 0,
         "permission_overwrites": overwrites,
         "bitrate": 64000,
-        "user_limit": 0,
+        "user_limit": user_limit,
     }
 
 
@@ -69,11 +89,25 @@ def voice_state_payload(user_id: int, channel_id: int) -> dict[str, Any]:
     return {"user_id": str(user_id), "channel_id": str(channel_id), "session_id": f"s{user_id}", **flags}
 
 
+#: Each world lives on a day of its own: discord.py keeps app-command cooldowns per process, keyed on the time an
+#: interaction was created, so a test's commands never meet another test's cooldowns.
+_WORLD_DAYS = itertools.count(1)
+_world_day = 0
+
+
+def interaction_time() -> dt.datetime:
+    """When an interaction is created: now, shifted to the current world's own day."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=_world_day)
+
+
 @dataclass
 class World:
-    """One guild as the bot sees it: a general text channel (12), voice channels 10 ("Lounge") and 11 ("Locked",
-    where @everyone may not Connect), member 5 "alice" (in Lounge), 6 "bob" (Manage Server, in no channel),
-    7 "carol" (role "DJ", in Lounge) and the bot (99)."""
+    """One guild as the bot sees it: text channels 12 ("general") and 13 ("announcements", where @everyone may not
+    post); voice channels 10 ("Lounge"), 11 ("Locked", where @everyone may not Connect), 15 ("Booth", room for
+    one) and 17 ("Studio"); stages 14 ("Stage", where the bot may request to speak), 16 ("Town hall", where it
+    may not) and 18 ("Podium", where it is a stage moderator: Mute Members); member 5 "alice" (in Lounge), 6 "bob"
+    (Manage Server, in no channel), 7 "carol" (role "DJ", in Lounge), 8 "dave" (in Booth) and the bot (99, with the
+    invite's permissions)."""
 
     state: ConnectionState
     guild: discord.Guild
@@ -96,6 +130,22 @@ class World:
         channel = self.guild.get_channel(channel_id)
         assert isinstance(channel, discord.TextChannel)
         return channel
+
+    def stage_channel(self, channel_id: int) -> discord.StageChannel:
+        channel = self.guild.get_channel(channel_id)
+        assert isinstance(channel, discord.StageChannel)
+        return channel
+
+    def move(self, user_id: int, channel_id: int | None) -> None:
+        """``user_id`` moves to ``channel_id`` (``None``: leaves voice): a VOICE_STATE_UPDATE from the main gateway,
+        through discord.py's own parser (listeners see it, as on Discord)."""
+        data: Any = {
+            **voice_state_payload(user_id, channel_id or 0),
+            "guild_id": str(self.guild.id),
+            "channel_id": None if channel_id is None else str(channel_id),
+            "member": self.members[user_id],  # Discord sends the member with guild voice states
+        }
+        self.state.parse_voice_state_update(data)
 
 
 def add_guild(
@@ -133,13 +183,22 @@ def add_guild(
 
 def make_world(client: discord.Client, guild_id: int = 1000) -> World:
     """Build the guild inside ``client``'s own connection state (as READY + GUILD_CREATE would)."""
+    global _world_day
+    _world_day = next(_WORLD_DAYS)
     members = {
-        BOT_ID: member_payload(BOT_ID, "voicebot", bot=True),
+        BOT_ID: member_payload(BOT_ID, "voicebot", bot=True, roles=(BOT_ROLE_ID,)),
         5: member_payload(5, "alice"),
         6: member_payload(6, "bob", roles=(2000,)),
         7: member_payload(7, "carol", roles=(3000,)),
+        8: member_payload(8, "dave"),
     }
-    locked = voice_channel_payload(11, "Locked", deny=discord.Permissions(connect=True), guild_id=guild_id)
+    locked = voice_channel_payload(LOCKED, "Locked", deny=discord.Permissions(connect=True), guild_id=guild_id)
+    no_posting = {
+        "id": str(guild_id),
+        "type": 0,
+        "allow": "0",
+        "deny": str(discord.Permissions(send_messages=True).value),
+    }
     guild = add_guild(
         client,
         guild_id,
@@ -148,14 +207,27 @@ def make_world(client: discord.Client, guild_id: int = 1000) -> World:
             role_payload(guild_id, "@everyone", EVERYONE_PERMISSIONS, position=0),
             role_payload(2000, "Admins", discord.Permissions(manage_guild=True)),
             role_payload(3000, "DJ", discord.Permissions.none()),
+            role_payload(BOT_ROLE_ID, "voicebot", BOT_PERMISSIONS),
         ],
         channels=[
-            voice_channel_payload(10, "Lounge"),
+            voice_channel_payload(LOUNGE, "Lounge"),
             locked,
-            {"id": "12", "type": 0, "name": "general", "position": 0, "permission_overwrites": []},
+            {"id": str(GENERAL), "type": 0, "name": "general", "position": 0, "permission_overwrites": []},
+            {
+                "id": str(ANNOUNCEMENTS),
+                "type": 0,
+                "name": "announcements",
+                "position": 1,
+                "permission_overwrites": [no_posting],
+            },
+            voice_channel_payload(STAGE, "Stage", stage=True, bot_allow=discord.Permissions(request_to_speak=True)),
+            voice_channel_payload(BOOTH, "Booth", user_limit=1),
+            voice_channel_payload(TOWN_HALL, "Town hall", stage=True),
+            voice_channel_payload(STUDIO, "Studio"),
+            voice_channel_payload(PODIUM, "Podium", stage=True, bot_allow=discord.Permissions(mute_members=True)),
         ],
         members=list(members.values()),
-        voice_states=[voice_state_payload(5, 10), voice_state_payload(7, 10)],
+        voice_states=[voice_state_payload(5, LOUNGE), voice_state_payload(7, LOUNGE), voice_state_payload(8, BOOTH)],
     )
     return World(state=client._connection, guild=guild, members=members)
 
@@ -166,6 +238,7 @@ class Reply:
     ephemeral: bool
     embed: discord.Embed | None
     file: discord.File | None = None
+    view: discord.ui.View | None = None
 
 
 @dataclass
@@ -179,6 +252,8 @@ class FakeInteraction:
     command: Any = None
     replies: list[Reply] = field(default_factory=list)
     deferred: bool = False
+    deferred_ephemeral: bool = False
+    created_at: dt.datetime = field(default_factory=interaction_time)
 
     def __post_init__(self) -> None:
         self.response = _Response(self)
@@ -187,6 +262,11 @@ class FakeInteraction:
     @property
     def guild_id(self) -> int | None:
         return self.guild.id if self.guild else None
+
+    async def edit_original_response(self, *, content: str | None = None, **kwargs: Any) -> None:
+        """The command's answer edited later (recorded as a reply)."""
+        assert self.response.is_done(), "only an answered interaction has a response to edit"
+        self.replies.append(Reply(content, self.replies[-1].ephemeral, kwargs.get("embed"), None, kwargs.get("view")))
 
     def as_interaction(self) -> discord.Interaction[Any]:
         return cast("discord.Interaction[Any]", self)
@@ -208,12 +288,21 @@ class _Response:
     async def send_message(self, content: str | None = None, *, ephemeral: bool = False, **kwargs: Any) -> None:
         assert not self._done, "an interaction can be answered once"
         self._done = True
-        self._owner.replies.append(Reply(content, ephemeral, kwargs.get("embed"), kwargs.get("file")))
+        self._owner.replies.append(
+            Reply(content, ephemeral, kwargs.get("embed"), kwargs.get("file"), kwargs.get("view"))
+        )
+
+    async def edit_message(self, *, content: str | None = None, **kwargs: Any) -> None:
+        """A component's interaction answered by editing the message it is on (recorded as a reply)."""
+        assert not self._done, "an interaction can be answered once"
+        self._done = True
+        self._owner.replies.append(Reply(content, False, kwargs.get("embed"), None, kwargs.get("view")))
 
     async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
         assert not self._done
         self._done = True
         self._owner.deferred = True
+        self._owner.deferred_ephemeral = ephemeral
 
 
 class _Followup:
@@ -222,4 +311,8 @@ class _Followup:
 
     async def send(self, content: str | None = None, *, ephemeral: bool = False, **kwargs: Any) -> None:
         assert self._owner.response.is_done(), "a followup needs an answered interaction"
-        self._owner.replies.append(Reply(content, ephemeral, kwargs.get("embed"), kwargs.get("file")))
+        if self._owner.deferred and not self._owner.replies:  # Discord: the first followup replaces "thinking…",
+            ephemeral = self._owner.deferred_ephemeral  # and is as public as the deferral was
+        self._owner.replies.append(
+            Reply(content, ephemeral, kwargs.get("embed"), kwargs.get("file"), kwargs.get("view"))
+        )

@@ -9,6 +9,7 @@ import discord
 from bot.app import REQUIRED_PERMISSIONS, VoiceBot, bot_intents, extension_names, invite_url
 from bot.config import load_config
 from bot.persona.library import PersonaLibrary
+from bot.store import SettingsStore
 from bot.store.sqlite import SqliteStore
 
 
@@ -33,16 +34,27 @@ def test_extension_names_are_cog_modules() -> None:
     assert all(name.startswith("cogs.") and not name.startswith("cogs._") for name in extension_names())
 
 
-async def test_a_shard_process_tells_discord_which_shard_it_is(tmp_path: Path) -> None:
-    config = load_config(
-        {"DISCORD_TOKEN": "t-abcdef", "OPENAI_API_KEY": "sk-abcdef", "SHARD_ID": "1", "SHARD_COUNT": "2"},
-        env_file=None,
-    )
+async def make_bot(tmp_path: Path, **env: str) -> tuple[VoiceBot, SettingsStore]:
+    config = load_config({"DISCORD_TOKEN": "t-abcdef", "OPENAI_API_KEY": "sk-abcdef", **env}, env_file=None)
 
     async def no_sessions(*_args: Any) -> Any:
         raise AssertionError("no session is started here")
 
     store = await SqliteStore.in_data_dir(tmp_path)
-    bot = VoiceBot(config, store=store, personas=PersonaLibrary(tmp_path), session_factory=no_sessions)
-    assert (bot.shard_id, bot.shard_count) == (1, 2)
+    return VoiceBot(config, store=store, personas=PersonaLibrary(tmp_path), session_factory=no_sessions), store
+
+
+async def test_a_process_runs_the_shards_it_is_given_and_only_shard_0_syncs_commands(tmp_path: Path) -> None:
+    bot, store = await make_bot(tmp_path, SHARD_IDS="2-3", SHARD_COUNT="4")
+    assert (bot.shard_ids, bot.shard_count, bot.syncs_commands) == ([2, 3], 4, False)
     await store.close()
+    legacy, store = await make_bot(tmp_path, SHARD_ID="1", SHARD_COUNT="2")
+    assert (legacy.shard_ids, legacy.shard_count, legacy.syncs_commands) == ([1], 2, False)
+    await store.close()
+    first, store = await make_bot(tmp_path, SHARD_IDS="0-1", SHARD_COUNT="4")
+    await store.close()
+    alone, store = await make_bot(tmp_path)
+    await store.close()
+    assert first.syncs_commands and alone.syncs_commands and alone.shard_ids is None
+    report = bot.health()  # not logged in: not ready, and says which shards it is meant to run
+    assert not report.ready and report.shard_ids == (2, 3) and report.sessions == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from websockets.protocol import State
 
+from bot import texts
 from bot.persona import default_persona
 from tests.realtime.server import Peer, idle, tone_pcm16
 from tests.voice.packets import speech_48k_stereo
@@ -65,7 +66,7 @@ async def conversation(peer: Peer) -> None:
 async def test_two_people_talk_the_bot_looks_up_answers_and_stops_when_interrupted(tmp_path: Path) -> None:
     async with room(tmp_path, conversation, settings={"transcripts": True}) as lounge:
         joined = await lounge.join(ALICE)
-        assert "Aiko" in (joined.last.content or "") and joined.last.ephemeral
+        assert "Aiko" in (joined.last.content or "") and not joined.last.ephemeral  # everyone sees the bot came
         session = lounge.session
         assert session.channel_id == LOUNGE_ID
 
@@ -98,7 +99,7 @@ async def test_a_rejected_key_is_one_short_message_and_the_bot_does_not_stay_in_
     async with room(tmp_path, idle, api_key="the-right-key") as lounge:
         joined = await lounge.join(ALICE)
         message = joined.last.content or ""
-        assert joined.last.ephemeral and "voice brain" in message
+        assert not joined.last.ephemeral and "voice brain" in message  # as public as the join it answers
         assert "test-key" not in message and "Traceback" not in message
         assert lounge.bot.sessions.get(1000) is None
         await eventually(lambda: lounge.world.guild.voice_client is None)
@@ -146,12 +147,15 @@ async def test_say_status_settings_reset_and_leave_on_a_live_session(tmp_path: P
         assert fields["Channel"] == f"<#{LOUNGE_ID}>" and fields["Reconnects"] == "0"
         assert "out tokens" in (fields["This session"] or "")
 
-        # carol has the manager role (DJ): a new voice reaches the live Realtime session without rejoining.
-        changed = await lounge.command("VoiceCog", "settings", CAROL, voice="cedar")
-        assert "Settings saved" in (changed.last.content or "")
+        # carol has the manager role (DJ): the API locks the voice once the bot has spoken, so a new voice waits for
+        # the next session (the reply says so) and the live session's update does not carry it.
+        updates_before = len(lounge.realtime.peers[0].session_updates)
+        changed = await lounge.command("VoiceAdminCog", "settings", CAROL, voice="cedar")
+        assert changed.last.content is not None and changed.last.content.startswith(texts.settings_saved(True))
         peer = lounge.realtime.peers[0]
-        await eventually(lambda: peer.session_updates[-1]["session"]["audio"]["output"]["voice"] == "cedar")
-        refused = await lounge.command("VoiceCog", "settings", ALICE, voice="ash")
+        await eventually(lambda: len(peer.session_updates) > updates_before)
+        assert "voice" not in peer.session_updates[-1]["session"]["audio"]["output"]
+        refused = await lounge.command("VoiceAdminCog", "settings", ALICE, voice="ash")
         assert "Manage Server" in (refused.last.content or "")
 
         reset = await lounge.command("VoiceCog", "reset", ALICE)

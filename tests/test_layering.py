@@ -5,10 +5,14 @@ Layers, bottom up:
 1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
    (``bot.room``), the store's records and interface (``bot.store``, ``bot.store.records``,
    ``bot.store.interface``), the Realtime protocol core (every ``bot.realtime`` module but its I/O drivers),
-   configuration, secrets, user-facing texts and the session limits (``bot.session.limits``). They import no asyncio,
-   discord, websockets or davey, even transitively, and no bot module outside this layer.
+   configuration, secrets, user-facing texts, Discord's size limits (``bot.fit``), the session limits
+   (``bot.session.limits``) and the Prometheus metrics every room feeds (``bot.ops.metrics``, with the store
+   timing). They import no asyncio, discord, websockets or davey, even transitively, and no bot module outside
+   this layer.
 2. **drivers** -- Discord voice (``bot.voice``), the Realtime drivers, the store's backends (every other
-   ``bot.store`` module: they run their work off the event loop), logging set-up.
+   ``bot.store`` module: they run their work off the event loop), the local Realtime server (``bot.fakeserver``),
+   logging set-up, and running the bot as a service (the rest of ``bot.ops``: supervisor, health server, signals,
+   loop lag).
 3. **session** -- one guild's live conversation (``bot.session``).
 4. **shell** -- the bot process (``bot.app``, ``bot.__main__``).
 5. **cogs** -- the slash commands.
@@ -31,19 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
 PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room")
 PURE_MODULES = (
-    "bot",
-    "bot.config",
-    "bot.secret",
-    "bot.texts",
-    "bot.session",
-    "bot.session.limits",
-    "bot.store",
-    "bot.store.records",
-    "bot.store.interface",
-)
+    "bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits",
+    "bot.store", "bot.store.records", "bot.store.interface",
+    "bot.ops", "bot.ops.metrics", "bot.ops.store_timing",
+)  # fmt: skip
 #: The only ``bot.realtime`` modules allowed to do I/O; every other one is the sans-I/O core.
-REALTIME_DRIVERS = frozenset({"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection"})
+REALTIME_DRIVERS = frozenset(
+    {"bot.realtime.driver", "bot.realtime.simulate", "bot.realtime.connection", "bot.realtime.entra"}
+)
 DRIVER_MODULES = ("bot.logging_setup",)
+DRIVER_PACKAGES = ("bot.voice", "bot.realtime", "bot.store", "bot.fakeserver", "bot.ops")
 SHELL_MODULES = ("bot.app", "bot.__main__")
 LAYER_NAMES = ("pure", "drivers", "session", "shell", "cogs")
 
@@ -83,7 +84,7 @@ def layer_of(name: str) -> int:
         return 0
     if name.startswith("bot.session"):
         return 2
-    if name.startswith(("bot.voice", "bot.realtime", "bot.store")) or name in DRIVER_MODULES:
+    if name.startswith(DRIVER_PACKAGES) or name in DRIVER_MODULES:
         return 1
     raise AssertionError(f"{name} is in no layer: add it to one in tests/test_layering.py")
 
@@ -166,8 +167,9 @@ def transitive_io_imports(name: str, seen: set[str]) -> list[str]:
 def test_every_module_is_in_a_layer() -> None:
     layers = {name: layer_of(name) for name in all_modules()}
     assert layers["bot.config"] == 0 and layers["bot.audio.formats"] == 0 and layers["bot.room.listening"] == 0
-    assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1
+    assert layers["bot.voice.client"] == 1 and layers["bot.realtime.driver"] == 1 and layers["bot.fakeserver.peer"] == 1
     assert layers["bot.store.records"] == 0 and layers["bot.store.sqlite"] == 1 and layers["bot.store.postgres"] == 1
+    assert layers["bot.ops.metrics"] == 0 and layers["bot.ops.supervisor"] == 1 and layers["bot.ops.health"] == 1
     assert layers["bot.session.guild_session"] == 2 and layers["bot.app"] == 3 and layers["cogs.voice"] == 4
 
 

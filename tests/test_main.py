@@ -39,10 +39,25 @@ def test_env_file_in_working_directory_is_read(tmp_path: Path) -> None:
     assert "REALTIME_URL must be a ws:// or wss:// URL (got 'ftp://x')." in result.stderr
 
 
-def test_help_lists_the_commands(tmp_path: Path) -> None:
+def test_help_lists_the_commands_in_plain_text(tmp_path: Path) -> None:
     result = run_bot("--help", env={}, cwd=tmp_path)
     assert result.returncode == 0
-    assert "run" in result.stdout
+    for command in ("run", "simulate", "fake-server", "simulate --offline"):
+        assert command in result.stdout
+    for args in (("simulate", "--help"), ("fake-server", "--help")):
+        sub = run_bot(*args, env={}, cwd=tmp_path)
+        assert sub.returncode == 0 and "usage: voicebot " in sub.stdout
+        assert "``" not in result.stdout + sub.stdout  # no reStructuredText markup
+
+
+def test_a_missing_env_file_is_an_error_wherever_it_is_given(tmp_path: Path) -> None:
+    for args in (
+        ("--env-file", "nope.env"),
+        ("simulate", "--env-file", "nope.env", "--input", "q.wav", "--output", "a.wav"),
+    ):
+        result = run_bot(*args, env={}, cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr == "error: the settings file nope.env given with --env-file does not exist.\n"
 
 
 async def run_bot_async(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
@@ -80,7 +95,8 @@ async def test_simulate_without_a_server_or_input_is_one_line(tmp_path: Path) ->
         "simulate", "--input", "missing.wav", "--output", "out.wav", env={}, cwd=tmp_path
     )
     assert code == 2 and "Traceback" not in stderr  # no --url and no provider configured
-    assert "OPENAI_API_KEY" in stderr
+    assert "OPENAI_API_KEY" in stderr and "--offline" in stderr
+    assert "bot" not in stderr.splitlines()[0]  # the heading speaks of simulate, not of a bot that is not starting
     code, stdout, stderr = await run_bot_async(
         "simulate", "--input", "missing.wav", "--output", "out.wav", "--url", "ws://127.0.0.1:9/v1",
         env={}, cwd=tmp_path,

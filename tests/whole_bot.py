@@ -25,7 +25,9 @@ from bot.session.guild_session import GuildSession
 from bot.session.wiring import GuildSessionFactory
 from bot.store.sqlite import SqliteStore
 from cogs.persona import PersonaCog
+from cogs.persona_admin import PersonaAdminCog
 from cogs.voice import VoiceCog
+from cogs.voice_admin import VoiceAdminCog
 from tests.discord_world import FakeInteraction, World, make_world
 from tests.realtime.server import RealtimeTestServer, Script
 from tests.voice.fake_gateway import FakeMainGateway, FakeVoiceServer, LoopbackHTTPClient, wait_until
@@ -43,7 +45,12 @@ class RecordingHTTPClient(LoopbackHTTPClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.posted: list[tuple[int, str]] = []
+        self.voice_state_edits: list[tuple[int, dict[str, Any]]] = []
         self._ids = itertools.count(1)
+
+    async def edit_my_voice_state(self, guild_id: Any, payload: dict[str, Any]) -> None:
+        """Stage requests (become a speaker, ask to speak) are recorded; Discord answers them with 204."""
+        self.voice_state_edits.append((int(guild_id), dict(payload)))
 
     async def send_message(self, channel_id: Any, *, params: Any) -> Any:
         content = str(params.payload.get("content", ""))
@@ -82,9 +89,13 @@ class LoopbackVoiceBot(VoiceBot):
 
     @property
     def posted(self) -> list[tuple[int, str]]:
+        return self.recording_http.posted
+
+    @property
+    def recording_http(self) -> RecordingHTTPClient:
         http = self.http
         assert isinstance(http, RecordingHTTPClient)
-        return http.posted
+        return http
 
 
 @dataclass
@@ -111,6 +122,7 @@ class Room:
         cog = self.cog(cog_name)
         interaction = fake.as_interaction()
         slash: app_commands.Command[Any, ..., Any] = getattr(cog, command)
+        fake.command = slash
         try:
             if not await slash._check_can_run(interaction):  # the checks discord.py's tree runs first
                 raise app_commands.CheckFailure(f"the checks of /{slash.qualified_name} failed")
@@ -119,8 +131,8 @@ class Room:
             await cog.cog_app_command_error(interaction, error)
         return fake
 
-    async def join(self, user_id: int = ALICE) -> FakeInteraction:
-        return await self.command("VoiceCog", "join", user_id)
+    async def join(self, user_id: int = ALICE, **options: Any) -> FakeInteraction:
+        return await self.command("VoiceCog", "join", user_id, **options)
 
     @property
     def session(self) -> GuildSession:
@@ -190,8 +202,8 @@ async def room(
             )
             bot = LoopbackVoiceBot(voice_server, config=config, store=store, personas=personas, session_factory=factory)
             async with bot:
-                await bot.add_cog(VoiceCog(bot))
-                await bot.add_cog(PersonaCog(bot))
+                for cog in (VoiceCog(bot), VoiceAdminCog(bot), PersonaCog(bot), PersonaAdminCog(bot)):
+                    await bot.add_cog(cog)
                 world = make_world(bot, GUILD_ID)
                 try:
                     yield Room(bot, world, voice_server, realtime)

@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,49 @@ MAX_AGE = 200
 DEFAULT_RESOURCE = "default.toml"
 _PACKAGE = "bot.persona"
 
+
+@dataclass(frozen=True, slots=True)
+class PersonaLimits:
+    """Bounds on a persona's size; ``None``: unbounded. Files on the host are the operator's and bounded only in
+    size; personas made by server managers in Discord are bounded everywhere (:data:`SERVER_PERSONA_LIMITS`)."""
+
+    max_bytes: int = MAX_FILE_BYTES
+    name_chars: int | None = None
+    alias_chars: int | None = None
+    aliases: int | None = None
+    style_chars: int | None = None
+    greeting_chars: int | None = None
+    fact_chars: int | None = None
+    fact_key_chars: int | None = None
+    extra_facts: int | None = None
+
+    def chars_for(self, key: str, section: str | None) -> int | None:
+        if section is not None:
+            return self.fact_chars
+        return {"name": self.name_chars, "style": self.style_chars, "greeting": self.greeting_chars}.get(key)
+
+
+FILE_LIMITS = PersonaLimits()
+#: What a server's managers may make in Discord (README, "Server personas").
+SERVER_PERSONA_LIMITS = PersonaLimits(
+    max_bytes=16 * 1024,
+    name_chars=64,
+    alias_chars=64,
+    aliases=10,
+    style_chars=1500,
+    greeting_chars=300,
+    fact_chars=500,
+    fact_key_chars=48,
+    extra_facts=25,
+)
+
 _TOP_KEYS = ("name", "aliases", "age", "style", "voice", "greeting", "facts", "extra_facts")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+#: Control characters (C0, DEL, C1) are never part of persona text; line breaks and tabs only where noted.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Texts that may span lines: the style, the greeting and the facts. Names, aliases and voices are one line.
+_MULTILINE_KEYS = frozenset({"style", "greeting"})
 _TABLE_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(?:#.*)?$")
 
 
@@ -52,15 +94,16 @@ def default_persona() -> Persona:
     return parse_persona(data, source=f"{_PACKAGE}/{DEFAULT_RESOURCE}")
 
 
-def parse_persona(data: bytes | str, *, source: str = "<persona>") -> Persona:
+def parse_persona(data: bytes | str, *, source: str = "<persona>", limits: PersonaLimits = FILE_LIMITS) -> Persona:
     """Validate persona TOML (``bytes`` must be UTF-8); ``source`` names it in error messages.
 
     Raises:
-        PersonaError: as for :func:`load_persona`.
+        PersonaError: as for :func:`load_persona`, and when the persona exceeds ``limits``.
     """
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise PersonaError(f"is larger than a persona file may be ({limits.max_bytes:,} bytes)", source=source)
     if isinstance(data, bytes):
-        if len(data) > MAX_FILE_BYTES:
-            raise PersonaError(f"is larger than a persona file may be ({MAX_FILE_BYTES} bytes)", source=source)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -79,7 +122,9 @@ def parse_persona(data: bytes | str, *, source: str = "<persona>") -> Persona:
         match = _TOML_POSITION.search(str(exc))
         syntax_line = int(match.group(1)) if match else None
         raise PersonaError(f"invalid TOML: {exc}", source=source, line=syntax_line) from None
-    persona = _Validator(text, source).persona(table)
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise PersonaError("arrays or tables are nested too deeply for a persona file", source=source) from None
+    persona = _Validator(text, source, limits).persona(table)
     _log.debug("loaded persona %r from %s", persona.name, source)
     return persona
 
@@ -87,9 +132,14 @@ def parse_persona(data: bytes | str, *, source: str = "<persona>") -> Persona:
 class _Validator:
     """Checks a parsed table against the persona schema, pointing at the line of the offending key."""
 
-    def __init__(self, text: str, source: str) -> None:
+    def __init__(self, text: str, source: str, limits: PersonaLimits = FILE_LIMITS) -> None:
         self.lines = text.splitlines()
         self.source = source
+        self.limits = limits
+
+    def check_length(self, value: str, limit: int | None, label: str, key: str, section: str | None) -> None:
+        if limit is not None and len(value) > limit:
+            raise self.fail(f"'{label}' is {len(value):,} characters; at most {limit:,} are allowed", key, section)
 
     def fail(self, reason: str, key: str | None = None, table: str | None = None) -> PersonaError:
         line = self.find_line(key, table) if key is not None else None
@@ -155,12 +205,26 @@ class _Validator:
         value = value.strip()
         if not value:
             raise self.fail(f"'{label}' must not be empty", key, section)
+        self.reject_control(value, label, key, section, multiline=section is not None or key in _MULTILINE_KEYS)
+        self.check_length(value, self.limits.chars_for(key, section), label, key, section)
         return value
+
+    def reject_control(self, value: str, label: str, key: str, section: str | None, *, multiline: bool) -> None:
+        """Control characters would reach the model and Discord as they are: refuse them, naming the first."""
+        found = (_CONTROL_BUT_LINE_BREAKS if multiline else _CONTROL).search(value)
+        if found is not None:
+            what = "line breaks" if found.group() in "\n\r" else f"control characters (U+{ord(found.group()):04X})"
+            raise self.fail(f"'{label}' must not contain {what}", key, section)
 
     def aliases(self, table: dict[str, Any]) -> tuple[str, ...]:
         value = table.get("aliases", [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise self.fail("'aliases' must be a list of non-empty texts, e.g. aliases = [\"Ai\"]", "aliases")
+        if self.limits.aliases is not None and len(value) > self.limits.aliases:
+            raise self.fail(f"'aliases' has {len(value)} names; at most {self.limits.aliases} are allowed", "aliases")
+        for alias in value:
+            self.reject_control(alias.strip(), "aliases", "aliases", None, multiline=False)
+            self.check_length(alias.strip(), self.limits.alias_chars, "aliases", "aliases", None)
         return tuple(v.strip() for v in value)
 
     def facts(self, table: dict[str, Any], section: str, *, allowed: tuple[str, ...] | None) -> dict[str, str]:
@@ -171,6 +235,9 @@ class _Validator:
             self.reject_unknown(value, allowed, section, " (put other facts under [extra_facts])")
         facts: dict[str, str] = {}
         for key in value:
+            if _CONTROL.search(key):
+                raise self.fail(f"a key under [{section}] contains control characters", section)
+            self.check_length(key, self.limits.fact_key_chars, f"{section}.{key[:48]}", key, section)
             text = self.text(value, key, section=section)
             assert text is not None
             facts[key] = text
@@ -178,6 +245,9 @@ class _Validator:
 
     def extra_facts(self, table: dict[str, Any]) -> dict[str, str]:
         extra = self.facts(table, "extra_facts", allowed=None)
+        if self.limits.extra_facts is not None and len(extra) > self.limits.extra_facts:
+            count, most = len(extra), self.limits.extra_facts
+            raise self.fail(f"[extra_facts] has {count} facts; at most {most} are allowed", "extra_facts")
         for key in extra:
             if key in FACT_KEYS or key in ("name", "age"):
                 where = "at the top" if key in ("name", "age") else "under [facts]"

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.config import DEFAULT_TRANSCRIPTION_MODEL
+
 Dialect = Literal["ga", "beta"]
 Role = Literal["user", "assistant"]
 
@@ -25,27 +27,32 @@ class SessionSettings:
     instructions: str
     voice: str = "marin"
     tools: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    #: ``server_vad`` ends a turn after ``silence_duration_ms`` of quiet; ``semantic_vad`` when the words sound
+    #: finished, sooner or later by ``eagerness``.
+    turn_detection: Literal["server_vad", "semantic_vad"] = "server_vad"
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"
     vad_threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
     create_response: bool = True
     interrupt_response: bool = True
-    transcription_model: str = "whisper-1"
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     noise_reduction: Literal["near_field", "far_field"] | None = "far_field"
     max_output_tokens: int | None = None
     temperature: float | None = None  # beta only (GA has no temperature)
 
 
-def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any]:
-    """The ``session.update`` for ``settings`` in ``dialect``."""
-    turn_detection: dict[str, Any] = {
-        "type": "server_vad",
-        "threshold": settings.vad_threshold,
-        "prefix_padding_ms": settings.prefix_padding_ms,
-        "silence_duration_ms": settings.silence_duration_ms,
-        "create_response": settings.create_response,
-        "interrupt_response": settings.interrupt_response,
-    }
+def session_update(
+    settings: SessionSettings, dialect: Dialect, *, event_id: str | None = None, include_voice: bool = True
+) -> dict[str, Any]:
+    """The ``session.update`` for ``settings`` in ``dialect``.
+
+    Args:
+        event_id: names the event, so an ``error`` the server sends about it can be matched to it.
+        include_voice: whether to carry the voice (the API refuses a voice change once the model has spoken, and
+            that refusal would take every other setting of the same update with it).
+    """
+    turn_detection = _turn_detection(settings)
     tools = [dict(t) for t in settings.tools]
     if dialect == "ga":
         audio_in: dict[str, Any] = {
@@ -59,20 +66,18 @@ def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any
             "type": "realtime",
             "instructions": settings.instructions,
             "output_modalities": ["audio"],
-            "audio": {
-                "input": audio_in,
-                "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": settings.voice},
-            },
+            "audio": {"input": audio_in, "output": {"format": {"type": "audio/pcm", "rate": 24000}}},
             "tools": tools,
             "tool_choice": "auto",
         }
+        if include_voice:
+            session["audio"]["output"]["voice"] = settings.voice
         if settings.max_output_tokens is not None:
             session["max_output_tokens"] = settings.max_output_tokens
     else:
         session = {
             "modalities": ["text", "audio"],
             "instructions": settings.instructions,
-            "voice": settings.voice,
             "input_audio_format": "pcm16",
             "output_audio_format": "pcm16",
             "input_audio_transcription": {"model": settings.transcription_model},
@@ -80,13 +85,36 @@ def session_update(settings: SessionSettings, dialect: Dialect) -> dict[str, Any
             "tools": tools,
             "tool_choice": "auto",
         }
+        if include_voice:
+            session["voice"] = settings.voice
         if settings.noise_reduction:
             session["input_audio_noise_reduction"] = {"type": settings.noise_reduction}
         if settings.max_output_tokens is not None:
             session["max_response_output_tokens"] = settings.max_output_tokens
         if settings.temperature is not None:
             session["temperature"] = settings.temperature
-    return {"type": "session.update", "session": session}
+    event: dict[str, Any] = {"type": "session.update", "session": session}
+    if event_id is not None:
+        event["event_id"] = event_id
+    return event
+
+
+def _turn_detection(settings: SessionSettings) -> dict[str, Any]:
+    if settings.turn_detection == "semantic_vad":
+        return {
+            "type": "semantic_vad",
+            "eagerness": settings.eagerness,
+            "create_response": settings.create_response,
+            "interrupt_response": settings.interrupt_response,
+        }
+    return {
+        "type": "server_vad",
+        "threshold": settings.vad_threshold,
+        "prefix_padding_ms": settings.prefix_padding_ms,
+        "silence_duration_ms": settings.silence_duration_ms,
+        "create_response": settings.create_response,
+        "interrupt_response": settings.interrupt_response,
+    }
 
 
 def audio_append(pcm16: bytes) -> dict[str, Any]:
@@ -118,6 +146,33 @@ def label_item(text: str, previous_item_id: str | None) -> dict[str, Any]:
         "type": "conversation.item.create",
         "previous_item_id": previous_item_id if previous_item_id is not None else "root",
         "item": {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
+def system_note(text: str) -> dict[str, Any]:
+    """``conversation.item.create`` with a system note appended at the end of the conversation."""
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
+def user_audio_item(pcm16: bytes) -> dict[str, Any]:
+    """``conversation.item.create`` with a user message made of 24 kHz mono pcm16 audio (a turn carried over to
+    a new connection before its transcript arrived)."""
+    audio = base64.b64encode(pcm16).decode("ascii")
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [{"type": "input_audio", "audio": audio}]},
+    }
+
+
+def function_call_item(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """``conversation.item.create`` re-creating the model's function call ``call_id`` in a new session, so its
+    output can follow."""
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments},
     }
 
 

@@ -12,14 +12,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
-from bot.config import RealtimeConfig
+from bot.config import DEFAULT_TRANSCRIPTION_MODEL, RealtimeConfig
+from bot.ops import metrics
 from bot.persona import Persona, persona_instructions, persona_tools
 from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.driver import RealtimeSession
 from bot.realtime.endpoint import endpoint_for
+from bot.realtime.protocol import Bounds
 from bot.realtime.retry import RetryPolicy
 from bot.store import GuildSettings
 from bot.tools import ToolRegistry
@@ -37,9 +40,11 @@ class ConversationListener(Protocol):
     def on_user_transcript(self, item_id: str, text: str) -> None: ...
     def on_assistant_transcript(self, text: str) -> None: ...
     def on_tool_call(self, name: str, arguments: str, output: str) -> None: ...
-    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None: ...
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None: ...
     def on_reconnected(self) -> None: ...
     def on_fatal_error(self, message: str) -> None: ...
+    def on_answer_failed(self, message: str) -> None: ...
+    def on_settings_rejected(self, message: str) -> None: ...
 
 
 def session_settings(
@@ -48,21 +53,26 @@ def session_settings(
     default_voice: str,
     tools: ToolRegistry | None = None,
     roster: Sequence[str] = (),
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL,
 ) -> SessionSettings:
     """The Realtime session settings for a persona, one guild's settings and who is in the channel.
 
-    The server's VAD commits turns but never answers or cancels on its own: the guild session labels each turn
-    with its speakers first, decides whether to answer (listening modes), and decides barge-in (echo guard).
+    The server's VAD (``server_vad`` or ``semantic_vad``, per guild) commits turns but never answers or cancels on
+    its own: the guild session labels each turn with its speakers first, decides whether to answer (listening
+    modes), and decides barge-in (echo guard).
     """
     registry = tools if tools is not None else persona_tools(persona)
     return SessionSettings(
         instructions=persona_instructions(persona, roster),
         voice=settings.voice or default_voice,
         tools=tuple(registry.schemas()),
+        turn_detection=settings.turn_detection,
+        eagerness=settings.eagerness,
         vad_threshold=settings.vad_threshold,
         silence_duration_ms=settings.silence_ms,
         create_response=False,
         interrupt_response=False,
+        transcription_model=transcription_model,
     )
 
 
@@ -76,17 +86,22 @@ class RealtimeConversation:
         settings: GuildSettings,
         *,
         policy: RetryPolicy | None = None,
+        bounds: Bounds | None = None,
     ) -> None:
         self._config = config
         self._persona = persona
         self._settings = settings
         self._roster: tuple[str, ...] = ()
         self._tools = persona_tools(persona)
+        #: The voice of the running session: the API locks it once the model has spoken, so a new one waits for
+        #: the next session (reset or rejoin).
+        self._voice = settings.voice or config.voice
         self._session = RealtimeSession(
             endpoint_for(config),
-            session_settings(persona, settings, config.voice, self._tools),
+            self._session_settings(),
             self._tools,
             policy=policy,
+            bounds=bounds,
         )
         self._pump: asyncio.Task[None] | None = None
 
@@ -105,6 +120,7 @@ class RealtimeConversation:
 
     async def _deliver(self, listener: ConversationListener) -> None:
         async for event in self._session.events():
+            metrics.realtime_output(event, self._config.model)
             try:
                 self._deliver_one(listener, event)
             except Exception:
@@ -127,12 +143,16 @@ class RealtimeConversation:
                 listener.on_assistant_transcript(text)
             case out.ToolCallFinished(name=name, arguments=arguments, output=output):
                 listener.on_tool_call(name, arguments, output)
-            case out.UsageReport(part=part):
-                listener.on_usage(part.input_tokens, part.output_tokens, part.cost_usd())
+            case out.UsageReport(part=part, part_cost_usd=cost_usd):
+                listener.on_usage(part.input_tokens, part.output_tokens, cost_usd)
             case out.SessionReady(reconnected=True):
                 listener.on_reconnected()
             case out.SessionEnded(error=error) if error is not None:
                 listener.on_fatal_error(error)
+            case out.AnswerFailed(reason=reason):
+                listener.on_answer_failed(reason)
+            case out.SettingsRejected(message=message):
+                listener.on_settings_rejected(message)
 
     # -- bot.session.guild_session.Conversation ------------------------------------------------------------------------
 
@@ -162,6 +182,9 @@ class RealtimeConversation:
         await self._update()
 
     async def reset(self) -> None:
+        """Forget the conversation and start a fresh session, with the voice now configured."""
+        self._voice = self._settings.voice or self._config.voice
+        await self._update()
         await self._session.reset()
 
     async def apply_settings(self, settings: GuildSettings, persona: Persona) -> None:
@@ -170,10 +193,15 @@ class RealtimeConversation:
         await self._update()
         self._session.set_tools(self._tools)
 
-    async def _update(self) -> None:
-        await self._session.update_settings(
-            session_settings(self._persona, self._settings, self._config.voice, self._tools, self._roster)
+    def _session_settings(self) -> SessionSettings:
+        """The current settings with the running session's voice (see ``_voice``)."""
+        current = session_settings(
+            self._persona, self._settings, self._voice, self._tools, self._roster, self._config.transcription_model
         )
+        return replace(current, voice=self._voice)
+
+    async def _update(self) -> None:
+        await self._session.update_settings(self._session_settings())
 
     async def close(self) -> None:
         await self._session.close()

@@ -22,9 +22,18 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bot.realtime import outputs as out
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.endpoint import Endpoint
-from bot.realtime.errors import ConnectionFailed, RealtimeError, RejectedError, SessionClosed, handshake_error
-from bot.realtime.protocol import RealtimeProtocol
+from bot.realtime.entra import fetch_token
+from bot.realtime.errors import (
+    ConnectionFailed,
+    RealtimeError,
+    RejectedError,
+    SessionClosed,
+    close_error,
+    handshake_error,
+)
+from bot.realtime.protocol import Bounds, RealtimeProtocol
 from bot.realtime.retry import RetryPolicy, backoff_delay_s, renew_at_s, should_retry
+from bot.realtime.server_text import shown
 from bot.secret import redact
 from bot.tools import ToolRegistry
 
@@ -34,6 +43,10 @@ _wire_log = logging.getLogger("bot.realtime.wire")
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 RENEW_POLL_S = 0.5
 RENEW_FORCE_BEFORE_END_S = 10.0
+#: A new connection whose configuration is not confirmed within this long is dropped and retried.
+READY_TIMEOUT_S = 10.0
+#: The protocol's timers are checked this often (at most; more often when a bound is shorter).
+TIMER_POLL_S = 0.25
 
 
 class _HeaderSecretsFilter(logging.Filter):
@@ -88,8 +101,9 @@ class RealtimeSession:
         policy: RetryPolicy | None = None,
         now: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
-        open_timeout_s: float = 10.0,
+        open_timeout_s: float = READY_TIMEOUT_S,
         debug_wire: bool = False,
+        bounds: Bounds | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._settings = settings
@@ -100,7 +114,9 @@ class RealtimeSession:
         self._rand = rand
         self._open_timeout_s = open_timeout_s
         self._debug_wire = debug_wire
-        self._proto = RealtimeProtocol(settings, endpoint.dialect, debug_wire=debug_wire)
+        self._bounds = bounds or Bounds()
+        self._secrets = endpoint.secrets()
+        self._proto = self._new_protocol(settings, None)
         self._ws: ClientConnection | None = None
         self._events: asyncio.Queue[out.Output] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -114,8 +130,8 @@ class RealtimeSession:
         self._end_error: RealtimeError | None = None
         self.reconnects = 0
         self.dropped_audio_bytes = 0
-        for value in endpoint.headers.values():
-            _WIRE_FILTER.add(value.split(" ")[-1])
+        for secret in self._secrets:
+            _WIRE_FILTER.add(secret)
 
     # -- application API ---------------------------------------------------------------------------------------
 
@@ -175,7 +191,7 @@ class RealtimeSession:
         self._wake.set()
 
     async def update_settings(self, settings: SessionSettings) -> None:
-        self._settings = settings
+        """Send new settings (the voice applies from the next session; a refusal keeps the previous ones)."""
         self._proto.update_settings(settings)
         self._wake.set()
 
@@ -184,8 +200,10 @@ class RealtimeSession:
         self._tools = tools
 
     async def reset(self) -> None:
-        """Forget the conversation: open a fresh session without carrying the transcript over."""
+        """Forget the conversation: open a fresh session without carrying the transcript (or an unanswered turn)
+        over."""
         self._proto.history.clear()
+        self._proto.forget_turn()
         self._renew_now.set()
 
     async def events(self) -> AsyncIterator[out.Output]:
@@ -237,18 +255,30 @@ class RealtimeSession:
             if not waiter.done():
                 waiter.set_result(value)
 
+    async def _headers(self) -> dict[str, str]:
+        """The handshake headers; with an Entra token command, a fresh bearer token for this connection."""
+        if not self._endpoint.token_command:
+            return self._endpoint.headers
+        token = await fetch_token(self._endpoint.token_command)
+        if len(token) >= 4 and token not in self._secrets:
+            self._secrets = (*self._secrets, token)
+            _WIRE_FILTER.add(token)
+        return {**self._endpoint.headers, "Authorization": f"Bearer {token}"}
+
     async def _open(self) -> ClientConnection:
+        headers = await self._headers()
         try:
             return await connect(
                 self._endpoint.url,
-                additional_headers=self._endpoint.headers,
+                additional_headers=headers,
                 open_timeout=self._open_timeout_s,
                 max_size=MAX_MESSAGE_BYTES,
                 logger=_wire_log,
                 proxy=None if self._endpoint.url.startswith("ws://") else True,
             )
         except InvalidStatus as exc:
-            raise handshake_error(exc.response.status_code, _body_code(exc.response.body)) from None
+            code = _body_code(exc.response.body)
+            raise handshake_error(exc.response.status_code, shown(code, self._secrets, 80) if code else None) from None
         except InvalidURI:
             raise RejectedError(f"invalid Realtime URL {self._endpoint.describe()!r}") from None
         except (OSError, TimeoutError, InvalidHandshake) as exc:
@@ -291,13 +321,27 @@ class RealtimeSession:
                     error = exc
             self.reconnects += 1
 
+    def _new_protocol(self, settings: SessionSettings, old: RealtimeProtocol | None) -> RealtimeProtocol:
+        return RealtimeProtocol(
+            settings,
+            self._endpoint.dialect,
+            history=old.history if old is not None else (),
+            usage=old.usage if old is not None else None,
+            model=old.model if old is not None else self._endpoint.model,
+            carry=old.carry() if old is not None else None,
+            debug_wire=self._debug_wire,
+            secrets=self._secrets,
+            bounds=self._bounds,
+            now=self._now,
+        )
+
     async def _serve(self, ws: ClientConnection) -> RealtimeError | None:
-        """Run one connection until it drops (the error), a renewal is due (None), or a fatal server error."""
+        """Run one connection until it drops (the error), a renewal is due (None), or a fatal server error.
+
+        The new connection's protocol inherits the settings, the conversation and any unanswered turn."""
         self._ws = ws
         old = self._proto
-        self._proto = RealtimeProtocol(
-            self._settings, self._endpoint.dialect, history=old.history, usage=old.usage, debug_wire=self._debug_wire
-        )
+        self._proto = self._new_protocol(old.settings, old) if old.started else old
         self._proto.start()
         self._ready.clear()
         self._renew_now.clear()
@@ -314,6 +358,7 @@ class RealtimeSession:
             asyncio.ensure_future(self._send_loop(ws)),
             asyncio.ensure_future(self._receive_loop(ws)),
             asyncio.ensure_future(self._renew_when_due(renew_at, renew_by)),
+            asyncio.ensure_future(self._watch(connected_at_s)),
         }
         try:
             done, _ = await asyncio.wait(tasks, return_when="FIRST_COMPLETED")
@@ -332,8 +377,7 @@ class RealtimeSession:
                 for text in self._proto.data_to_send():
                     await ws.send(text)
         except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd else None
-            return ConnectionFailed(f"the Realtime connection dropped while sending (close code {code})")
+            return self._close_error(exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else "")
 
     async def _receive_loop(self, ws: ClientConnection) -> RealtimeError | None:
         try:
@@ -347,8 +391,28 @@ class RealtimeSession:
                     self._resolve_waiters(True)
         except ConnectionClosed:
             pass
-        code = ws.close_code
-        return ConnectionFailed(f"the Realtime connection dropped (close code {code})")
+        return self._close_error(ws.close_code, ws.close_reason or "")
+
+    def _close_error(self, code: int | None, reason: str) -> RealtimeError:
+        return close_error(code, shown(reason, self._secrets) if reason else "")
+
+    async def _watch(self, connected_at_s: float) -> RealtimeError | None:
+        """Enforce the bounds: the configuration must be confirmed in time; the protocol's timers must run."""
+        poll_s = min(TIMER_POLL_S, self._bounds.shortest_s / 4)
+        while True:
+            await asyncio.sleep(poll_s)
+            if not self._proto.ready and self._now() - connected_at_s >= self._open_timeout_s:
+                return ConnectionFailed(
+                    f"the Realtime server did not confirm the session configuration within {self._open_timeout_s:g} s"
+                )
+            events = self._proto.check_timers()
+            for event in events:
+                fatal = self._dispatch(event)
+                if fatal is not None:
+                    return fatal
+            self._wake.set()
+            if events and self._is_idle():
+                self._resolve_waiters(True)  # an answer given up leaves the session idle
 
     async def _renew_when_due(self, renew_at: float, renew_by: float) -> RealtimeError | None:
         """Return when a renewal is due: after ``renew_at`` once no answer is in flight, at ``renew_by`` anyway."""
@@ -362,10 +426,8 @@ class RealtimeSession:
         return None
 
     def _drop_connection_state(self) -> None:
-        """The connection is gone: calls in flight cannot be answered on the next one; waiters learn it."""
-        for task in list(self._tool_tasks):
-            task.cancel()
-        self._tool_tasks.clear()
+        """The connection is gone: waiters learn it. Tools still running go on: their outputs belong to the
+        unanswered turn, which the next connection resumes."""
         self._resolve_waiters(False)
 
     def _dispatch(self, event: out.Output) -> RealtimeError | None:
@@ -385,6 +447,10 @@ class RealtimeSession:
                 task.add_done_callback(self._tool_done)
             case out.ErrorReported(fatal=True, code=code, message=message):
                 return RejectedError(f"the Realtime server refused the session: {message}", code=code)
+            case out.SettingsRejected(initial=True, code=code, message=message):
+                return RejectedError(f"the Realtime server rejected the session settings: {message}", code=code)
+            case out.SettingsRejected(code=code, message=message):
+                _log.warning("the Realtime server rejected new settings (%s): %s", code, message)
         self._events.put_nowait(event)
         return None
 
@@ -399,10 +465,11 @@ class RealtimeSession:
         else:
             result = await asyncio.to_thread(self._tools.execute, call.name, call.arguments)
             output, ok = result.output, result.ok
-        if proto is not self._proto or self._closed:
-            _log.info("tool %s finished after its connection ended; output dropped", call.name[:64])
+        if self._closed or not self._proto.tool_output(call.call_id, output):
+            _log.info("tool %s finished after its turn was given up; output dropped", call.name[:64])
             return
-        proto.tool_output(call.call_id, output)
+        if self._proto is not proto:
+            _log.info("tool %s finished after a reconnect; its output goes to the resumed turn", call.name[:64])
         self._wake.set()
         self._events.put_nowait(out.ToolCallFinished(call.call_id, call.name, call.arguments, output, ok))
 

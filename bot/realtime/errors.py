@@ -11,15 +11,28 @@ FATAL_ERROR_CODES = frozenset(
     {
         "invalid_api_key",
         "invalid_authentication",
+        "authentication_error",
         "insufficient_quota",
+        "quota_exceeded",
         "model_not_found",
         "DeploymentNotFound",
         "deployment_not_found",
         "account_deactivated",
+        "organization_deactivated",
         "billing_hard_limit_reached",
         "unauthorized",
+        "forbidden",
+        "permission_denied",
+        "insufficient_permissions",
+        "access_terminated",
     }
 )
+#: Server error types after which reconnecting cannot help, whatever the code.
+FATAL_ERROR_TYPES = frozenset({"authentication_error", "permission_error", "insufficient_quota"})
+#: WebSocket close code 1008 (policy violation) and the application range 4000-4999 (4001: bad key, ...) end the
+#: session for good; other closes (1006 network drop, 1011 server error, 1012 restart, ...) are retried.
+POLICY_VIOLATION_CLOSE = 1008
+FATAL_CLOSE_CODES = range(4000, 5000)
 
 
 class RealtimeError(Exception):
@@ -52,7 +65,7 @@ class ServerError(RealtimeError):
     def __init__(self, message: str, *, code: str | None = None, error_type: str | None = None) -> None:
         super().__init__(message, code=code)
         self.error_type = error_type
-        self.retryable = code not in FATAL_ERROR_CODES
+        self.retryable = not is_fatal_error(code, error_type)
 
 
 class SessionClosed(RealtimeError):
@@ -62,6 +75,23 @@ class SessionClosed(RealtimeError):
 def is_fatal_code(code: str | None) -> bool:
     """Whether a server error code means reconnecting cannot help."""
     return code in FATAL_ERROR_CODES
+
+
+def is_fatal_error(code: str | None, error_type: str | None) -> bool:
+    """Whether an ``error`` event (its code or its type: auth, permission, quota) means reconnecting cannot help."""
+    return code in FATAL_ERROR_CODES or error_type in FATAL_ERROR_TYPES
+
+
+def close_error(code: int | None, reason: str) -> RealtimeError:
+    """The error for a WebSocket close with ``code`` and ``reason`` (the reason already redacted).
+
+    4000-4999 and 1008 are the server refusing us (a bad key, a policy): fatal. Anything else is a network fault
+    or a server hiccup (1006, 1011, 1012...): retryable.
+    """
+    said = f": {reason}" if reason else ""
+    if code is not None and (code == POLICY_VIOLATION_CLOSE or code in FATAL_CLOSE_CODES):
+        return RejectedError(f"the Realtime server closed the session (close code {code}{said})", code=str(code))
+    return ConnectionFailed(f"the Realtime connection dropped (close code {code}{said})")
 
 
 def handshake_error(status: int, body_code: str | None = None) -> RealtimeError:

@@ -45,6 +45,7 @@ class AudioCommitted:
 class InputTranscript:
     item_id: str
     transcript: str
+    usage: Mapping[str, Any] | None = field(default=None, repr=False)  # billed by the transcription model
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +226,7 @@ _GA_AND_BETA: dict[str, _Parser] = {
     "input_audio_buffer.speech_stopped": lambda e: SpeechStopped(_str(e, "item_id"), _int(e, "audio_end_ms")),
     "input_audio_buffer.committed": lambda e: AudioCommitted(_str(e, "item_id"), _opt_str(e, "previous_item_id")),
     "conversation.item.input_audio_transcription.completed": lambda e: InputTranscript(
-        _str(e, "item_id"), _str(e, "transcript")
+        _str(e, "item_id"), _str(e, "transcript"), _opt_obj(e, "usage")
     ),
     "conversation.item.input_audio_transcription.failed": lambda e: InputTranscriptFailed(
         _str(e, "item_id"), _opt_str(_opt_obj(e, "error") or {}, "message") or "transcription failed"

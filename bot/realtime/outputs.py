@@ -79,15 +79,37 @@ class ToolCallFinished:
 class ResponseFinished:
     response_id: str
     status: str  # completed | cancelled | incomplete | failed
+    #: Why it ended when not completed (from ``status_details``; redacted and truncated), else ``None``.
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFailed:
+    """An answer the user is owed will not come (the server never started it, it stalled, or it failed); the
+    session goes on listening. ``reason`` is safe to show (redacted, truncated)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsRejected:
+    """The server refused a ``session.update``; the previous settings stay. ``initial``: the very first one, so
+    the session cannot start. ``message`` is the server's reason, redacted and truncated."""
+
+    code: str | None
+    message: str
+    initial: bool
 
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
-    """Tokens of one response (``part``) and the session total so far, with its estimated cost."""
+    """Tokens of one response or transcription (``part``) and the session total so far, with estimated costs."""
 
     part: Usage
     total: Usage
-    total_cost_usd: float
+    #: Estimated cost of the session so far; ``None`` ("cost unknown") when a model used has no price table.
+    total_cost_usd: float | None
+    part_cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +148,8 @@ Output = (
     | ToolCallRequested
     | ToolCallFinished
     | ResponseFinished
+    | AnswerFailed
+    | SettingsRejected
     | UsageReport
     | ErrorReported
     | Reconnecting

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from bot.ops import metrics
 from bot.room.latency import LatencyWindow, Percentiles
 
 _log = logging.getLogger(__name__)
@@ -145,3 +146,4 @@ class TurnTimings:
                 _log.debug("turn timing %s out of order by %.1f ms; dropped", name, (start_s - end_s) * 1000)
                 continue
             self._windows[name].add((end_s - start_s) * 1000.0)
+            metrics.turn_segment(name, (end_s - start_s) * 1000.0)

@@ -17,6 +17,7 @@ and the commands (:class:`~bot.session.registry.Session`) to those parts, and sh
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -59,6 +60,7 @@ class GuildSession:
         limits: SessionLimits,
         on_end: Callable[[GuildSession, str], None],
         post: Callable[[str], None] | None = None,
+        consent_notice: str | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         now: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
@@ -81,6 +83,7 @@ class GuildSession:
         self.conversation = conversation
         self.store = store
         self._on_end = on_end
+        self._consent_notice = consent_notice
         self._roster: tuple[str, ...] | None = None
         self.tasks = TaskSet(guild_id)
         self.record = SessionRecord(self.state, store, member_names=voice.member_names, post=post)
@@ -149,6 +152,8 @@ class GuildSession:
             on_first_frame_played=self.record.first_frame_played,
         )
         self.lifetime.start(self.end)
+        if self._consent_notice is not None:  # everyone is told the bot listens, where the audio goes, how to opt out
+            self.record.consent(self._consent_notice)
         self.record.announce_transcripts()
         self.on_presence_changed()
 
@@ -166,18 +171,25 @@ class GuildSession:
         await self.close(reason.value)
         self._on_end(self, reason.value)
 
+    async def announce(self, notice: str, wait_s: float) -> None:
+        """Post ``notice`` and have the persona say it (when someone is there to hear it), waiting at most
+        ``wait_s`` for it to play: before a restart."""
+        self.record.notify(notice)
+        if self.state.closed or self.voice.humans_present() == 0:
+            return
+        try:
+            await asyncio.wait_for(self.lifetime.say_goodbye(notice), wait_s)
+        except TimeoutError:
+            _log.info("guild %s: the notice was cut short after %.1f s", self.guild_id, wait_s)
+
     def check_limits(self) -> StopReason | None:
         self.lifetime.set_alone(self.voice.humans_present() == 0)
         return self.lifetime.check()
 
     # -- commands ------------------------------------------------------------------------------------------------
 
-    async def move_to(self, channel: discord.VoiceChannel) -> None:
-        await self.voice.move_to(channel)
-        self.on_presence_changed()
-
     async def reset(self, persona: Persona | None = None) -> None:
-        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona set``)."""
+        """A fresh conversation in the same channel, as ``persona`` when given (a changed ``/persona-admin set``)."""
         self.playback.clear()
         self.turns.forget_pending()
         if persona is not None and persona != self.state.persona:
@@ -201,6 +213,11 @@ class GuildSession:
     async def refresh_privacy(self) -> None:
         """Re-read the per-user privacy choices (after ``/voice privacy``)."""
         self.state.privacy = await self.store.opted_out(self.guild_id)
+
+    async def forget_member(self, user_id: int) -> None:
+        """A member deletes their data (``/voice forget-me``): drop their unwritten talk time and their place in
+        the recent speakers, once the usage write under way has ended (so the caller's delete comes after it)."""
+        await self.record.forget_member(user_id)
 
     def toggle_push_to_talk(self, user_id: int) -> bool:
         """Flip ``user_id``'s push-to-talk; returns whether their audio is now sent."""
@@ -244,7 +261,8 @@ class GuildSession:
     def on_tool_call(self, name: str, arguments: str, output: str) -> None:
         self.record.tool_call(name, arguments, output)
 
-    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """Count one response's tokens; ``cost_usd`` is ``None`` when the model's prices are unknown."""
         self.record.usage(input_tokens, output_tokens, cost_usd)
 
     def on_reconnected(self) -> None:
@@ -254,6 +272,14 @@ class GuildSession:
         """The Realtime session cannot go on (bad key, no quota): tell the channel and end the session."""
         self.record.notify(texts.REALTIME_FAILED.format(reason=message))
         self.tasks.spawn(self._end_after_failure("realtime failed", message))
+
+    def on_answer_failed(self, message: str) -> None:
+        """An answer did not come (the server never started it, or it failed); the session goes on listening."""
+        self.record.notify(texts.ANSWER_FAILED.format(reason=message))
+
+    def on_settings_rejected(self, message: str) -> None:
+        """The Realtime server refused new settings; the previous ones stay in force."""
+        self.record.notify(texts.SETTINGS_REFUSED.format(reason=message))
 
     def on_playback_failed(self) -> None:
         """The bot's voice stopped for good on an error (the sender gave up): say so and end, rather than sit
@@ -268,6 +294,9 @@ class GuildSession:
         self._on_end(self, what)
 
     # -- status --------------------------------------------------------------------------------------------------
+
+    def humans_present(self) -> int:
+        return self.voice.humans_present()
 
     def recent_speakers(self) -> list[str]:
         return self.record.recent_speakers()

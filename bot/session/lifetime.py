@@ -1,5 +1,10 @@
 """A session's lifetime: the limit watchdog (alone too long, too long overall, the daily budget), the spoken
-goodbye when a limit ends it, and closing, which releases every link in order even when one step fails."""
+goodbye when a limit ends it, and closing, which releases every link in order even when one step fails.
+
+Closing never stops half-way: each step (detaching the audio, clearing playback, writing usage, closing the
+conversation, leaving the voice channel, stopping the poster) is tried on its own, whatever the previous one did.
+The watchdog survives a failing store: usage it cannot write is kept for the next step.
+"""
 
 from __future__ import annotations
 
@@ -86,26 +91,36 @@ class SessionLifetime:
             started = started or playing
 
     async def close(self, reason: str) -> None:
-        """Stop listening and playing, record usage, release every link. Idempotent."""
+        """Stop listening and playing, record usage, release every link, whatever fails on the way. Idempotent."""
         if self._state.closed:
             return
         self._state.closed = True
-        self._detach()
+        guild_id = self._state.guild_id
         if self._watchdog is not None and self._watchdog is not asyncio.current_task():
             self._watchdog.cancel()
-        self._playback.clear()
-        await self._record.write_usage(self.elapsed_s())
+        for name, local_step in (("detaching audio", self._detach), ("clearing playback", self._playback.clear)):
+            try:
+                local_step()
+            except Exception:
+                _log.exception("guild %s: error while closing (%s): %s", guild_id, reason, name)
+        await self._record.settle()  # the answers' writes under way: what they could not write joins the last one
+        if not await self._record.write_usage(self.elapsed_s()):
+            _log.error(
+                "guild %s: usage could not be written when the session closed; given up: %s",
+                guild_id,
+                self._record.unwritten.describe(),
+            )
         for step in self._releases:
             try:
                 await step()
             except Exception:
-                _log.exception("guild %s: error while closing (%s)", self._state.guild_id, reason)
-        _log.info("guild %s: session closed (%s)", self._state.guild_id, reason)
+                _log.exception("guild %s: error while closing (%s)", guild_id, reason)
+        _log.info("guild %s: session closed (%s)", guild_id, reason)
 
     async def _watch(self, on_limit: Callable[[StopReason], Awaitable[None]]) -> None:
         while not self._state.closed:
             await asyncio.sleep(LIMIT_CHECK_INTERVAL_S)
-            await self._record.write_usage(self.elapsed_s())
+            await self._record.write_usage(self.elapsed_s())  # never raises: a failing store keeps it for the next step
             reason = self.check()
             if reason is not None:
                 await on_limit(reason)

@@ -3,9 +3,13 @@ timings ``/voice status`` shows.
 
 Transcripts name who spoke (several names when people overlapped); members who opted out of transcripts show as
 "(someone)" without their words. Usage is written as it comes (tokens and cost per answer) and in steps (session
-seconds and per-user talk time), so a session that ends badly has lost at most one step. The store is awaited off
-the event-loop callbacks: an answer's tokens are written by a task of their own, the steps by :meth:`write_usage`;
-a step the store could not take (:class:`~bot.store.StoreError`) is logged and kept for the next one.
+seconds and per-user talk time). A write that fails (a locked or full disk, a store that does not answer) loses
+nothing: what was not written stays in :class:`UnwrittenUsage` and goes with the next write; only what is still
+unwritten when the session closes is given up, and then logged with its figures.
+
+The store is awaited, never from the event-loop callbacks: an answer's usage starts a write task of its own, the
+watchdog's steps and the close await :meth:`SessionRecord.write_usage`. Writes go one at a time, in order; what
+arrives while one is under way waits in :class:`UnwrittenUsage` for the next.
 """
 
 from __future__ import annotations
@@ -13,21 +17,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import discord
 
 from bot import texts
+from bot.fit import EMBED_FIELD_VALUE_CHARS, join_within
+from bot.ops import metrics
 from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
 from bot.session.state import SessionState
-from bot.store import SettingsStore, StoreError
+from bot.store import SettingsStore
 
 _log = logging.getLogger(__name__)
 
 RECENT_SPEAKER_WINDOW_S = 120.0
 FRAME_S = 0.02
+
+
+@dataclass
+class UnwrittenUsage:
+    """Usage counted but not yet in the store."""
+
+    seconds: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    talk_s: dict[int, float] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.seconds or self.input_tokens or self.output_tokens or self.cost_usd or self.talk_s)
+
+    def describe(self) -> str:
+        """The figures, for a log line (user ids and numbers only)."""
+        talk = ", ".join(f"{user_id}: {seconds:.1f} s" for user_id, seconds in sorted(self.talk_s.items()))
+        return (
+            f"{self.seconds:.1f} s, {self.input_tokens} input tokens, {self.output_tokens} output tokens, "
+            f"${self.cost_usd:.4f}, talk time {{{talk}}}"
+        )
 
 
 @dataclass
@@ -38,6 +66,8 @@ class SessionFigures:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    #: False once a response came from a model without a price table: the cost shown would be wrong.
+    cost_known: bool = True
     turns: int = 0
     answered_turns: int = 0
     interruptions: int = 0
@@ -65,12 +95,14 @@ class SessionRecord:
         self._speech_stopped_at_s: float | None = None
         self._awaiting_first_audio = False
         self._recent_speakers: dict[int, float] = {}
-        self._talk_ms: dict[int, float] = {}
+        self.unwritten = UnwrittenUsage()
         self._accounted_s = 0.0
+        #: Held by the write under way, so writes go one at a time and a forgotten member's talk waits for it.
+        self._write_lock = asyncio.Lock()
+        #: The writes started by answers' usage, until they end (awaited by :meth:`settle`).
+        self._writes: set[asyncio.Task[bool]] = set()
         self._transcript_notice_posted = False
         self._name_mode_tip_posted = False
-        self._token_writes: set[asyncio.Task[None]] = set()
-        self._step_lock = asyncio.Lock()
 
     # -- text chat -----------------------------------------------------------------------------------------------
 
@@ -81,6 +113,11 @@ class SessionRecord:
                 self._post(message)
             except Exception:
                 _log.exception("guild %s: posting to the text channel failed", self._state.guild_id)
+
+    def consent(self, notice: str) -> None:
+        """Post the session's consent notice; it says whether transcripts are on, so that need not be said again."""
+        self.notify(notice)
+        self._transcript_notice_posted = self._state.settings.transcripts
 
     def announce_transcripts(self) -> None:
         """With transcripts on, say so once per session."""
@@ -96,6 +133,7 @@ class SessionRecord:
 
     def user_transcript(self, speakers: frozenset[int], text: str) -> None:
         self.figures.turns += 1
+        metrics.turn_transcribed()
         if not self._state.settings.transcripts:
             return
         hidden = {uid for uid in speakers if self._state.privacy_of(uid).no_transcript}
@@ -114,7 +152,8 @@ class SessionRecord:
 
     def voiced_frame(self, user_id: int, now_s: float) -> None:
         """A frame of ``user_id``'s speech that reaches the model: their talk time, the turn's last voice."""
-        self._talk_ms[user_id] = self._talk_ms.get(user_id, 0.0) + FRAME_S * 1000
+        talk_s = self.unwritten.talk_s
+        talk_s[user_id] = talk_s.get(user_id, 0.0) + FRAME_S
         self.turn_timings.voiced_frame(now_s)
 
     def speech_stopped(self, now_s: float) -> None:
@@ -127,6 +166,7 @@ class SessionRecord:
 
     def answer_requested(self) -> None:
         self.figures.answered_turns += 1
+        metrics.answer_requested()
         self._awaiting_first_audio = True
 
     def not_answered(self) -> None:
@@ -154,52 +194,86 @@ class SessionRecord:
 
     # -- usage -------------------------------------------------------------------------------------------------
 
-    def usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+    def usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        """An answer's tokens and cost (``None``: the model's prices are unknown): counted for ``/voice status``
+        and written to today's usage by a task of its own (its failure stays in :attr:`unwritten`)."""
         self.figures.input_tokens += input_tokens
         self.figures.output_tokens += output_tokens
-        self.figures.cost_usd += cost_usd
-        write = self._write_tokens(self._state.today(), input_tokens, output_tokens, cost_usd)
-        task = asyncio.get_running_loop().create_task(write)
-        self._token_writes.add(task)
-        task.add_done_callback(self._token_writes.discard)
+        self.figures.cost_usd += cost_usd or 0.0
+        self.figures.cost_known &= cost_usd is not None
+        self.unwritten.input_tokens += input_tokens
+        self.unwritten.output_tokens += output_tokens
+        self.unwritten.cost_usd += cost_usd or 0.0
+        task = asyncio.get_running_loop().create_task(self.write_usage())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
-    async def _write_tokens(self, day: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
-        try:
-            await self._store.add_usage(
-                self._state.guild_id, day, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost_usd
-            )
-        except StoreError as error:
-            _log.warning("guild %s: an answer's token usage was not saved: %s", self._state.guild_id, error)
+    async def write_usage(self, elapsed_s: float | None = None) -> bool:
+        """Write what is not yet in the store, with the session time up to ``elapsed_s`` when given.
 
-    async def write_usage(self, elapsed_s: float) -> None:
-        """Add the session time up to ``elapsed_s`` and the per-user talk time not yet counted to today's usage
-        (after the answers' token writes still under way). One step at a time, and a step once started finishes
-        even if its caller is cancelled (the watchdog, when the session closes), so nothing is counted twice."""
-        await asyncio.shield(self._write_step(elapsed_s))
+        Never raises (but :class:`asyncio.CancelledError` for a cancelled caller): what could not be written stays
+        in :attr:`unwritten` for the next call. A write once started finishes even if its caller is cancelled (the
+        watchdog, when the session closes), so nothing is counted twice or dropped. Returns whether everything
+        counted so far is written.
+        """
+        return await asyncio.shield(self._write(elapsed_s))
 
-    async def _write_step(self, elapsed_s: float) -> None:
-        async with self._step_lock:
-            await self._write_step_locked(elapsed_s)
+    async def settle(self) -> None:
+        """Wait for the writes the answers started (each keeps what it could not write in :attr:`unwritten`)."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
-    async def _write_step_locked(self, elapsed_s: float) -> None:
-        if self._token_writes:
-            await asyncio.gather(*self._token_writes)
-        guild_id, day = self._state.guild_id, self._state.today()
-        delta = elapsed_s - self._accounted_s
-        talk, self._talk_ms = self._talk_ms, {}
-        unsaved = dict(talk)
-        try:
-            if delta > 0:
-                await self._store.add_usage(guild_id, day, seconds=delta)
+    async def _write(self, elapsed_s: float | None) -> bool:
+        async with self._write_lock:
+            if elapsed_s is not None and elapsed_s > self._accounted_s:
+                self.unwritten.seconds += elapsed_s - self._accounted_s
                 self._accounted_s = elapsed_s
-            for user_id, talk_ms in talk.items():
-                await self._store.add_user_usage(guild_id, day, user_id, talk_ms / 1000.0)
-                del unsaved[user_id]
-        except StoreError as error:
-            _log.warning("guild %s: usage not saved, kept for the next step: %s", guild_id, error)
-        finally:
-            for user_id, talk_ms in unsaved.items():
-                self._talk_ms[user_id] = self._talk_ms.get(user_id, 0.0) + talk_ms
+            try:
+                await self._write_locked()
+            except Exception as error:
+                _log.warning("guild %s: usage not written yet (%s); kept for the next try", self._state.guild_id, error)
+                return False
+            return not self.unwritten
+
+    async def _write_locked(self) -> None:
+        """Hand each pending figure to the store; what arrives meanwhile accumulates beside it, and what a failing
+        call held goes back into :attr:`unwritten`."""
+        pending = self.unwritten
+        guild_id = self._state.guild_id
+        day = self._state.today()
+        counters = (pending.seconds, pending.input_tokens, pending.output_tokens, pending.cost_usd)
+        if any(counters):
+            pending.seconds, pending.input_tokens, pending.output_tokens, pending.cost_usd = 0.0, 0, 0, 0.0
+            seconds, input_tokens, output_tokens, cost_usd = counters
+            try:
+                await self._store.add_usage(
+                    guild_id,
+                    day,
+                    seconds=seconds,
+                    input_tokens=input_tokens,
+                    output_tokens=output_tokens,
+                    cost_usd=cost_usd,
+                )
+            except BaseException:
+                pending.seconds += seconds
+                pending.input_tokens += input_tokens
+                pending.output_tokens += output_tokens
+                pending.cost_usd += cost_usd
+                raise
+        for user_id in list(pending.talk_s):
+            talk_s = pending.talk_s.pop(user_id)
+            try:
+                await self._store.add_user_usage(guild_id, day, user_id, talk_s)
+            except BaseException:
+                pending.talk_s[user_id] = pending.talk_s.get(user_id, 0.0) + talk_s
+                raise
+
+    async def forget_member(self, user_id: int) -> None:
+        """Drop ``user_id``'s talk time not yet written and their place in the recent speakers, after the write
+        under way (so what it held is in the store, where the caller deletes it, or dropped here)."""
+        self._recent_speakers.pop(user_id, None)
+        async with self._write_lock:
+            self.unwritten.talk_s.pop(user_id, None)
 
     # -- status --------------------------------------------------------------------------------------------------
 
@@ -216,7 +290,8 @@ class SessionRecord:
         embed.add_field(name="Channel", value=f"<#{channel_id}>")
         embed.add_field(name="Uptime", value=f"{uptime_s // 60} min {uptime_s % 60} s")
         embed.add_field(name="Mode", value=texts.mode_description(self._state.mode.value))
-        embed.add_field(name="Recent speakers", value=", ".join(self.recent_speakers()) or "nobody yet")
+        speakers = join_within(self.recent_speakers(), EMBED_FIELD_VALUE_CHARS)  # whole names, then "… and N more"
+        embed.add_field(name="Recent speakers", value=speakers or "nobody yet")
         latency = self.response_latency.percentiles()
         embed.add_field(
             name="Answer latency",
@@ -226,7 +301,7 @@ class SessionRecord:
         embed.add_field(
             name="This session",
             value=f"{self.figures.input_tokens:,} in / {self.figures.output_tokens:,} out tokens · "
-            f"${self.figures.cost_usd:.3f}",
+            + (f"${self.figures.cost_usd:.3f}" if self.figures.cost_known else texts.COST_UNKNOWN),
         )
         embed.add_field(name="Today", value=f"{today_minutes:.1f} min · ${today_cost_usd:.3f}")
         timings = self.turn_timings.summary()

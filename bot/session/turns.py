@@ -8,7 +8,7 @@ when speech over the bot is a real interruption.
 - **Barge-in** is decided here, not by the server: speech during playback interrupts only once the
   :class:`~bot.room.echo_guard.BargeInGuard` has heard a real voice for long enough (a cough or echo does not).
   Turns spoken over the bot that did not interrupt it are kept as context and not answered.
-- **Privacy**: users who opted out of listening are not sent in ``name`` and ``push-to-talk`` modes.
+- **Privacy**: users who opted out of listening are never sent, in any mode, and their voice cannot interrupt.
 """
 
 from __future__ import annotations
@@ -72,10 +72,9 @@ class TurnTaking:
 
     def may_send(self, user_id: int) -> bool:
         """The audio gate: whose audio reaches the model."""
-        mode = self._state.mode
-        if mode is not ListeningMode.ALWAYS and self._state.privacy_of(user_id).no_listen:
+        if self._state.privacy_of(user_id).no_listen:
             return False
-        return should_send_audio(mode, user_id, self.push_to_talk)
+        return should_send_audio(self._state.mode, user_id, self.push_to_talk)
 
     def toggle_push_to_talk(self, user_id: int) -> bool:
         """Flip ``user_id``'s push-to-talk; returns whether their audio is now sent."""
@@ -83,6 +82,8 @@ class TurnTaking:
 
     def hear(self, user_id: int, level_dbfs: float, now_s: float) -> None:
         """A frame of ``user_id`` at ``level_dbfs``: the guard's evidence, talk time and the turn's last voice."""
+        if self._state.privacy_of(user_id).no_listen:
+            return  # not heard at all: no talk time, no interruption
         self.guard.set_playing(self._playback.is_playing)
         self.guard.feed(user_id, level_dbfs, now_s)
         if level_dbfs > VOICED_FLOOR_DBFS and self.may_send(user_id):

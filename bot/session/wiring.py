@@ -15,11 +15,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import discord
 
 from bot import texts
-from bot.config import Config
+from bot.config import Config, RealtimeConfig
 from bot.persona import PersonaError
 from bot.persona.library import PersonaLibrary
 from bot.realtime.connection import RealtimeConversation
@@ -28,7 +29,7 @@ from bot.realtime.retry import RetryPolicy
 from bot.session.guild_session import GuildSession
 from bot.session.limits import SessionLimits
 from bot.session.posting import Send, TextPoster
-from bot.session.registry import JoinError, Session
+from bot.session.registry import JoinError, Session, VoiceTarget
 from bot.store import GuildSettings, SettingsStore, StoreUnavailable
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import OpusPlaybackSource
@@ -50,8 +51,18 @@ def session_limits(config: Config, settings: GuildSettings) -> SessionLimits:
     )
 
 
+def audio_recipient(realtime: RealtimeConfig) -> str:
+    """Who receives the channel's audio, as the consent notice names it: OpenAI, Azure, or the custom host."""
+    if realtime.provider == "openai":
+        return "OpenAI"
+    if realtime.provider == "azure":
+        return "Microsoft Azure (OpenAI)"
+    host = urlparse(realtime.url or "").hostname
+    return host or "the bot owner's model server"
+
+
 def transcript_destination(
-    voice_channel: discord.VoiceChannel,
+    voice_channel: VoiceTarget,
     settings: Callable[[], GuildSettings],
     fallback: discord.abc.Messageable | None,
 ) -> Callable[[], Send | None]:
@@ -98,7 +109,7 @@ class GuildSessionFactory:
 
     async def __call__(
         self,
-        channel: discord.VoiceChannel,
+        channel: VoiceTarget,
         text_channel: discord.abc.Messageable | None,
         on_end: Callable[[Session, str], None],
     ) -> GuildSession:
@@ -134,6 +145,9 @@ class GuildSessionFactory:
                 limits=session_limits(self._config, settings),
                 on_end=on_end,
                 post=poster.post,
+                consent_notice=texts.consent_notice(
+                    persona.name, channel.mention, audio_recipient(self._config.realtime), settings.transcripts
+                ),
                 closers=(poster.close,),
             )
             await conversation.start(session)
@@ -147,7 +161,7 @@ class GuildSessionFactory:
         _log.info("guild %s: talking as %s in channel %s", guild_id, persona.name, channel.id)
         return session
 
-    async def _connect_voice(self, channel: discord.VoiceChannel) -> ReceivingVoiceClient:
+    async def _connect_voice(self, channel: VoiceTarget) -> ReceivingVoiceClient:
         stale = channel.guild.voice_client
         if stale is not None:  # left over from a session that ended badly: never let it block a join
             _log.warning("guild %s: dropping a stale voice connection", channel.guild.id)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from bot.store.interface import STORE_CALL_TIMEOUT_S, SettingsStore
 from bot.store.records import (
+    EAGERNESS_LEVELS,
     LISTENING_MODES,
     SCHEMA_VERSION,
     SETTING_NAMES,
+    TURN_DETECTIONS,
     GuildSettings,
     Privacy,
     StoreError,
@@ -25,10 +27,12 @@ from bot.store.records import (
 )
 
 __all__ = [
+    "EAGERNESS_LEVELS",
     "LISTENING_MODES",
     "SCHEMA_VERSION",
     "SETTING_NAMES",
     "STORE_CALL_TIMEOUT_S",
+    "TURN_DETECTIONS",
     "GuildSettings",
     "Privacy",
     "SettingsStore",

@@ -72,8 +72,12 @@ class SettingsStore(Protocol):
     async def export_guild(self, guild_id: int) -> dict[str, Any]:
         """Everything stored for the guild, JSON-ready (ids, numbers, settings; never names or text of speech)."""
 
-    async def delete_guild(self, guild_id: int) -> int:
-        """Delete everything stored for the guild; returns the number of rows removed."""
+    async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
+        """Delete what is stored for the guild (settings, usage, talk time); returns the number of rows removed.
+
+        Members' privacy choices stay unless ``forget_choices``: an opt-out protects its member, and deleting it
+        would start transcribing them and sending their audio again (as with :meth:`delete_user`).
+        """
 
     async def delete_user(self, user_id: int, guild_id: int | None = None, *, forget_choices: bool = False) -> int:
         """Delete one user's talk time (in one guild, or all); their opt-outs too with ``forget_choices``."""

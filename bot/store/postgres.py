@@ -99,6 +99,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (guild_id, day, user_id)
         )""",
     ),
+    (
+        "ALTER TABLE guild_settings ADD COLUMN turn_detection TEXT NOT NULL DEFAULT 'server_vad'",
+        "ALTER TABLE guild_settings ADD COLUMN eagerness TEXT NOT NULL DEFAULT 'auto'",
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -420,8 +424,9 @@ class PostgresStore:
 
         return await self._write(what, write)
 
-    async def delete_guild(self, guild_id: int) -> int:
-        tables = ("guild_settings", "usage", "user_usage", "user_privacy")
+    async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
+        kept = ("guild_settings", "usage", "user_usage")
+        tables = (*kept, "user_privacy") if forget_choices else kept
         removed = await self._delete("deleting a server's data", tables, "guild_id = $1", (guild_id,))
         _log.info("deleted stored data of guild %s (%d rows)", guild_id, removed)
         return removed

@@ -15,10 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 #: The schema version both backends migrate to (each has its own migrations, one per version, same tables).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 ListeningMode = Literal["always", "name", "push-to-talk"]
 LISTENING_MODES: tuple[ListeningMode, ...] = ("always", "name", "push-to-talk")
+#: How the Realtime server ends a turn: after a silence (``silence_ms``, ``vad_threshold``) or on meaning.
+TurnDetection = Literal["server_vad", "semantic_vad"]
+TURN_DETECTIONS: tuple[TurnDetection, ...] = ("server_vad", "semantic_vad")
+#: How soon ``semantic_vad`` ends a turn (``auto`` = the server's default, medium).
+Eagerness = Literal["low", "medium", "high", "auto"]
+EAGERNESS_LEVELS: tuple[Eagerness, ...] = ("low", "medium", "high", "auto")
 
 
 class StoreError(Exception):
@@ -42,6 +48,8 @@ class GuildSettings:
     transcript_channel_id: int | None = None
     daily_budget_min: float | None = None
     mode: ListeningMode = "always"
+    turn_detection: TurnDetection = "server_vad"
+    eagerness: Eagerness = "auto"
 
 
 SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(GuildSettings))
@@ -74,6 +82,14 @@ def validate_setting(name: str, value: Any) -> Any:
     if name == "mode":
         if value not in LISTENING_MODES:
             raise StoreError(f"the listening mode must be one of {', '.join(LISTENING_MODES)}")
+        return value
+    if name == "turn_detection":
+        if value not in TURN_DETECTIONS:
+            raise StoreError(f"the turn detection must be one of {', '.join(TURN_DETECTIONS)}")
+        return value
+    if name == "eagerness":
+        if value not in EAGERNESS_LEVELS:
+            raise StoreError(f"the eagerness must be one of {', '.join(EAGERNESS_LEVELS)}")
         return value
     if name == "transcript_channel_id":
         if not isinstance(value, int) or value <= 0:

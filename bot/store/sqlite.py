@@ -108,8 +108,13 @@ def _migration_3(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_4(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE guild_settings ADD COLUMN turn_detection TEXT NOT NULL DEFAULT 'server_vad'")
+    db.execute("ALTER TABLE guild_settings ADD COLUMN eagerness TEXT NOT NULL DEFAULT 'auto'")
+
+
 #: Migration ``n`` (1-based) brings the schema from version n-1 to n. Append; never edit a released one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -471,8 +476,9 @@ class SqliteStore:
 
         return await self._call("exporting", read)
 
-    async def delete_guild(self, guild_id: int) -> int:
-        tables = ("guild_settings", "usage", "user_usage", "user_privacy")
+    async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
+        kept = ("guild_settings", "usage", "user_usage")
+        tables = (*kept, "user_privacy") if forget_choices else kept
         removed = await self._call("deleting a server's data", _delete, tables, "guild_id = ?", (guild_id,))
         _log.info("deleted stored data of guild %s (%d rows)", guild_id, removed)
         return removed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from bot.ops import metrics
+
 
 class VoiceMetrics:
     """Named counters, incremented on the socket thread and read from anywhere.
@@ -21,6 +23,7 @@ class VoiceMetrics:
         """Add ``count`` to the counter ``reason``."""
         with self._lock:
             self._counts[reason] += count
+        metrics.voice_packet(reason, count)
 
     def get(self, reason: str) -> int:
         """The current value of ``reason`` (0 if never counted)."""

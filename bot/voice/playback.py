@@ -27,6 +27,7 @@ import discord
 
 from bot.audio.formats import DISCORD, DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES, DISCORD_SILENCE_FRAME, FRAME_MS
 from bot.audio.resample import RealtimeToDiscordResampler
+from bot.ops import metrics
 from bot.voice.opus_encoder import answer_encoder
 
 _log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class PlaybackSource(discord.AudioSource):
             if item_id != self._feed_item:
                 self._end_feed_item()
                 self._feed_item = item_id
+            elif not self._started and self._buffered_bytes == 0 and self._played_bytes.get(item_id, 0) > 0:
+                metrics.playback_underrun()  # this answer ran dry mid-way: the listener heard a gap
             out = self._resampler.process(pcm16_24k_mono)
             self._resampler_holds = True
             self._append(item_id, out)

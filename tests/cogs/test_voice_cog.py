@@ -1,11 +1,11 @@
-"""The slash commands that need no voice connection: persona, settings, data deletion, permissions, errors."""
+"""The slash commands that need no voice connection: persona, settings, data deletion, permissions, errors.
+
+Shared with the other cog tests: the ``bot`` and ``world`` fixtures (:mod:`tests.cogs.conftest`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -14,56 +14,11 @@ from discord import app_commands
 
 from bot import texts
 from bot.app import VoiceBot
-from bot.config import load_config
-from bot.persona.library import PersonaLibrary
 from bot.store import GuildSettings
-from bot.store.sqlite import SqliteStore
 from cogs._base import UserFacingError, manager_only, report_error
-from cogs.persona import PersonaCog
-from cogs.voice import VoiceCog
-from tests.discord_world import FakeInteraction, World, make_world
+from tests.cogs.conftest import interaction
+from tests.discord_world import FakeInteraction, World
 from tests.store.doubles import FailingWrites
-
-PIRATE = """
-name = "Captain Rowan"
-age = 41
-style = "Talks like an old sailor."
-[facts]
-favorite_food = "fish stew"
-"""
-
-
-async def no_sessions(*_args: Any) -> Any:
-    raise AssertionError("these tests open no voice session")
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[VoiceBot]:
-    (tmp_path / "personas").mkdir()
-    (tmp_path / "personas" / "pirate.toml").write_text(PIRATE, encoding="utf-8")
-    (tmp_path / "personas" / "broken.toml").write_text("name = \n", encoding="utf-8")
-    config = load_config(
-        {"DISCORD_TOKEN": "token-abcdef", "OPENAI_API_KEY": "sk-abcdef", "MANAGER_ROLE": "DJ"}, env_file=None
-    )
-    bot = VoiceBot(
-        config,
-        store=await SqliteStore.in_data_dir(tmp_path),
-        personas=PersonaLibrary(tmp_path / "personas"),
-        session_factory=no_sessions,
-    )
-    await bot.add_cog(VoiceCog(bot))
-    await bot.add_cog(PersonaCog(bot))
-    yield bot
-    await bot.store.close()
-
-
-@pytest.fixture
-def world(bot: VoiceBot) -> World:
-    return make_world(bot)
-
-
-def interaction(bot: VoiceBot, world: World, user_id: int) -> FakeInteraction:
-    return FakeInteraction(client=bot, guild=world.guild, user=world.member(user_id), channel=world.text_channel())
 
 
 def cog(bot: VoiceBot, name: str) -> Any:
@@ -82,7 +37,7 @@ async def test_persona_show_describes_the_default_persona(bot: VoiceBot, world: 
 
 
 async def test_persona_set_stores_a_known_persona_and_refuses_others(bot: VoiceBot, world: World) -> None:
-    persona_cog = cog(bot, "PersonaCog")
+    persona_cog = cog(bot, "PersonaAdminCog")
     fake = interaction(bot, world, 6)
     await persona_cog.set_.callback(persona_cog, fake.as_interaction(), "pirate")
     assert fake.last.content == texts.persona_set("Captain Rowan")
@@ -95,7 +50,7 @@ async def test_persona_set_stores_a_known_persona_and_refuses_others(bot: VoiceB
 
 
 async def test_persona_autocomplete_lists_matching_names(bot: VoiceBot, world: World) -> None:
-    persona_cog = cog(bot, "PersonaCog")
+    persona_cog = cog(bot, "PersonaAdminCog")
     choices = await persona_cog._persona_names(interaction(bot, world, 6).as_interaction(), "PI")
     assert [c.value for c in choices] == ["pirate"]
     everything = await persona_cog._persona_names(interaction(bot, world, 6).as_interaction(), "")
@@ -103,8 +58,8 @@ async def test_persona_autocomplete_lists_matching_names(bot: VoiceBot, world: W
 
 
 async def test_settings_and_persona_commands_need_a_manager(bot: VoiceBot, world: World) -> None:
-    voice_cog, persona_cog = cog(bot, "VoiceCog"), cog(bot, "PersonaCog")
-    for command in (voice_cog.settings, voice_cog.forget, persona_cog.set_):
+    admin_cog, persona_cog = cog(bot, "VoiceAdminCog"), cog(bot, "PersonaAdminCog")
+    for command in (admin_cog.settings, admin_cog.export, admin_cog.forget, persona_cog.set_):
         assert manager_only in command.checks
     with pytest.raises(UserFacingError, match="Manage Server"):
         await manager_only(interaction(bot, world, 5).as_interaction())  # alice: no permission, no role
@@ -113,20 +68,25 @@ async def test_settings_and_persona_commands_need_a_manager(bot: VoiceBot, world
 
 
 async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, world: World) -> None:
-    voice_cog = cog(bot, "VoiceCog")
+    admin_cog = cog(bot, "VoiceAdminCog")
     shown = interaction(bot, world, 6)
-    await voice_cog.settings.callback(voice_cog, shown.as_interaction())
-    assert shown.last.content is not None and shown.last.content.startswith("Current settings:")
+    await admin_cog.settings.callback(admin_cog, shown.as_interaction())
+    assert shown.last.content == texts.SETTINGS_CURRENT and shown.last.embed is not None
+    fields = {f.name: f.value for f in shown.last.embed.fields}
+    assert fields["transcript_channel_id"] == "the voice channel's chat" and fields["persona"] == "default"
     changed = interaction(bot, world, 6)
-    await voice_cog.settings.callback(
-        voice_cog,
+    await admin_cog.settings.callback(
+        admin_cog,
         changed.as_interaction(),
         voice="cedar",
         interruptions=False,
         silence_ms=800,
         transcript_channel=world.text_channel(),
     )
-    assert changed.last.content is not None and changed.last.content.startswith(texts.SETTINGS_SAVED)
+    assert changed.last.content is not None and changed.last.content.startswith(texts.settings_saved(True))
+    assert changed.last.embed is not None
+    fields = {f.name: f.value for f in changed.last.embed.fields}
+    assert fields["transcript_channel_id"] == "<#12>" and fields["interruptions"] == "off"  # a mention, not an id
     saved = await bot.store.get(world.guild.id)
     assert (saved.voice, saved.interruptions, saved.silence_ms, saved.transcript_channel_id) == (
         "cedar",
@@ -134,15 +94,20 @@ async def test_settings_shows_saves_and_survive_in_the_store(bot: VoiceBot, worl
         800,
         12,
     )
-
-
-async def test_forget_deletes_the_guilds_data(bot: VoiceBot, world: World) -> None:
-    await bot.store.update(world.guild.id, {"voice": "ash"})
-    await bot.store.add_usage(world.guild.id, "2026-11-24", seconds=5)
-    fake = interaction(bot, world, 6)
-    await cog(bot, "VoiceCog").forget.callback(cog(bot, "VoiceCog"), fake.as_interaction())
-    assert fake.last.content == texts.DATA_DELETED.format(rows=2)
-    assert (await bot.store.get(world.guild.id)).voice is None
+    back = interaction(bot, world, 6)
+    await admin_cog.settings.callback(admin_cog, back.as_interaction(), reset="voice")
+    assert back.last.content == f"{texts.settings_saved(voice_changed=True)} {texts.setting_reset('voice')}"
+    reset = await bot.store.get(world.guild.id)
+    assert reset.voice is None and reset.silence_ms == 800
+    semantic = interaction(bot, world, 6)
+    await admin_cog.settings.callback(
+        admin_cog, semantic.as_interaction(), turn_detection="semantic_vad", eagerness="low"
+    )
+    assert semantic.last.content == texts.settings_saved(False) and semantic.last.embed is not None
+    fields = {f.name: f.value for f in semantic.last.embed.fields}
+    assert (fields["turn_detection"], fields["eagerness"]) == ("semantic_vad", "low")
+    stored = await bot.store.get(world.guild.id)
+    assert (stored.turn_detection, stored.eagerness) == ("semantic_vad", "low")
 
 
 async def test_join_refuses_callers_outside_voice_and_channels_the_bot_cannot_use(bot: VoiceBot, world: World) -> None:
@@ -207,12 +172,15 @@ async def test_a_store_that_cannot_write_gets_one_clear_reply(
 ) -> None:
     failing = FailingWrites(bot.store)
     bot.store = failing.as_store()
-    voice_cog = cog(bot, "VoiceCog")
-    for command, kwargs in ((voice_cog.settings, {"voice": "cedar"}), (voice_cog.privacy, {"listening": False})):
+    voice_cog, admin_cog = cog(bot, "VoiceCog"), cog(bot, "VoiceAdminCog")
+    for owner, command, kwargs in (
+        (admin_cog, admin_cog.settings, {"voice": "cedar"}),
+        (voice_cog, voice_cog.privacy, {"listening": False}),
+    ):
         fake = interaction(bot, world, 6)
         with pytest.raises(app_commands.AppCommandError) as raised:
             try:
-                await command.callback(voice_cog, fake.as_interaction(), **kwargs)
+                await command.callback(owner, fake.as_interaction(), **kwargs)
             except Exception as error:  # as discord.py wraps what a command raises
                 raise app_commands.CommandInvokeError(command, error) from error
         await report_error(fake.as_interaction(), raised.value)
@@ -260,4 +228,3 @@ async def test_privacy_choices_are_saved_per_user(bot: VoiceBot, world: World) -
 async def test_push_to_talk_needs_a_session(bot: VoiceBot, world: World) -> None:
     with pytest.raises(UserFacingError, match="not in a voice channel"):
         await cog(bot, "VoiceCog").talk.callback(cog(bot, "VoiceCog"), interaction(bot, world, 5).as_interaction())
-    assert manager_only in cog(bot, "VoiceCog").export.checks

@@ -212,3 +212,67 @@ def test_parse_persona_accepts_text_and_names_its_source() -> None:
 def test_persona_rejects_unknown_fact_keys_in_code() -> None:
     with pytest.raises(ValueError, match="favourite_food"):
         Persona(name="A", age=1, style="s", facts={"favourite_food": "x"})
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_deeply_nested_arrays_are_a_persona_error_not_a_crash(depth: int) -> None:
+    text = 'name = "A"\nage = 1\nstyle = "s"\naliases = ' + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(PersonaError) as info:
+        parse_persona(text, source="deep.toml")
+    assert "deep.toml" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "line"),
+    [
+        ('name = "A\\u0007i"\nage = 1\nstyle = "s"\n', "'name' must not contain control characters (U+0007)", 1),
+        ('name = "Ai\\nko"\nage = 1\nstyle = "s"\n', "'name' must not contain line breaks", 1),
+        ('name = "A"\nage = 1\nstyle = "s"\naliases = ["x\\u001b[31m"]\n', "'aliases' must not contain control", 4),
+        ('name = "A"\nage = 1\nstyle = "s"\n[facts]\nhobby = "go\\u0000"\n', "'facts.hobby' must not contain", 5),
+        ('name = "A"\nage = 1\nstyle = "s\\u0085t"\n', "'style' must not contain control characters (U+0085)", 3),
+        ('name = "A"\nage = 1\nstyle = "s"\n[extra_facts]\n"a\\u0001b" = "x"\n', "contains control characters", 4),
+    ],
+)
+def test_control_characters_are_refused_with_the_key_and_line(text: str, reason: str, line: int) -> None:
+    with pytest.raises(PersonaError) as info:
+        parse_persona(text, source="p.toml")
+    assert reason in info.value.reason and info.value.line == line
+
+
+def test_line_breaks_and_tabs_are_fine_in_style_and_facts() -> None:
+    text = 'name = "A"\nage = 1\nstyle = """Warm.\r\n\tShort sentences."""\n[facts]\nhobby = "go\\nchess"\n'
+    persona = parse_persona(text)
+    assert persona.style == "Warm.\r\n\tShort sentences." or persona.style == "Warm.\n\tShort sentences."
+    assert persona.facts["hobby"] == "go\nchess"
+
+
+def test_server_persona_limits_bound_every_text_and_count() -> None:
+    from bot.persona.loader import SERVER_PERSONA_LIMITS as LIMITS
+
+    def persona_text(**overrides: str) -> str:
+        fields = {"name": '"A"', "age": "1", "style": '"s"', **overrides}
+        return "\n".join(f"{key} = {value}" for key, value in fields.items()) + "\n"
+
+    fine = persona_text(name='"' + "n" * 64 + '"', aliases="[" + ", ".join(['"a"'] * 10) + "]")
+    assert parse_persona(fine, limits=LIMITS).name == "n" * 64
+    cases = [
+        (persona_text(name='"' + "n" * 65 + '"'), "'name' is 65 characters; at most 64 are allowed", 1),
+        (persona_text(style='"' + "s" * 1501 + '"'), "'style' is 1,501 characters; at most 1,500", 3),
+        (persona_text(greeting='"' + "g" * 301 + '"'), "'greeting' is 301 characters", 4),
+        (persona_text(aliases="[" + ", ".join(['"a"'] * 11) + "]"), "'aliases' has 11 names; at most 10", 4),
+        (persona_text(aliases='["' + "a" * 65 + '"]'), "'aliases' is 65 characters", 4),
+        (persona_text() + '[facts]\nhobby = "' + "h" * 501 + '"\n', "'facts.hobby' is 501 characters", 5),
+        (
+            persona_text() + "[extra_facts]\n" + "".join(f'k{i} = "v"\n' for i in range(26)),
+            "[extra_facts] has 26 facts; at most 25",
+            4,
+        ),
+        (persona_text() + "[extra_facts]\n" + "k" * 49 + ' = "v"\n', "characters; at most 48 are allowed", 5),
+    ]
+    for text, reason, line in cases:
+        with pytest.raises(PersonaError) as info:
+            parse_persona(text, source="server", limits=LIMITS)
+        assert reason in info.value.reason and info.value.line == line, (reason, info.value)
+        parse_persona(text)  # an operator's file has no such bounds
+    with pytest.raises(PersonaError, match="larger than a persona file may be"):
+        parse_persona(persona_text() + "# " + "x" * LIMITS.max_bytes, limits=LIMITS)

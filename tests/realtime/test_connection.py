@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.config import RealtimeConfig
+import pytest
+
+from bot.config import Dialect, RealtimeConfig
 from bot.persona import default_persona
+from bot.realtime.client_events import session_update
 from bot.realtime.connection import RealtimeConversation, session_settings
+from bot.realtime.protocol import Bounds
 from bot.secret import Secret
 from bot.session.protocols import Conversation
 from bot.store import GuildSettings
 from tests.realtime.conftest import ServerFactory
 from tests.realtime.helpers import FAST_RETRY
+from tests.realtime.schema import schema_problems
 from tests.realtime.server import UNIT_S, Peer, idle, tone_pcm16
 from tests.voice.fake_gateway import wait_until
 
@@ -47,14 +52,20 @@ class Listener:
     def on_tool_call(self, name: str, arguments: str, output: str) -> None:
         self._add("tool", name)
 
-    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
-        self._add("usage", (input_tokens, output_tokens, round(cost_usd, 6)))
+    def on_usage(self, input_tokens: int, output_tokens: int, cost_usd: float | None) -> None:
+        self._add("usage", (input_tokens, output_tokens, None if cost_usd is None else round(cost_usd, 6)))
 
     def on_reconnected(self) -> None:
         self._add("reconnected")
 
     def on_fatal_error(self, message: str) -> None:
         self._add("fatal", message)
+
+    def on_answer_failed(self, message: str) -> None:
+        self._add("answer_failed", message)
+
+    def on_settings_rejected(self, message: str) -> None:
+        self._add("settings_rejected", message)
 
     async def wait_for(self, name: str) -> None:
         async def seen() -> None:
@@ -73,6 +84,25 @@ def test_guild_settings_map_onto_the_session() -> None:
     assert settings.create_response is False and settings.interrupt_response is False
     assert [t["name"] for t in settings.tools] == ["get_your_info"]
     assert session_settings(default_persona(), GuildSettings(), default_voice="marin").voice == "marin"
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_semantic_vad_with_its_eagerness_keeps_the_bot_deciding_when_to_answer(dialect: Dialect) -> None:
+    guild = GuildSettings(turn_detection="semantic_vad", eagerness="high", silence_ms=800)
+    event = session_update(session_settings(default_persona(), guild, default_voice="marin"), dialect)
+    session = event["session"]
+    detection = session["audio"]["input"]["turn_detection"] if dialect == "ga" else session["turn_detection"]
+    assert detection == {
+        "type": "semantic_vad",
+        "eagerness": "high",
+        "create_response": False,
+        "interrupt_response": False,
+    }
+    assert schema_problems(event, dialect) == []
+    server_vad = session_update(session_settings(default_persona(), GuildSettings(), default_voice="marin"), dialect)
+    plain = server_vad["session"]
+    detection = plain["audio"]["input"]["turn_detection"] if dialect == "ga" else plain["turn_detection"]
+    assert detection["type"] == "server_vad" and detection["create_response"] is False
 
 
 async def turn(peer: Peer) -> None:
@@ -105,7 +135,7 @@ async def test_outputs_reach_the_listener_in_order(realtime_server: ServerFactor
     assert names.count("tool") == 1 and names.count("usage") == 2
     assert names.index("tool") < names.index("audio")  # the answer came after the tool output
     assert ("tool", "get_your_info") in listener.calls and ("assistant", "I'm 24.") in listener.calls
-    cost = (50 * 4 + 20 * 32 + 50 * 0.4 + 10 * 16 + 50 * 64) / 1e6
+    cost = ((100 - 30) * 4 + 30 * 0.4 + (20 - 20) * 32 + 20 * 0.4 + 10 * 16 + 50 * 64) / 1e6  # gpt-realtime-1.5
     assert ("usage", (120, 60, round(cost, 6))) in listener.calls
     assert "out of credit" in listener.calls[-1][1]
 
@@ -173,3 +203,45 @@ async def test_the_roster_is_replayed_after_a_dropped_connection(realtime_server
         await conversation.close()
     replayed = server.peers[1].session_updates[0]["session"]["instructions"]
     assert "Now in the voice channel with you: bob." in replayed
+
+
+async def test_a_lost_answer_and_refused_settings_reach_the_listener_and_the_conversation_goes_on(
+    realtime_server: ServerFactory,
+) -> None:
+    listener = Listener()
+    refuse_second = lambda event, n: ("invalid_value", "Invalid 'silence_duration_ms'") if n == 2 else None  # noqa: E731
+    async with realtime_server(idle, refuse_update=refuse_second) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        bounds = Bounds(response_created_s=0.2)
+        conversation = RealtimeConversation(
+            config, default_persona(), GuildSettings(), policy=FAST_RETRY, bounds=bounds
+        )
+        await conversation.start(listener)
+        await conversation.respond()  # the server never starts the answer
+        await listener.wait_for("answer_failed")
+        await conversation.apply_settings(GuildSettings(silence_ms=800), default_persona())
+        await listener.wait_for("settings_rejected")
+        await conversation.close()
+    assert ("answer_failed", "no answer started within 0.2 s") in listener.calls
+    assert ("settings_rejected", "Invalid 'silence_duration_ms'") in listener.calls
+    assert "fatal" not in [c[0] for c in listener.calls] and len(server.peers) == 1
+
+
+async def test_a_voice_change_waits_for_the_next_session_and_later_updates_never_carry_the_voice(
+    realtime_server: ServerFactory,
+) -> None:
+    listener = Listener()
+    async with realtime_server([idle, idle]) as server:
+        config = RealtimeConfig(provider="custom", url=server.url, api_key=Secret("test-key"))
+        conversation = RealtimeConversation(config, default_persona(), GuildSettings(voice="marin"), policy=FAST_RETRY)
+        await conversation.start(listener)
+        await conversation.set_roster(["alice"])
+        await conversation.apply_settings(GuildSettings(voice="cedar", silence_ms=700), default_persona())
+        await conversation.reset()
+        await listener.wait_for("reconnected")
+        await conversation.close()
+    first, second = (peer.session_updates for peer in server.peers)
+    assert first[0]["session"]["audio"]["output"]["voice"] == "marin"
+    assert all("voice" not in update["session"]["audio"]["output"] for update in first[1:])
+    assert first[-1]["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 700
+    assert second[0]["session"]["audio"]["output"]["voice"] == "cedar"  # the fresh session speaks the new voice

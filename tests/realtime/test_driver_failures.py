@@ -173,11 +173,14 @@ async def remember_and_drop(peer: Peer) -> None:
     await peer.drop()
 
 
-async def test_a_dropped_connection_reconnects_and_replays_config_and_conversation(
+async def test_a_dropped_connection_reconnects_replays_config_and_conversation_and_asks_again(
     realtime_server: ServerFactory,
 ) -> None:
     async def second(peer: Peer) -> None:
         await peer.configured.wait()
+        for _ in range(3):
+            await peer.expect("conversation.item.create")
+        await peer.expect("response.create")  # the answer cut by the drop is asked for again
         await peer.answer_with_audio(tone_pcm16(50), "Back again.")
         await idle(peer)
 
@@ -190,8 +193,9 @@ async def test_a_dropped_connection_reconnects_and_replays_config_and_conversati
     assert of_type(events, out.SessionReady) == [out.SessionReady(False), out.SessionReady(True)]
     replay = [e for e in server.peers[1].received if e["type"] != "input_audio_buffer.append"]
     assert replay[0]["type"] == "session.update" and replay[0]["session"]["tools"]
-    texts = [(e["item"]["role"], e["item"]["content"][0]["text"]) for e in replay[1:]]
+    texts = [(e["item"]["role"], e["item"]["content"][0]["text"]) for e in replay[1:4]]
     assert texts == [("user", "what's your hobby?"), ("assistant", "I climb."), ("assistant", "cut off")]
+    assert [e["type"] for e in replay[4:]] == ["response.create"]
     assert session.reconnects == 1
 
 

@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from bot.realtime import outputs as out
+from bot.realtime.carry import CarriedCall, RecentAudio, TurnCarry
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.events import GA_TO_BETA_NAMES
-from bot.realtime.protocol import RealtimeProtocol, ResponseState
+from bot.realtime.protocol import (
+    RESPONSE_CREATED_TIMEOUT_S,
+    RESPONSE_STALLED_TIMEOUT_S,
+    RealtimeProtocol,
+    ResponseState,
+)
+from bot.realtime.server_text import MAX_SERVER_TEXT_CHARS
 from tests.realtime.schema import schema_problems
 
 SETTINGS = SessionSettings(instructions="Be brief.")
@@ -260,12 +267,17 @@ def test_transcripts_are_reported_and_remembered_for_a_reconnect() -> None:
     assert wire.proto.history == [("user", "hi Aiko"), ("assistant", "hey!")]
 
 
-def test_usage_is_summed_over_responses_with_a_cost_estimate() -> None:
-    wire = Wire()
+def test_usage_is_summed_over_responses_with_each_cached_modality_at_its_own_rate() -> None:
+    wire = Wire(model="gpt-realtime-2")
     usage = {
         "input_tokens": 1_000_000,
         "output_tokens": 1_000_000,
-        "input_token_details": {"text_tokens": 500_000, "audio_tokens": 500_000, "cached_tokens": 100_000},
+        "input_token_details": {
+            "text_tokens": 500_000,
+            "audio_tokens": 500_000,
+            "cached_tokens": 300_000,
+            "cached_tokens_details": {"text_tokens": 100_000, "audio_tokens": 200_000},
+        },
         "output_token_details": {"text_tokens": 250_000, "audio_tokens": 750_000},
     }
     wire.feed(created("r1"))
@@ -275,8 +287,72 @@ def test_usage_is_summed_over_responses_with_a_cost_estimate() -> None:
     report = next(o for o in second if isinstance(o, out.UsageReport))
     assert next(o for o in first if isinstance(o, out.UsageReport)).total.input_tokens == 1_000_000
     assert report.total.input_tokens == 2_000_000 and report.total.responses == 2
-    # per response: 400k text in $1.60, 500k audio in $16, 100k cached $0.04, 250k text out $4, 750k audio out $48
-    assert report.total_cost_usd == pytest.approx(2 * (1.6 + 16 + 0.04 + 4 + 48))
+    # per response (gpt-realtime-2): 400k text in $1.60 + 100k cached text $0.04 + 300k audio in $9.60
+    # + 200k cached audio $0.08 + 250k text out $6 + 750k audio out $48
+    per_response = 1.6 + 0.04 + 9.6 + 0.08 + 6 + 48
+    assert report.part_cost_usd == pytest.approx(per_response)
+    assert report.total_cost_usd == pytest.approx(2 * per_response)
+
+
+def test_the_issues_recorded_usage_with_cached_audio_costs_what_openai_bills() -> None:
+    """The input side of a recorded gpt-realtime response.done (text 59, audio 73, cached 64 of which audio 64);
+    the output side (18 text, 152 audio) is chosen so the old sum gives the $0.0124 the issue reports."""
+    usage = {
+        "input_tokens": 132,
+        "output_tokens": 170,
+        "input_token_details": {
+            "text_tokens": 59,
+            "audio_tokens": 73,
+            "cached_tokens": 64,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64},
+        },
+        "output_token_details": {"text_tokens": 18, "audio_tokens": 152},
+    }
+    wire = Wire(model="gpt-realtime-2025-08-28")  # a dated snapshot takes its family's prices
+    wire.feed(created("r1"))
+    [report] = [o for o in wire.feed(done("r1", usage=usage)) if isinstance(o, out.UsageReport)]
+    assert f"{report.total_cost_usd:.4f}" == "0.0106"
+    old_formula = (max(59 - 64, 0) * 4 + 73 * 32 + 64 * 0.4 + 18 * 16 + 152 * 64) / 1e6
+    assert f"{old_formula:.4f}" == "0.0124"
+
+
+def test_an_unknown_model_counts_tokens_but_its_cost_is_unknown_until_the_server_names_a_known_one() -> None:
+    wire = Wire(model="my-azure-deployment")
+    wire.feed(created("r1"))
+    [report] = [o for o in wire.feed(done("r1", usage={"input_tokens": 10})) if isinstance(o, out.UsageReport)]
+    assert report.total.input_tokens == 10 and report.total_cost_usd is None and report.part_cost_usd is None
+    assert wire.proto.usage_summary().endswith("cost unknown")
+    wire.feed({"type": "session.updated", "session": {"model": "gpt-realtime-1.5"}})
+    assert wire.proto.model == "gpt-realtime-1.5" and wire.proto.usage_summary().startswith("10 input tokens")
+    assert "about $0.0000" in wire.proto.usage_summary()
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "cost"),
+    [
+        ("gpt-transcribe", {"type": "duration", "seconds": 120}, 2 * 0.0045),
+        ("gpt-4o-transcribe", {"type": "tokens", "input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100,
+                               "input_token_details": {"audio_tokens": 900, "text_tokens": 100}},
+         (100 * 2.5 + 900 * 6 + 100 * 10) / 1e6),
+        ("some-new-transcriber", {"type": "duration", "seconds": 60}, None),
+    ],
+)  # fmt: skip
+def test_transcription_usage_is_counted_at_the_transcription_models_price(
+    model: str, usage: dict[str, Any], cost: float | None
+) -> None:
+    wire = Wire(settings=SessionSettings(instructions="x", transcription_model=model), model="gpt-realtime-1.5")
+    outputs = wire.feed(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "u1",
+            "content_index": 0,
+            "transcript": "hello",
+            "usage": usage,
+        }
+    )
+    [report] = [o for o in outputs if isinstance(o, out.UsageReport)]
+    assert report.total.transcriptions == 1
+    assert report.total_cost_usd == (None if cost is None else pytest.approx(cost))
 
 
 def test_fatal_server_errors_are_flagged() -> None:
@@ -299,3 +375,132 @@ def test_audio_is_split_below_the_append_limit_and_must_be_whole_samples() -> No
     assert wire.kinds() == ["input_audio_buffer.append"]
     with pytest.raises(ValueError):
         wire.proto.push_audio(b"\x00")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_an_unanswered_request_is_sent_once_more_then_given_up_at_the_named_bound() -> None:
+    clock = Clock()
+    wire = Wire(now=clock)
+    wire.proto.send_text("hi")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]
+    clock.now_s = RESPONSE_CREATED_TIMEOUT_S - 0.1
+    assert wire.proto.check_timers() == [] and wire.kinds() == []
+    clock.now_s = RESPONSE_CREATED_TIMEOUT_S
+    assert wire.proto.check_timers() == [] and wire.kinds() == ["response.create"]
+    clock.now_s = 2 * RESPONSE_CREATED_TIMEOUT_S
+    assert wire.proto.check_timers() == [out.AnswerFailed("no answer started within 10 s")]
+    assert wire.kinds() == [] and wire.proto.state is ResponseState.IDLE and not wire.proto.answer_owed
+
+
+def test_a_stalled_response_is_cancelled_and_given_up() -> None:
+    clock = Clock()
+    wire = Wire(now=clock)
+    wire.proto.request_response()
+    wire.feed(created("r1"))
+    wire.drain()
+    clock.now_s = RESPONSE_STALLED_TIMEOUT_S - 1
+    wire.feed(audio("r1", "a1", bytes(96)))  # progress resets the bound
+    clock.now_s = 2 * RESPONSE_STALLED_TIMEOUT_S - 2
+    assert wire.proto.check_timers() == []
+    clock.now_s = 2 * RESPONSE_STALLED_TIMEOUT_S
+    [failed] = wire.proto.check_timers()
+    assert isinstance(failed, out.AnswerFailed) and wire.drain() == [{"type": "response.cancel", "response_id": "r1"}]
+    assert not wire.proto.busy
+
+
+def test_a_turn_cut_before_its_transcript_is_carried_as_audio_with_its_label() -> None:
+    wire = Wire()
+    speech = bytes(range(256)) * 48 * 3  # 768 ms of distinct bytes
+    wire.proto.push_audio(bytes(48 * 100) + speech[: 48 * 500] + bytes(48 * 300))
+    wire.feed({"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 100})
+    wire.feed({"type": "input_audio_buffer.speech_stopped", "item_id": "u1", "audio_end_ms": 600})
+    wire.feed({"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    wire.proto.label_turn(None, "Alice")
+    wire.proto.request_response()
+    carry = wire.proto.carry()
+    assert carry.answer_owed and carry.label == "Alice" and carry.user_audio == speech[: 48 * 500]
+
+    resumed = Wire(carry=carry, history=[("user", "earlier")])
+    resumed.proto.start()
+    sent = resumed.drain()
+    assert [e["type"] for e in sent] == ["session.update", *["conversation.item.create"] * 3, "response.create"]
+    assert sent[2]["item"]["content"][0]["text"] == "[Alice is speaking]"
+    assert base64.b64decode(sent[3]["item"]["content"][0]["audio"]) == speech[: 48 * 500]
+    assert resumed.proto.carry().user_audio == carry.user_audio  # a second drop still carries it
+
+
+def test_a_transcribed_and_answered_turn_carries_nothing() -> None:
+    wire = Wire()
+    wire.feed({"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    wire.feed(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "u1",
+            "content_index": 0,
+            "transcript": "hello",
+        }
+    )
+    wire.proto.request_response()
+    assert wire.proto.carry().answer_owed and wire.proto.carry().user_audio == b""  # the words are in the history
+    wire.feed(created("r1"))
+    wire.feed(done("r1"))
+    assert wire.proto.carry() == TurnCarry()
+
+
+def test_json_nested_past_the_recursion_limit_is_one_malformed_event() -> None:
+    wire = Wire()
+    assert wire.proto.receive_text('{"type": "error", "error": ' + "[" * 100_000 + "]" * 100_000 + "}") == []
+    assert wire.proto.stats.malformed_events == 1
+
+
+def test_server_text_is_redacted_and_truncated() -> None:
+    wire = Wire(secrets=["sk-abcdef123456"])
+    [error] = wire.feed({"type": "error", "error": {"code": "x", "message": "key sk-abcdef123456 " + "y" * 1000}})
+    assert isinstance(error, out.ErrorReported) and error.message.startswith("key *** yyy")
+    assert len(error.message) == MAX_SERVER_TEXT_CHARS
+
+
+def test_a_reset_forgets_the_unanswered_turn() -> None:
+    wire = Wire()
+    wire.feed(created("r1"))
+    wire.feed(call("r1", "c1"))
+    assert wire.proto.carry().answer_owed
+    wire.proto.forget_turn()
+    assert wire.proto.carry() == TurnCarry()
+
+
+def test_recent_audio_keeps_the_last_30_s_addressed_by_session_ms() -> None:
+    recent = RecentAudio()
+    second = bytes(48_000)  # 1 s of 24 kHz pcm16
+    for n in range(40):
+        recent.append(bytes([n]) * len(second))
+    assert recent.between(39_000, 40_000) == bytes([39]) * len(second)
+    assert recent.between(5_000, 6_000) == b""  # long gone
+    kept = recent.between(0, 40_000)
+    assert 30 * len(second) <= len(kept) <= 35 * len(second) and kept.endswith(bytes([39]))
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+def test_a_resumed_turn_is_valid_in_both_dialects_and_waits_for_a_running_tool(dialect: str) -> None:
+    calls = (CarriedCall("c1", "get_your_info", '{"query": "age"}', "24"), CarriedCall("c2", "get_your_info", "{}"))
+    wire = Wire(dialect, carry=TurnCarry(True, calls, bytes(4800), "Bob"))
+    wire.proto.start()
+    sent = wire.drain()  # every event checked against the dialect's schema
+    kinds = [(e["type"], e.get("item", {}).get("type")) for e in sent]
+    assert kinds == [
+        ("session.update", None),
+        ("conversation.item.create", "message"),  # [Bob is speaking]
+        ("conversation.item.create", "message"),  # his audio
+        ("conversation.item.create", "function_call"),
+        ("conversation.item.create", "function_call_output"),
+        ("conversation.item.create", "function_call"),
+    ]  # no response.create while c2 still runs
+    assert wire.proto.tool_output("c2", "{}")
+    assert wire.kinds() == ["conversation.item.create", "response.create"]

@@ -86,7 +86,7 @@ async def test_a_file_that_is_not_a_wav_is_rejected(tmp_path: Path) -> None:
     lines: list[str] = []
     options = SimulationOptions(bogus, tmp_path / "out.wav", url="ws://127.0.0.1:9/v1")
     assert await run_simulation(options, lines.append) == EXIT_BAD_INPUT
-    assert len(lines) == 1 and "PCM WAV" in lines[0] and lines[0].startswith("error: ")
+    assert len(lines) == 1 and "not a WAV file" in lines[0] and lines[0].startswith("error: ")
 
 
 async def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path, unused_tcp_port: int) -> None:

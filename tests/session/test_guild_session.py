@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,10 @@ from bot.audio.formats import DISCORD_FRAME_BYTES
 from bot.persona import default_persona
 from bot.session.guild_session import GuildSession
 from bot.session.limits import SessionLimits, StopReason
-from bot.store import GuildSettings, SettingsStore
-from bot.store.sqlite import SqliteStore
+from bot.store import GuildSettings, SettingsStore, Usage
+from bot.store.sqlite import DB_FILENAME, SqliteStore
 from tests.session.doubles import Clock, Player, Talk, Voice
+from tests.store.doubles import FailingWrites
 from tests.voice.fake_gateway import wait_until
 
 
@@ -196,6 +198,15 @@ async def test_usage_is_stored_per_day(rig: Rig) -> None:
     assert rig.talk.closed and rig.voice.disconnected
 
 
+async def test_usage_of_an_unpriced_model_counts_tokens_and_shows_cost_unknown(rig: Rig) -> None:
+    rig.session.on_usage(1000, 200, 0.01)
+    rig.session.on_usage(500, 100, None)
+    assert (rig.session.figures.input_tokens, rig.session.figures.cost_known) == (1500, False)
+    fields = {f.name: f.value for f in (await rig.session.status_embed(rig.store)).fields}
+    assert fields["This session"] == f"1,500 in / 300 out tokens · {texts.COST_UNKNOWN}"
+    await rig.session.close("test")
+
+
 async def test_limits_end_the_session_with_a_notice(rig: Rig) -> None:
     assert rig.session.check_limits() is None
     rig.voice.humans = 0
@@ -260,6 +271,17 @@ async def test_a_fatal_realtime_error_is_posted_and_ends_the_session(rig: Rig) -
     await wait_until(lambda: bool(rig.ended))  # closing writes usage to the store, on its thread
     assert rig.posts[-1] == texts.REALTIME_FAILED.format(reason="the API key was rejected")
     assert rig.ended == ["realtime failed"] and rig.voice.disconnected
+
+
+async def test_a_lost_answer_and_refused_settings_are_posted_and_the_session_goes_on(rig: Rig) -> None:
+    rig.session.on_answer_failed("no answer started within 10 s")
+    rig.session.on_settings_rejected("Invalid value: 'bogus'")
+    await settle()
+    assert rig.posts[-2:] == [
+        texts.ANSWER_FAILED.format(reason="no answer started within 10 s"),
+        texts.SETTINGS_REFUSED.format(reason="Invalid value: 'bogus'"),
+    ]
+    assert rig.ended == [] and not rig.voice.disconnected
 
 
 async def test_a_voice_that_keeps_failing_is_posted_and_ends_the_session(rig: Rig) -> None:
@@ -364,7 +386,7 @@ async def test_opted_out_users_are_hidden_in_transcripts_and_not_heard_in_name_m
     rig.session.on_user_transcript("item-u1", "my secret plans for tonight")
     assert not any("secret" in post for post in rig.posts)
     assert rig.posts[-1] == texts.hidden_turn_line()
-    assert rig.voice.gate is not None and rig.voice.gate(7)  # always mode: everyone is heard
+    assert rig.voice.gate is not None and not rig.voice.gate(7) and rig.voice.gate(5)  # opted out: never sent
     await rig.session.apply_settings(GuildSettings(transcripts=True, mode="name"))
     assert not rig.voice.gate(7) and rig.voice.gate(5)
     assert rig.posts.count(texts.TRANSCRIPTS_NOTICE) == 1  # once per session
@@ -405,3 +427,143 @@ async def test_talk_time_per_user_and_turn_timings_are_recorded(rig: Rig) -> Non
     await rig.session.close("test")
     talkers = dict(await rig.store.top_talkers(1, "2026-11-01", 5))
     assert talkers == {5: pytest.approx(0.4), 7: pytest.approx(0.2)}
+
+
+# -- failure paths: the store fails --------------------------------------------------------------------------------
+
+
+@dataclass
+class FailingRig(Rig):
+    failing: FailingWrites
+
+
+async def failing_rig(tmp_path: Path, busy_timeout_s: float = 2.0) -> FailingRig:
+    """A session on a real SQLite file whose writes fail while ``failing.failing`` is set (a locked or full disk)."""
+    voice, player, talk, clock = Voice(), Player(), Talk(), Clock()
+    posts: list[str] = []
+    ended: list[str] = []
+    failing = FailingWrites(await SqliteStore.open(tmp_path / DB_FILENAME, busy_timeout_s=busy_timeout_s))
+    failing.failing = False
+    session = GuildSession(
+        guild_id=1,
+        persona=default_persona(),
+        settings=GuildSettings(),
+        voice=voice,
+        playback=player,
+        conversation=talk,
+        store=failing.as_store(),
+        privacy={},
+        used_today_before_s=0.0,
+        limits=SessionLimits(idle_leave_s=60, max_session_s=3600),
+        on_end=lambda _s, reason: ended.append(reason),
+        post=posts.append,
+        now=clock,
+        today=lambda: "2026-11-24",
+    )
+    return FailingRig(session, voice, player, talk, clock, posts, ended, failing.inner, failing)
+
+
+async def test_close_releases_everything_when_the_store_fails(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rig = await failing_rig(tmp_path)
+    rig.session.start()
+    rig.session.on_assistant_audio("a1", b"\0" * 4800)
+    rig.failing.failing = True
+    rig.session.on_usage(1200, 300, 0.05)  # an answer's usage cannot be written: kept, and no error escapes
+    rig.clock.now_s += 90
+    await rig.session.close("left by command")
+    assert rig.talk.closed and rig.voice.disconnected and rig.player.queued == {}
+    assert rig.voice.handler is None
+    assert "usage could not be written when the session closed" in caplog.text
+    assert "90.0 s, 1200 input tokens, 300 output tokens, $0.0500" in caplog.text  # logged with its figures
+    assert await rig.store.usage(1, "2026-11-24") == Usage()
+    await rig.store.close()
+
+
+async def test_an_answers_usage_that_fails_is_kept_and_goes_with_the_next_write(tmp_path: Path) -> None:
+    rig = await failing_rig(tmp_path)
+    rig.session.start()
+    rig.failing.failing = True
+    rig.session.on_usage(1200, 300, 0.05)  # written by a task of its own, which fails
+    await rig.session.record.settle()
+    assert rig.failing.refused == ["adding usage"]
+    assert (rig.session.record.unwritten.input_tokens, rig.session.record.unwritten.output_tokens) == (1200, 300)
+    rig.failing.failing = False
+    rig.session.on_usage(100, 20, 0.01)  # the next answer's write takes the kept figures along
+    await rig.session.record.settle()
+    assert not rig.session.record.unwritten
+    usage = await rig.store.usage(1, "2026-11-24")
+    assert (usage.input_tokens, usage.output_tokens) == (1300, 320) and usage.cost_usd == pytest.approx(0.06)
+    await rig.session.close("test")
+    await rig.store.close()
+
+
+async def test_close_releases_everything_when_the_sqlite_file_is_locked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second connection (another process, in real life) holds the write lock while the session closes."""
+    rig = await failing_rig(tmp_path, busy_timeout_s=0.2)
+    rig.session.start()
+    rig.clock.now_s += 30
+    locker = sqlite3.connect(tmp_path / DB_FILENAME, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        await rig.session.close("shutting down")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert rig.talk.closed and rig.voice.disconnected
+    assert "usage could not be written when the session closed; given up: 30.0 s" in caplog.text
+    await rig.store.close()
+
+
+async def test_a_failing_store_does_not_stop_the_limit_watchdog_nor_lose_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.session.lifetime.LIMIT_CHECK_INTERVAL_S", 0.01)
+    rig = await failing_rig(tmp_path)
+    rig.failing.failing = True
+    rig.session.start()
+    rig.session.on_usage(100, 20, 0.01)
+    rig.clock.now_s += 10
+    await wait_until(lambda: rig.failing.refused.count("adding usage") >= 3)  # several watchdog steps fail
+    assert (await rig.store.usage(1, "2026-11-24")).seconds == 0.0 and rig.ended == []
+    rig.failing.failing = False
+    await wait_until(lambda: not rig.session.record.unwritten)  # the next step writes everything kept
+    usage = await rig.store.usage(1, "2026-11-24")
+    assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (10.0, 100, 20)
+    rig.voice.humans = 0
+    rig.session.on_presence_changed()
+    rig.clock.now_s += 61
+    await wait_until(lambda: bool(rig.ended))  # ... and still enforces the limits
+    assert rig.ended == ["alone"] and rig.voice.disconnected
+    await rig.store.close()
+
+
+async def test_an_opted_out_member_is_never_sent_and_cannot_interrupt_in_always_mode(rig: Rig) -> None:
+    await rig.store.set_privacy(1, 7, no_listen=True)
+    await rig.session.refresh_privacy()
+    rig.session.start()
+    assert rig.session.mode.value == "always"
+    assert rig.voice.gate is not None and not rig.voice.gate(7) and rig.voice.gate(5)
+    rig.session.on_assistant_audio("item-1", b"\0" * 4800)
+    rig.session.on_speech_started()
+    talk(rig, 7, 600)  # loud and long: would interrupt if carol were heard
+    await settle()
+    assert rig.talk.interrupts == [] and rig.player.queued == {"item-1": 4800}
+    await rig.session.close("test")
+    assert dict(await rig.store.top_talkers(1, "2026-11-01", 5)) == {}  # and no talk time is kept for her
+
+
+async def test_forget_member_drops_what_the_live_session_has_not_written(rig: Rig) -> None:
+    rig.session.start()
+    rig.voice.spoken = {5: [1000.1]}
+    talk(rig, 5, 400)
+    talk(rig, 7, 200)
+    rig.session.on_speech_started()
+    rig.session.on_speech_stopped()
+    rig.session.on_turn_committed("item-u1", None)
+    assert "alice" in rig.session.recent_speakers()
+    await rig.session.forget_member(5)
+    assert "alice" not in rig.session.recent_speakers()
+    await rig.session.close("test")
+    assert dict(await rig.store.top_talkers(1, "2026-11-01", 5)) == {7: pytest.approx(0.2)}

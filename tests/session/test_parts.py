@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -254,12 +255,87 @@ async def test_usage_the_store_refused_is_kept_for_the_next_step(
     failing = FailingWrites(store)
     record = SessionRecord(make_state(clock), failing.as_store(), member_names=dict)
     record.voiced_frame(5, clock.now_s)
-    record.usage(100, 50, 0.01)  # this answer's tokens: refused, logged, and the session goes on
-    await record.write_usage(30.0)
-    assert failing.refused == ["adding usage", "adding usage"]
-    assert "token usage was not saved" in caplog.text and "kept for the next step" in caplog.text
+    record.usage(100, 50, 0.01)  # this answer's tokens: its own write task is refused, and the session goes on
+    assert not await record.write_usage(30.0)
+    assert failing.refused == ["adding usage", "adding usage"]  # the answer's write, then the step's
+    assert caplog.text.count("usage not written yet") == 2 and "kept for the next try" in caplog.text
+    kept = record.unwritten
+    assert (kept.seconds, kept.input_tokens, kept.output_tokens, kept.talk_s) == (30.0, 100, 50, {5: 0.02})
     failing.failing = False
     record.voiced_frame(5, clock.now_s)
-    await record.write_usage(45.0)
-    assert (await store.usage(1, DAY)).seconds == 45.0  # the refused 30 s step was not lost
+    assert await record.write_usage(45.0)
+    usage = await store.usage(1, DAY)
+    assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (45.0, 100, 50)  # nothing refused was lost
     assert dict(await store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.04)}  # both frames
+    assert not record.unwritten
+
+
+class HeldWrites:
+    """A real store whose ``add_usage`` waits for :attr:`release` (a slow disk or server), after setting
+    :attr:`entered`."""
+
+    def __init__(self, inner: SettingsStore) -> None:
+        self.inner = inner
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def add_usage(self, guild_id: int, day: str, **counters: Any) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await self.inner.add_usage(guild_id, day, **counters)
+
+
+async def test_usage_arriving_while_a_write_is_under_way_is_neither_lost_nor_counted_twice(
+    store: SettingsStore,
+) -> None:
+    clock = Clock()
+    held = HeldWrites(store)
+    record = SessionRecord(make_state(clock), cast(SettingsStore, held), member_names=dict)
+    record.voiced_frame(5, clock.now_s)
+    step = asyncio.get_running_loop().create_task(record.write_usage(10.0))
+    await held.entered.wait()  # the step has taken its figures and waits on the store
+    record.usage(100, 50, 0.01)  # an answer ends meanwhile
+    record.voiced_frame(7, clock.now_s)
+    forgetting = asyncio.get_running_loop().create_task(record.forget_member(5))
+    await asyncio.sleep(0.01)
+    assert not forgetting.done()  # it waits for the write under way (forget-me deletes what that write stores)
+    held.release.set()
+    assert not await step  # written, but the answer's tokens arrived after its figures were taken
+    await forgetting
+    await record.settle()
+    assert not record.unwritten
+    usage = await store.usage(1, DAY)
+    assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (10.0, 100, 50)
+    assert dict(await store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.02), 7: pytest.approx(0.02)}
+
+
+async def test_close_waits_for_the_answers_writes_and_logs_what_it_gives_up(
+    store: SettingsStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, player, talk = Clock(), Player(), Talk()
+    state = make_state(clock)
+    failing = FailingWrites(store)
+    failing.failing = False
+    record = SessionRecord(state, failing.as_store(), member_names=dict)
+    lifetime = SessionLifetime(
+        state, record, player, talk, limits=SessionLimits(), used_today_before_s=0.0, releases=(), detach=lambda: None
+    )
+    record.usage(300, 60, 0.02)  # its write task has not run yet when the session closes
+    clock.now_s += 20
+    await lifetime.close("test")
+    usage = await store.usage(1, DAY)
+    assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (20.0, 300, 60)
+    assert "given up" not in caplog.text
+
+    state = make_state(clock)
+    record = SessionRecord(state, failing.as_store(), member_names=dict)
+    lifetime = SessionLifetime(
+        state, record, player, talk, limits=SessionLimits(), used_today_before_s=0.0, releases=(), detach=lambda: None
+    )
+    failing.failing = True
+    record.usage(7, 3, 0.5)
+    await lifetime.close("test")
+    assert "usage could not be written when the session closed; given up: 0.0 s, 7 input tokens" in caplog.text

@@ -1,4 +1,5 @@
-"""The session registry: one session per guild, moves, failures that stay in their guild, shutdown."""
+"""The session registry: one session per guild, who may move it, moves that start afresh, failures that stay in
+their guild, shutdown."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any, cast
 import discord
 import pytest
 
+from bot import texts
 from bot.persona import Persona, default_persona
-from bot.session.registry import JoinError, Session, SessionManager
+from bot.session.registry import InUseError, JoinError, JoinOutcome, Session, SessionManager, VoiceTarget
 from bot.store import GuildSettings, SettingsStore
 
 
@@ -26,13 +28,18 @@ class RecordingSession:
     calls: list[str] = field(default_factory=list)
     persona: Persona = field(default_factory=default_persona)
     fail_close: bool = False
+    humans: int = 0
 
-    async def move_to(self, channel: discord.VoiceChannel) -> None:
-        self.calls.append(f"move {channel.id}")
-        self.channel_id = channel.id
+    def humans_present(self) -> int:
+        return self.humans
 
     async def apply_settings(self, settings: GuildSettings) -> None:
         self.calls.append(f"settings {settings.voice}")
+
+    async def announce(self, notice: str, wait_s: float) -> None:
+        self.calls.append(f"announce {notice} within {wait_s:g} s")
+        if self.fail_close:
+            raise RuntimeError("boom")
 
     async def close(self, reason: str) -> None:
         self.calls.append(f"close {reason}")
@@ -54,8 +61,11 @@ class RecordingSession:
     async def refresh_privacy(self) -> None:
         self.calls.append("privacy")
 
+    async def forget_member(self, user_id: int) -> None:
+        self.calls.append(f"forget {user_id}")
 
-def channel(guild_id: int, channel_id: int) -> discord.VoiceChannel:
+
+def channel(guild_id: int, channel_id: int) -> VoiceTarget:
     return cast(discord.VoiceChannel, SimpleNamespace(id=channel_id, guild=SimpleNamespace(id=guild_id)))
 
 
@@ -65,7 +75,7 @@ class Factory:
         self.fail_guilds: set[int] = set()
         self.delay_s = 0.0
 
-    async def __call__(self, vc: discord.VoiceChannel, text: Any, ended: Callable[[Session, str], None]) -> Session:
+    async def __call__(self, vc: VoiceTarget, text: Any, ended: Callable[[Session, str], None]) -> Session:
         await asyncio.sleep(self.delay_s)
         if vc.guild.id in self.fail_guilds:
             raise ConnectionError("voice server unreachable")
@@ -74,18 +84,44 @@ class Factory:
         return session
 
 
-async def test_one_session_per_guild_and_moves_within_a_guild() -> None:
+async def test_one_session_per_guild_and_a_move_starts_a_fresh_one() -> None:
     factory = Factory()
     manager = SessionManager(factory)
-    first, moved = await manager.join(channel(1, 10))
-    assert not moved
-    again, moved = await manager.join(channel(1, 10))
-    assert again is first and not moved
-    same, moved = await manager.join(channel(1, 11))
-    assert same is first and moved
-    assert cast(RecordingSession, first).calls == ["move 11"]
+    first, outcome = await manager.join(channel(1, 10))
+    assert outcome is JoinOutcome.JOINED
+    again, outcome = await manager.join(channel(1, 10))
+    assert again is first and outcome is JoinOutcome.ALREADY_HERE
+    moved, outcome = await manager.join(channel(1, 11))  # nobody with the bot: anyone may bring it over
+    assert outcome is JoinOutcome.MOVED and moved is not first and moved.channel_id == 11
+    assert cast(RecordingSession, first).calls == ["close moved to another channel"]  # nothing carried over
+    assert manager.get(1) is moved
     await manager.join(channel(2, 20))
-    assert len(manager) == 2 and len(factory.made) == 2
+    assert len(manager) == 2 and len(factory.made) == 3
+
+
+async def test_only_a_manager_takes_the_bot_away_from_people() -> None:
+    manager = SessionManager(Factory())
+    busy, _ = await manager.join(channel(1, 10))
+    cast(RecordingSession, busy).humans = 3
+    with pytest.raises(InUseError, match=r"in use in <#10> \(3 people\); a manager can move me") as refused:
+        await manager.join(channel(1, 11))
+    assert (refused.value.channel_id, refused.value.humans) == (10, 3)
+    assert manager.get(1) is busy and cast(RecordingSession, busy).calls == []
+    taken, outcome = await manager.join(channel(1, 11), may_take_over=True)
+    assert outcome is JoinOutcome.MOVED and taken.channel_id == 11
+    assert cast(RecordingSession, busy).calls == ["close moved to another channel"]
+
+
+async def test_a_moderator_drag_starts_afresh_unless_something_else_happened_first() -> None:
+    manager = SessionManager(Factory())
+    dragged, _ = await manager.join(channel(1, 10))
+    fresh = await manager.follow(dragged, channel(1, 12))
+    assert fresh is not None and fresh is not dragged and manager.get(1) is fresh and fresh.channel_id == 12
+    assert cast(RecordingSession, dragged).calls == ["close moved by a moderator"]
+    assert await manager.follow(dragged, channel(1, 13)) is None  # a stale event: the new session stays
+    assert manager.get(1) is fresh
+    assert not await manager.leave(1, "stale disconnect", only=dragged)
+    assert manager.get(1) is fresh
 
 
 async def test_concurrent_joins_in_one_guild_make_one_session() -> None:
@@ -113,8 +149,8 @@ async def test_a_session_that_ends_by_itself_is_forgotten() -> None:
     session, _ = await manager.join(channel(1, 10))
     cast(RecordingSession, session).ended(session, "alone")
     assert manager.get(1) is None
-    replacement, moved = await manager.join(channel(1, 10))
-    assert replacement is not session and not moved
+    replacement, outcome = await manager.join(channel(1, 10))
+    assert replacement is not session and outcome is JoinOutcome.JOINED
 
 
 async def test_leave_settings_and_shutdown() -> None:
@@ -129,4 +165,33 @@ async def test_leave_settings_and_shutdown() -> None:
     await manager.close_all()  # one session failing to close does not stop the others or raise
     assert cast(RecordingSession, one).calls == ["settings cedar", "close left by command"]
     assert cast(RecordingSession, two).calls == ["close shutting down"]
+    assert len(manager) == 0
+
+
+async def test_a_full_process_refuses_a_new_session_with_a_friendly_sentence_but_still_moves() -> None:
+    factory = Factory()
+    factory.delay_s = 0.05
+    manager = SessionManager(factory, max_sessions=2)
+    outcomes = await asyncio.gather(
+        *(manager.join(channel(guild, guild * 10)) for guild in (1, 2, 3)), return_exceptions=True
+    )  # three joins at once: the ones still starting count, so the third is refused
+    refused = [o for o in outcomes if isinstance(o, JoinError)]
+    assert len(refused) == 1 and str(refused[0]) == texts.PROCESS_FULL
+    assert len(manager) == 2 and len(factory.made) == 2
+    session, moved = await manager.join(channel(1, 11))  # moving within a guild is not a new session
+    assert moved and session.channel_id == 11
+    await manager.leave(2, "left")
+    await manager.join(channel(3, 30))  # room again
+    assert len(manager) == 2
+
+
+async def test_shutdown_tells_each_channel_before_closing_even_when_one_fails() -> None:
+    manager = SessionManager(Factory())
+    one, _ = await manager.join(channel(1, 10))
+    two, _ = await manager.join(channel(2, 20))
+    cast(RecordingSession, two).fail_close = True
+    await manager.close_all("restarting", notice=texts.RESTARTING, notice_wait_s=4.0)
+    announce = f"announce {texts.RESTARTING} within 4 s"
+    assert cast(RecordingSession, one).calls == [announce, "close restarting"]
+    assert cast(RecordingSession, two).calls == [announce, "close restarting"]  # its notice failed; still closed
     assert len(manager) == 0

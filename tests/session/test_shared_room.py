@@ -199,8 +199,8 @@ async def test_an_opted_out_users_words_never_appear_in_transcripts(tmp_path: Pa
         posts = lounge.posts()
         assert not any("llama" in post or "secret" in post for post in posts)
         assert "**(someone):** …" in posts
-        assert posts[0].startswith("📝 Transcripts are on")
-        export = await lounge.command("VoiceCog", "export", CAROL)  # carol is a manager (DJ role)
+        assert posts[0].startswith("🎙️ **Aiko** is listening") and "Transcripts are **on**" in posts[0]
+        export = await lounge.command("VoiceAdminCog", "export", CAROL)  # carol is a manager (DJ role)
         assert export.last.ephemeral and export.last.file is not None
         stored = json.loads(export.last.file.fp.read())
         assert stored["privacy"] and "llama" not in json.dumps(stored) and "carol" not in json.dumps(stored)

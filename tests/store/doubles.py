@@ -44,9 +44,9 @@ class FailingWrites:
         self._refuse("saving privacy choices")
         return await self.inner.set_privacy(guild_id, user_id, **choices)
 
-    async def delete_guild(self, guild_id: int) -> int:
+    async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
         self._refuse("deleting a server's data")
-        return await self.inner.delete_guild(guild_id)
+        return await self.inner.delete_guild(guild_id, forget_choices=forget_choices)
 
     async def delete_user(self, user_id: int, guild_id: int | None = None, *, forget_choices: bool = False) -> int:
         self._refuse("deleting a member's data")

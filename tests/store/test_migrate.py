@@ -20,12 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pg-pass-must-not-leak-9876"
 
 
-def migrate(*args: str, database_url: str | None) -> subprocess.CompletedProcess[str]:
+def empty_settings(directory: Path) -> Path:
+    """An empty settings file (``--env-file`` must name one that exists), so the developer's ``.env`` stays out."""
+    path = directory / "empty.env"
+    path.write_text("", encoding="utf-8")
+    return path
+
+
+def migrate(*args: str, database_url: str | None, settings: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "OPENAI_", "DATABASE_"))}
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     return subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", os.devnull, "store", "migrate", *args],
+        [sys.executable, "-m", "bot", "--env-file", str(settings), "store", "migrate", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -41,7 +48,7 @@ def with_password(url: Secret) -> str:
 
 async def filled_sqlite(path: Path) -> StoreRows:
     store = await SqliteStore.open(path)
-    await store.update(1, {"voice": "ash", "mode": "name", "daily_budget_min": 30})
+    await store.update(1, {"voice": "ash", "mode": "name", "daily_budget_min": 30, "turn_detection": "semantic_vad"})
     await store.update(2, {"transcripts": True, "transcript_channel_id": 555})
     await store.add_usage(1, "2026-11-29", seconds=60, input_tokens=10, output_tokens=20, cost_usd=0.5)
     await store.add_usage(1, "2026-11-30", seconds=30)
@@ -62,13 +69,14 @@ async def test_migrate_copies_every_row_reports_counts_and_is_idempotent(
     url = await postgres_server.create_database("migrate")
     report = "Copied into PostgreSQL: guild_settings 2 rows, usage 2 rows, user_usage 3 rows, user_privacy 1 rows\n"
     for _ in range(2):  # the second run changes nothing (no usage counted twice)
-        result = migrate("--from", str(source), database_url=with_password(url))
+        result = migrate("--from", str(source), database_url=with_password(url), settings=empty_settings(tmp_path))
         assert (result.returncode, result.stdout, result.stderr) == (0, report, "")
         target = await PostgresStore.connect(url)
         assert await target.rows() == expected
         await target.close()
     target = await PostgresStore.connect(url)
-    assert (await target.get(1)).mode == "name" and (await target.get(2)) == GuildSettings(
+    first = await target.get(1)
+    assert (first.mode, first.turn_detection) == ("name", "semantic_vad") and (await target.get(2)) == GuildSettings(
         transcripts=True, transcript_channel_id=555
     )
     assert await target.usage(1, "2026-11-01", "2026-11-30") == Usage(90.0, 10, 20, 0.5)
@@ -85,7 +93,7 @@ async def test_migrate_keeps_rows_only_in_postgres_and_overwrites_the_copied_one
     target = await PostgresStore.connect(url)
     await target.update(1, {"voice": "verse"})  # the file's value wins for a guild in both
     await target.update(3, {"voice": "sage"})  # a guild only PostgreSQL knows stays
-    result = migrate("--from", str(source), database_url=url.reveal())
+    result = migrate("--from", str(source), database_url=url.reveal(), settings=empty_settings(tmp_path))
     assert result.returncode == 0, result.stderr
     assert (await target.get(1)).voice == "ash" and (await target.get(3)).voice == "sage"
     await target.close()
@@ -108,7 +116,7 @@ async def test_migrate_failures_are_one_clear_line_without_the_password(
         url = with_password(await postgres_server.create_database("migrate"))
     elif database == "absent":
         url = with_password(postgres_server.url("no_such_database"))
-    result = migrate("--from", str(tmp_path / source), database_url=url)
+    result = migrate("--from", str(tmp_path / source), database_url=url, settings=empty_settings(tmp_path))
     assert result.returncode == code
     assert message in result.stderr and "Traceback" not in result.stderr
     assert PASSWORD not in result.stdout + result.stderr
@@ -122,7 +130,7 @@ def test_the_bot_refuses_to_start_on_an_unreachable_database_without_showing_its
         "DATABASE_URL": f"postgresql://bot:{PASSWORD}@/voicebot?host={tmp_path}/no-server-here",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "--env-file", os.devnull],
+        [sys.executable, "-m", "bot", "--env-file", str(empty_settings(tmp_path)), "run", "--processes", "1"],
         env=env,
         cwd=ROOT,
         capture_output=True,

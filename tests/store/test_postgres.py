@@ -41,6 +41,25 @@ async def test_migrates_a_version_1_database_keeping_its_data(url: Secret) -> No
     await again.close()
 
 
+async def test_migrates_a_version_3_database_to_turn_detection_with_its_defaults(url: Secret) -> None:
+    old = await asyncpg.connect(url.reveal())
+    await old.execute("CREATE TABLE voicebot_schema (version INTEGER NOT NULL)")
+    await old.execute("INSERT INTO voicebot_schema VALUES (3)")
+    for statement in (statement for migration in MIGRATIONS[:3] for statement in migration):
+        await old.execute(statement)
+    await old.execute("INSERT INTO guild_settings (guild_id, voice, silence_ms) VALUES (9, 'verse', 800)")
+    await old.execute("INSERT INTO user_privacy (guild_id, user_id, no_listen) VALUES (9, 1, TRUE)")
+    await old.close()
+    store = await PostgresStore.connect(url)
+    assert await store.schema_version() == SCHEMA_VERSION == 4
+    kept = await store.get(9)
+    assert kept == GuildSettings(voice="verse", silence_ms=800)
+    assert (kept.turn_detection, kept.eagerness) == ("server_vad", "auto")
+    assert await store.opted_out(9) == {1: Privacy(no_listen=True)}
+    assert (await store.update(9, {"turn_detection": "semantic_vad"})).turn_detection == "semantic_vad"
+    await store.close()
+
+
 async def test_only_ids_numbers_and_flags_are_stored_about_users(url: Secret) -> None:
     store = await PostgresStore.connect(url)
     await store.close()

@@ -25,6 +25,13 @@ V1_SCHEMA = (
     "cost_usd REAL NOT NULL DEFAULT 0, PRIMARY KEY (guild_id, day))",
 )
 V2_SCHEMA = (*V1_SCHEMA, "ALTER TABLE guild_settings ADD COLUMN mode TEXT NOT NULL DEFAULT 'always'")
+V3_SCHEMA = (
+    *V2_SCHEMA,
+    "CREATE TABLE user_privacy (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, no_transcript INTEGER NOT NULL "
+    "DEFAULT 0, no_listen INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (guild_id, user_id))",
+    "CREATE TABLE user_usage (guild_id INTEGER NOT NULL, day TEXT NOT NULL, user_id INTEGER NOT NULL, "
+    "seconds REAL NOT NULL DEFAULT 0, PRIMARY KEY (guild_id, day, user_id))",
+)
 
 
 def old_database(path: Path, version: int, statements: tuple[str, ...]) -> None:
@@ -57,7 +64,7 @@ async def test_migrates_a_version_2_file_keeping_its_data(tmp_path: Path) -> Non
         ),
     )
     store = await SqliteStore.open(path)
-    assert await store.schema_version() == SCHEMA_VERSION == 3
+    assert await store.schema_version() == SCHEMA_VERSION == 4
     assert await store.get(9) == GuildSettings(voice="verse", mode="name", transcripts=True)
     assert await store.usage(9, "2026-11-20") == Usage(seconds=42.0, input_tokens=7, cost_usd=0.5)
     assert await store.privacy(9, 1) == Privacy()  # the new tables exist and work
@@ -68,6 +75,27 @@ async def test_migrates_a_version_2_file_keeping_its_data(tmp_path: Path) -> Non
     assert await again.schema_version() == SCHEMA_VERSION
     assert await again.privacy(9, 1) == Privacy(no_listen=True)
     assert await again.top_talkers(9, "2026-11-01") == [TalkTime(1, 12.0)]
+
+
+async def test_migrates_a_version_3_file_to_turn_detection_with_its_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite3"
+    old_database(
+        path,
+        3,
+        (
+            *V3_SCHEMA,
+            "INSERT INTO guild_settings (guild_id, voice, silence_ms) VALUES (9, 'verse', 800)",
+            "INSERT INTO user_privacy (guild_id, user_id, no_listen) VALUES (9, 1, 1)",
+        ),
+    )
+    store = await SqliteStore.open(path)
+    assert await store.schema_version() == SCHEMA_VERSION == 4
+    kept = await store.get(9)
+    assert kept == GuildSettings(voice="verse", silence_ms=800)
+    assert (kept.turn_detection, kept.eagerness) == ("server_vad", "auto")
+    assert await store.opted_out(9) == {1: Privacy(no_listen=True)}
+    assert (await store.update(9, {"turn_detection": "semantic_vad"})).turn_detection == "semantic_vad"
+    await store.close()
 
 
 async def test_a_newer_schema_or_unreadable_path_is_a_clear_error(tmp_path: Path) -> None:

@@ -61,6 +61,21 @@ async def test_bad_values_are_refused_and_nothing_changes(
     assert await store.get(7) == GuildSettings(voice="alloy")
 
 
+async def test_turn_detection_and_eagerness_are_validated_and_stored(location: StoreLocation) -> None:
+    store = await location.open()
+    assert (await store.get(1)).turn_detection == "server_vad" and (await store.get(1)).eagerness == "auto"
+    saved = await store.update(1, {"turn_detection": "semantic_vad", "eagerness": "high"})
+    assert (saved.turn_detection, saved.eagerness) == ("semantic_vad", "high")
+    with pytest.raises(StoreError, match="turn detection must be one of server_vad, semantic_vad"):
+        await store.update(1, {"turn_detection": "none"})
+    with pytest.raises(StoreError, match="eagerness must be one of low, medium, high, auto"):
+        await store.update(1, {"eagerness": "eager"})
+    await store.close()
+    reopened = await location.open()
+    assert await reopened.get(1) == saved
+    await reopened.close()
+
+
 async def test_validate_setting_normalises() -> None:
     assert validate_setting("voice", "  marin ") == "marin"
     assert validate_setting("vad_threshold", 1) == 1.0
@@ -89,10 +104,13 @@ async def test_delete_guild_removes_everything_of_that_guild_only(store: Setting
     await store.update(2, {"voice": "sage"})
     await store.add_user_usage(2, "2026-11-24", 100, 6.0)
     await store.set_privacy(2, 100, no_listen=True)
-    assert await store.delete_guild(1) == 4
+    assert await store.delete_guild(1) == 3  # settings, usage, talk time: the opt-out stays
     assert await store.get(1) == GuildSettings()
     assert await store.usage(1, "2026-11-24") == Usage()
-    assert await store.top_talkers(1, "2026-11-01") == [] and await store.opted_out(1) == {}
+    assert await store.top_talkers(1, "2026-11-01") == []
+    assert await store.opted_out(1) == {100: Privacy(no_transcript=True)}
+    assert await store.delete_guild(1, forget_choices=True) == 1
+    assert await store.opted_out(1) == {}
     assert await store.export_guild(1) == {
         "guild_id": 1,
         "schema_version": SCHEMA_VERSION,

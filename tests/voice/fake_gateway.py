@@ -3,6 +3,11 @@
 - :class:`FakeVoiceServer`: the voice gateway (a real ``websockets`` server: HELLO, IDENTIFY -> READY, SELECT_PROTOCOL
   -> SESSION_DESCRIPTION, heartbeats acknowledged with ``seq_ack``, SPEAKING, CLIENT_DISCONNECT) and the media
   server (a real UDP endpoint: IP discovery, then voice packets both ways).
+- With ``dave_protocol_version=1`` it also plays the voice server's DAVE role: the MLS external sender and delivery
+  service of :class:`~tests.voice.dave_group.DaveDeliveryService`, for the bot (over the WebSocket, binary opcodes
+  framed as Discord frames them) and for the simulated members of :meth:`FakeVoiceServer.add_member`
+  (:class:`~tests.voice.dave_member.SimulatedMember`), who hear what the bot sends as the SFU forwards it; the
+  messages go through :class:`~tests.voice.dave_relay.DaveRelay`.
 - :class:`LoopbackClient`: a real ``discord.Client`` whose main gateway is replaced by :class:`FakeMainGateway`
   (answers our voice-state change with VOICE_STATE_UPDATE and VOICE_SERVER_UPDATE naming the loopback endpoint),
   and whose HTTP client reaches ``wss://127.0.0.1:…`` endpoints over plain ``ws://`` (the only test-only change:
@@ -23,13 +28,20 @@ import discord
 import discord.http
 import discord.opus
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
-from bot.voice.rtp import parse_rtp
-from bot.voice.transport_crypto import MODE, RtpSizeDecryptor
+from bot.voice.rtp import RtpParseError, parse_rtp
+from bot.voice.transport_crypto import MODE, RtpSizeDecryptor, TransportDecryptError
+from tests.voice.dave_group import OP_INVALID_COMMIT_WELCOME, OP_TRANSITION_READY, DaveDeliveryService, Outgoing
+from tests.voice.dave_member import SimulatedMember
+from tests.voice.dave_relay import DaveRelay
+from tests.voice.guild import LOUNGE_ID
 from tests.voice.packets import KEY
 
 SERVER_SSRC_FOR_BOT = 4242
 IP_DISCOVERY_BYTES = 74
+OP_CLIENTS_CONNECT = 11
+OP_CLIENT_DISCONNECT = 13
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -54,11 +66,21 @@ class FakeVoiceServer:
         modes: tuple[str, ...] = (MODE, "aead_aes256_gcm_rtpsize"),
         heartbeat_interval_ms: int = 200,
         dave_protocol_version: int = 0,
+        channel_id: int = LOUNGE_ID,
+        transition_timeout_s: float = 3.0,
     ) -> None:
         self.secret_key = secret_key
         self.modes = modes
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.dave_protocol_version = dave_protocol_version
+        self.channel_id = channel_id
+        self.transition_timeout_s = transition_timeout_s
+        #: The call's MLS group, when the call uses DAVE, and the driver that carries its messages.
+        self.dave = DaveDeliveryService(channel_id) if dave_protocol_version > 0 else None
+        self.dave_relay = DaveRelay(self.dave, self._send_to_bot, transition_timeout_s) if self.dave else None
+        self.bot_user_id: int | None = None
+        #: A test's hook on the DAVE messages to the bot (e.g. to damage one): returns what is sent instead.
+        self.tamper: Callable[[Outgoing], Outgoing] | None = None
         self.bot_ssrc = SERVER_SSRC_FOR_BOT
         self.received_json: list[dict[str, Any]] = []
         self.received_binary: list[bytes] = []
@@ -70,6 +92,7 @@ class FakeVoiceServer:
         self._ws: ServerConnection | None = None
         self._server: Server | None = None
         self._udp: _Udp | None = None
+        self._bot_decryptor = RtpSizeDecryptor(secret_key)
         self.ws_port = 0
         self.udp_port = 0
 
@@ -88,6 +111,8 @@ class FakeVoiceServer:
         self.ws_port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def close(self) -> None:
+        if self.dave_relay is not None:
+            self.dave_relay.close()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -111,43 +136,115 @@ class FakeVoiceServer:
         await self.send(5, {"user_id": str(user_id), "ssrc": ssrc, "speaking": speaking})
 
     async def client_disconnect(self, user_id: int) -> None:
-        await self.send(13, {"user_id": str(user_id)})
+        await self.send(OP_CLIENT_DISCONNECT, {"user_id": str(user_id)})
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._ws = ws
         await ws.send(json.dumps({"op": 8, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}))
-        async for raw in ws:
-            if isinstance(raw, bytes):  # DAVE binary opcodes (e.g. 26 MLS_KEY_PACKAGE): recorded, not answered
-                self.received_binary.append(raw)
-                continue
-            message = json.loads(raw)
-            self.received_json.append(message)
-            op, data = message["op"], message.get("d") or {}
-            if op == 0:  # IDENTIFY
-                await self.send(
-                    2,
-                    {
-                        "ssrc": self.bot_ssrc,
-                        "ip": "127.0.0.1",
-                        "port": self.udp_port,
-                        "modes": list(self.modes),
-                        "heartbeat_interval": 1,
-                    },
-                )
-            elif op == 1:  # SELECT_PROTOCOL
-                mode = data["data"]["mode"]
-                await self.send(
-                    4,
-                    {
-                        "mode": mode,
-                        "secret_key": list(self.secret_key),
-                        "dave_protocol_version": self.dave_protocol_version,
-                    },
-                )
-                self.session_described.set()
-            elif op == 3:  # HEARTBEAT
-                self.heartbeat_acks.append(data)
-                await ws.send(json.dumps({"op": 6, "d": {"t": data["t"]}}))
+        try:
+            async for raw in ws:
+                if isinstance(raw, bytes):
+                    self.received_binary.append(raw)
+                    await self._binary_from_bot(raw)
+                    continue
+                message = json.loads(raw)
+                self.received_json.append(message)
+                await self._json_from_bot(ws, message["op"], message.get("d") or {})
+        except ConnectionClosed:
+            pass  # closed while answering (a test closed it, or the bot left): nothing more to say
+        finally:
+            if self.dave_relay is not None and self.bot_user_id is not None and self._ws is ws:
+                await self.dave_relay.leave(self.bot_user_id)
+
+    async def _json_from_bot(self, ws: ServerConnection, op: int, data: dict[str, Any]) -> None:
+        if op == 0:  # IDENTIFY
+            self.bot_user_id = int(data["user_id"])
+            if self.dave_relay is not None:
+                self.dave_relay.bot_user_id = self.bot_user_id
+            await self.send(
+                2,
+                {
+                    "ssrc": self.bot_ssrc,
+                    "ip": "127.0.0.1",
+                    "port": self.udp_port,
+                    "modes": list(self.modes),
+                    "heartbeat_interval": 1,
+                },
+            )
+        elif op == 1:  # SELECT_PROTOCOL
+            mode = data["data"]["mode"]
+            await self.send(
+                4,
+                {
+                    "mode": mode,
+                    "secret_key": list(self.secret_key),
+                    "dave_protocol_version": self.dave_protocol_version,
+                },
+            )
+            self.session_described.set()
+            if self.members:
+                await self.send(OP_CLIENTS_CONNECT, {"user_ids": [str(user) for user in self.members]})
+            if self.dave is not None and self.dave_relay is not None and self.bot_user_id is not None:
+                await self.dave_relay.event(self.dave.connect, self.bot_user_id)
+        elif op == 3:  # HEARTBEAT
+            self.heartbeat_acks.append(data)
+            await ws.send(json.dumps({"op": 6, "d": {"t": data["t"]}}))
+        elif (
+            self.dave_relay is not None
+            and self.bot_user_id is not None
+            and op in (OP_TRANSITION_READY, OP_INVALID_COMMIT_WELCOME)
+        ):
+            await self.dave_relay.from_bot(Outgoing(self.bot_user_id, op, data))
+
+    async def _binary_from_bot(self, raw: bytes) -> None:
+        """DAVE binary opcodes from a client: the opcode byte, then the body."""
+        if self.dave_relay is not None and self.bot_user_id is not None and raw:
+            await self.dave_relay.from_bot(Outgoing(self.bot_user_id, raw[0], raw[1:]))
+
+    # -- DAVE: the group of the call -----------------------------------------------------------------------------------
+
+    @property
+    def members(self) -> dict[int, SimulatedMember]:
+        """The other users in the call (DAVE calls only), by user id."""
+        return self.dave_relay.members if self.dave_relay is not None else {}
+
+    async def add_member(self, user_id: int, ssrc: int, *, latency_s: float = 0.0) -> SimulatedMember:
+        """Another user joins the call: the bot hears of it (CLIENTS_CONNECT) and the member joins the MLS group.
+
+        ``latency_s`` delays what the member sends to the server (a slow network, or a slow client).
+        """
+        assert self.dave_relay is not None, "simulated members need a DAVE call"
+        member = SimulatedMember(user_id, self.channel_id, ssrc, self.dave_protocol_version)
+        member.latency_s = latency_s
+        if self._ws is not None and self.bot_user_id is not None:
+            await self.send(OP_CLIENTS_CONNECT, {"user_ids": [str(user_id)]})
+        await self.dave_relay.join(member)
+        return member
+
+    async def remove_member(self, user_id: int) -> None:
+        """The user leaves the call: CLIENT_DISCONNECT to the bot, and out of the MLS group."""
+        assert self.dave_relay is not None
+        if self._ws is not None and self.bot_user_id is not None:
+            await self.client_disconnect(user_id)
+        await self.dave_relay.leave(user_id)
+
+    @property
+    def dave_settled(self) -> bool:
+        """No proposal, commit or transition in flight, and nothing left to deliver."""
+        return self.dave_relay is not None and self.dave_relay.settled
+
+    async def _send_to_bot(self, message: Outgoing) -> None:
+        """JSON as every gateway message; binary as ``uint16 sequence, uint8 opcode, body``. Lost if the bot is gone."""
+        if self._ws is None:
+            return
+        if self.tamper is not None:
+            message = self.tamper(message)
+        with contextlib.suppress(ConnectionClosed):
+            if isinstance(message.data, bytes):
+                self._seq += 1
+                await self._ws.send(struct.pack(">HB", self._seq & 0xFFFF, message.op) + message.data)
+            else:
+                await self.send(message.op, message.data)
 
     def ops_received(self, op: int) -> list[dict[str, Any]]:
         return [m for m in self.received_json if m["op"] == op]
@@ -165,6 +262,20 @@ class FakeVoiceServer:
             self._sendto(bytes(reply))
             return
         self.voice_datagrams.append(data)
+        if self.members and self.bot_user_id is not None:
+            self._forward_to_members(data)
+
+    def _forward_to_members(self, datagram: bytes) -> None:
+        """What the SFU does with the bot's voice: strip transport encryption, pass the frame to everyone else."""
+        try:
+            packet = parse_rtp(datagram)
+            frame = self._bot_decryptor.decrypt(packet)
+        except (RtpParseError, TransportDecryptError):
+            return
+        if packet.ssrc != self.bot_ssrc or self.bot_user_id is None:
+            return
+        for member in self.members.values():
+            member.hear(self.bot_user_id, packet.timestamp, frame)
 
     def _sendto(self, data: bytes) -> None:
         assert self._udp is not None and self._udp.transport is not None and self.bot_udp_addr is not None

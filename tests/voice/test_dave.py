@@ -1,7 +1,7 @@
-"""The DAVE step with the real ``davey`` session where it can run offline (not ready, no group, passthrough).
+"""The DAVE step on its own, with real ``davey`` sessions: without a group (not ready, passthrough, failures) and
+in a real MLS group formed in-process by the test gateway's group logic.
 
-Forming a real MLS group needs Discord's voice gateway as the external sender, so the successful-decrypt path
-uses a small stand-in session; the live test exercises the real one.
+Decryption in a real MLS group, with the loopback gateway as the external sender, is in ``test_dave_loopback.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from bot.voice.dave import DAVE_MAGIC_MARKER, OPUS_SILENCE, DaveDecryptStep, DaveSessionLike, is_dave_frame
 from bot.voice.metrics import VoiceMetrics
+from tests.voice.dave_member import InProcessCall
 
 OPUS = b"\xfc\x10\x20\x30opus"
 E2EE = b"\x01\x02ciphertext\x00\x00supplemental" + DAVE_MAGIC_MARKER
@@ -33,24 +34,13 @@ class ReadyRealSession:
         return self.inner.can_passthrough(user_id)
 
 
-class KeyedSession:
-    """Stand-in for a session in an established group: strips the DAVE trailer for known users."""
-
-    ready = True
-
-    def __init__(self, users: set[int]) -> None:
-        self.users = users
-        self.calls: list[int] = []
-
-    def decrypt(self, user_id: int, media_type: davey.MediaType, packet: bytes) -> bytes:
-        assert media_type is davey.MediaType.audio
-        self.calls.append(user_id)
-        if user_id not in self.users:
-            raise ValueError("Failed to decrypt: NoDecryptorForUser")
-        return OPUS if is_dave_frame(packet) else packet
-
-    def can_passthrough(self, user_id: int) -> bool:
-        return False
+def real_group() -> tuple[davey.DaveSession, davey.DaveSession]:
+    """(alice, listener): two members of a real MLS group formed through the test gateway's group logic."""
+    call = InProcessCall(channel_id=222)
+    alice = call.join(5)
+    listener = call.join(111)
+    call.assert_consistent()
+    return alice.session, listener.session
 
 
 def step(session: DaveSessionLike | None, version: int) -> tuple[DaveDecryptStep, VoiceMetrics]:
@@ -95,29 +85,31 @@ def test_real_davey_failure_is_counted_not_raised() -> None:
 
 
 def test_unknown_user_cannot_be_decrypted() -> None:
-    session = KeyedSession({5})
-    dave, metrics = step(session, 1)
-    assert dave.process(None, E2EE) is None
-    assert session.calls == []
-    assert metrics.get("dave_unknown_user") == 1
+    alice, listener = real_group()
+    dave, metrics = step(listener, 1)
+    assert dave.process(None, alice.encrypt_opus(OPUS)) is None  # davey is not even asked without a user
+    assert metrics.snapshot() == {"dave_unknown_user": 1}
 
 
-def test_ready_session_decrypts_known_user_and_counts_unknown() -> None:
-    session = KeyedSession({5})
-    dave, metrics = step(session, 1)
-    assert dave.process(5, E2EE) == OPUS
-    assert dave.process(6, E2EE) is None
-    assert session.calls == [5, 6]
+def test_ready_session_decrypts_a_member_and_counts_a_stranger() -> None:
+    alice, listener = real_group()
+    dave, metrics = step(listener, 1)
+    frame = alice.encrypt_opus(OPUS)
+    assert is_dave_frame(frame)
+    assert dave.process(5, frame) == OPUS
+    assert dave.process(6, alice.encrypt_opus(OPUS)) is None  # no key for user 6 in this group
     assert metrics.snapshot() == {"dave_decrypted": 1, "dave_failed": 1}
 
 
 def test_session_is_read_per_frame() -> None:
+    alice, listener = real_group()
     current: list[tuple[DaveSessionLike | None, int]] = [(None, 0)]
     metrics = VoiceMetrics()
     dave = DaveDecryptStep(lambda: current[0], metrics)
     assert dave.process(5, OPUS) == OPUS
-    current[0] = (KeyedSession({5}), 1)
-    assert dave.process(5, E2EE) == OPUS
+    current[0] = (listener, 1)
+    assert dave.process(5, alice.encrypt_opus(OPUS)) == OPUS
+    assert dave.process(5, OPUS) is None  # in an established group, a plain frame is refused
 
 
 @pytest.mark.parametrize(("frame", "expected"), [(E2EE, True), (OPUS, False), (DAVE_MAGIC_MARKER, False)])
