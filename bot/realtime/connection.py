@@ -156,8 +156,8 @@ class RealtimeConversation:
 
     # -- bot.session.guild_session.Conversation ------------------------------------------------------------------------
 
-    async def push_audio(self, pcm16_24k_mono: bytes) -> None:
-        await self._session.push_audio(pcm16_24k_mono)
+    def push_audio(self, pcm16_24k_mono: bytes) -> None:
+        self._session.push_audio(pcm16_24k_mono)
 
     async def send_text(self, text: str) -> None:
         await self._session.send_text(text)
