@@ -26,6 +26,10 @@ from bot.tools import ToolRegistry
 
 _log = logging.getLogger(__name__)
 
+#: Every answer is bounded: about a minute of speech (audio runs at roughly 20 tokens a second) and its transcript,
+#: the most the playback queue holds (:data:`bot.voice.playback.DEFAULT_MAX_BUFFERED_MS`).
+ANSWER_MAX_OUTPUT_TOKENS = 1500
+
 
 class ConversationListener(Protocol):
     """What a guild session hears from the conversation (called on the event loop, in wire order)."""
@@ -63,6 +67,7 @@ def session_settings(
         silence_duration_ms=settings.silence_ms,
         create_response=False,
         interrupt_response=False,
+        max_output_tokens=ANSWER_MAX_OUTPUT_TOKENS,
     )
 
 

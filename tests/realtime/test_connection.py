@@ -7,7 +7,8 @@ from typing import Any
 
 from bot.config import RealtimeConfig
 from bot.persona import default_persona
-from bot.realtime.connection import RealtimeConversation, session_settings
+from bot.realtime.client_events import session_update
+from bot.realtime.connection import ANSWER_MAX_OUTPUT_TOKENS, RealtimeConversation, session_settings
 from bot.secret import Secret
 from bot.session.guild_session import Conversation
 from bot.store import GuildSettings
@@ -173,3 +174,10 @@ async def test_the_roster_is_replayed_after_a_dropped_connection(realtime_server
         await conversation.close()
     replayed = server.peers[1].session_updates[0]["session"]["instructions"]
     assert "Now in the voice channel with you: bob." in replayed
+
+
+def test_every_answer_is_bounded() -> None:
+    settings = session_settings(default_persona(), GuildSettings(), default_voice="marin")
+    assert settings.max_output_tokens == ANSWER_MAX_OUTPUT_TOKENS <= 4096  # the API's largest number
+    assert session_update(settings, "ga")["session"]["max_output_tokens"] == ANSWER_MAX_OUTPUT_TOKENS
+    assert session_update(settings, "beta")["session"]["max_response_output_tokens"] == ANSWER_MAX_OUTPUT_TOKENS
