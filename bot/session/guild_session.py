@@ -484,9 +484,13 @@ class GuildSession:
     # -- presence and limits ------------------------------------------------------------------------------------------
 
     def on_presence_changed(self) -> None:
-        """Someone joined or left the channel: update the alone timer and the model's roster."""
+        """Someone joined or left the channel: update the alone timer and the model's roster, and free the state of
+        whoever left (their push-to-talk floor, what the barge-in guard learnt of them)."""
         if self._closed:
             return
+        present = self.voice.member_names().keys()
+        self.push_to_talk.retain(present)
+        self.guard.retain(present)
         humans = self.voice.humans_present()
         self._timer.set_alone(humans == 0, self._now())
         roster = tuple(self.voice.human_names())
