@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bench.__main__ as bench_main
-from bench import cpu_path, load, resampling, summary, tool_turn
+from bench import cpu_path, load, resampling, soak, summary, tool_turn
 from bench.timing import Options, percentile
 from bot.voice.playback import OPUS_SILENCE_FRAME
 
@@ -156,3 +156,13 @@ def test_the_voice_sender_variant_counts_a_gap_inside_an_answer_and_not_between_
     source.feed("b", tone)  # a new answer after a pause is not an underrun
     run_ticks(20)
     assert source.answers_heard == 2 and source.underrun_frames == resumed - last_audio - 1
+
+
+def test_soak_benchmark_runs_the_whole_bot_and_judges_every_claim() -> None:
+    result = soak.run(Options(quick=True))
+    assert result["turns"] == result["turns_heard"] == result["turns_answered"] >= 3
+    assert result["audio_s"] >= soak.QUICK_AUDIO_S and len(result["samples"]) == result["turns"]
+    assert set(result["checks"]) >= {"every turn answered", "no more threads", "no more file descriptors"}
+    assert all(result["checks"].values()), result["checks"]
+    markdown = "\n".join(soak.iter_markdown(result))
+    assert markdown.startswith("## 6. Soak") and markdown.count("| yes |") == len(result["checks"])

@@ -240,3 +240,13 @@ async def test_lifetime_checks_loneliness_and_the_daily_budget(store: SettingsSt
     assert lifetime.check() is StopReason.DAILY_BUDGET  # 580 + 25 s > 600 s
     lifetime.set_alone(False)
     assert lifetime.timer.remaining_today_s(clock.now_s, 580.0) == 0.0
+
+
+def test_the_record_forgets_speakers_quiet_past_the_window(store: SettingsStore) -> None:
+    clock = Clock()
+    names = {5: "alice", 7: "carol"}
+    record = SessionRecord(make_state(clock), store, member_names=lambda: names)
+    record.turn_spoken_by(frozenset({5}), clock.now_s)
+    clock.now_s += 200
+    record.turn_spoken_by(frozenset({7}), clock.now_s)
+    assert record.recent_speakers() == ["carol"] and len(record._recent_speakers) == 1  # alice's entry is gone
