@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_path, load, resampling, store_latency, summary, tool_turn, turn_timings
+from bench import cpu_path, load, resampling, soak, store_latency, summary, tool_turn, turn_timings
 from bench.timing import Options, machine
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "load": (load.run, load.iter_markdown),
     "tool_turn": (tool_turn.run, tool_turn.iter_markdown),
     "turn_timings": (turn_timings.run, turn_timings.iter_markdown),
+    "soak": (soak.run, soak.iter_markdown),
     "store_latency": (store_latency.run, store_latency.iter_markdown),
 }
 

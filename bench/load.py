@@ -320,7 +320,7 @@ class _ReceiveSide:
             pcm = self._resampler.process(mixed)
             if pcm:
                 conversation.pending_frames.append((handed_s, len(pcm)))
-                await conversation.session.push_audio(pcm)
+                conversation.session.push_audio(pcm)
             frames += 1
             due_s = start_s + frames * _FRAME_S
             await asyncio.sleep(max(0.0, due_s - self._loop.time()))

@@ -187,7 +187,7 @@ def run(options: Options) -> dict[str, Any]:
 
 
 def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
-    yield "## 6. Store latency on both backends"
+    yield "## 7. Store latency on both backends"
     yield ""
     yield (
         f"Each level runs {result['seconds_per_level']} s in one event loop: per conversation, an answer's token "

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bench.__main__ as bench_main
-from bench import cpu_path, load, resampling, store_latency, summary, tool_turn
+from bench import cpu_path, load, resampling, soak, store_latency, summary, tool_turn
 from bench.timing import Options, percentile
 from bot.voice.playback import OPUS_SILENCE_FRAME
 from tests.store.pg_server import in_ci
@@ -173,7 +173,17 @@ def test_store_latency_benchmark_times_every_call_on_both_backends() -> None:
             assert op["calls"] >= 1 and 0 < op["p50_ms"] <= op["p95_ms"] <= op["p99_ms"] <= op["max_ms"]
         assert 0 <= row["loop_late_p99_ms"] <= row["loop_late_max_ms"]
     markdown = "\n".join(store_latency.iter_markdown(result))
-    assert markdown.startswith("## 6. Store latency")
+    assert markdown.startswith("## 7. Store latency")
     assert markdown.count("| sqlite | 2 |") == len(result["levels"][0]["ops"])
     if "postgres" in result["skipped"]:
         pytest.skip(f"PostgreSQL not measured: {result['skipped']['postgres']}")
+
+
+def test_soak_benchmark_runs_the_whole_bot_and_judges_every_claim() -> None:
+    result = soak.run(Options(quick=True))
+    assert result["turns"] == result["turns_heard"] == result["turns_answered"] >= 3
+    assert result["audio_s"] >= soak.QUICK_AUDIO_S and len(result["samples"]) == result["turns"]
+    assert set(result["checks"]) >= {"every turn answered", "no more threads", "no more file descriptors"}
+    assert all(result["checks"].values()), result["checks"]
+    markdown = "\n".join(soak.iter_markdown(result))
+    assert markdown.startswith("## 6. Soak") and markdown.count("| yes |") == len(result["checks"])

@@ -29,6 +29,10 @@ from bot.tools import ToolRegistry
 
 _log = logging.getLogger(__name__)
 
+#: Every answer is bounded: about a minute of speech (audio runs at roughly 20 tokens a second) and its transcript,
+#: the most the playback queue holds (:data:`bot.voice.playback.DEFAULT_MAX_BUFFERED_MS`).
+ANSWER_MAX_OUTPUT_TOKENS = 1500
+
 
 class ConversationListener(Protocol):
     """What a guild session hears from the conversation (called on the event loop, in wire order)."""
@@ -73,6 +77,7 @@ def session_settings(
         create_response=False,
         interrupt_response=False,
         transcription_model=transcription_model,
+        max_output_tokens=ANSWER_MAX_OUTPUT_TOKENS,
     )
 
 
@@ -156,8 +161,8 @@ class RealtimeConversation:
 
     # -- bot.session.guild_session.Conversation ------------------------------------------------------------------------
 
-    async def push_audio(self, pcm16_24k_mono: bytes) -> None:
-        await self._session.push_audio(pcm16_24k_mono)
+    def push_audio(self, pcm16_24k_mono: bytes) -> None:
+        self._session.push_audio(pcm16_24k_mono)
 
     async def send_text(self, text: str) -> None:
         await self._session.send_text(text)

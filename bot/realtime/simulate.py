@@ -325,7 +325,7 @@ async def _stream(
             if turn.answered.is_set() and not playback.is_playing:
                 break
             frame = DISCORD_SILENCE_FRAME
-        await session.push_audio(resampler.process(frame))
+        session.push_audio(resampler.process(frame))
         await asyncio.sleep(max(0.0, start + (n + 1) * frame_s - loop.time()))
     else:
         turn.out(f"no complete answer within {options.answer_timeout_s:.0f} s after the input ended")

@@ -34,6 +34,7 @@ import logging
 import math
 import statistics
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.audio.level import SILENCE_DBFS, rms_dbfs
@@ -170,6 +171,17 @@ class BargeInGuard:
         self._recent.pop(user_id, None)
         self._runs.pop(user_id, None)
         self._references.pop(user_id, None)
+
+    def retain(self, present: Collection[int]) -> None:
+        """Forget everyone not in ``present`` (the channel's members), as :meth:`forget` does for one user: the guard
+        keeps state only for people in the room, however many come and go."""
+        for user_id in self.users_known.difference(present):
+            self.forget(user_id)
+
+    @property
+    def users_known(self) -> frozenset[int]:
+        """Users the guard holds any state for."""
+        return frozenset(self._history.keys() | self._recent.keys() | self._runs.keys() | self._references.keys())
 
     # -- decision -----------------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from enum import StrEnum
 
 _log = logging.getLogger(__name__)
@@ -155,6 +155,11 @@ class PushToTalk:
     def forget(self, user_id: int) -> None:
         """The user left the channel: they are no longer open."""
         self._open.discard(user_id)
+
+    def retain(self, present: Collection[int]) -> None:
+        """Only users in ``present`` (the channel's members) keep the floor: whoever left has given it up, so a
+        user who comes back starts closed."""
+        self._open.intersection_update(present)
 
     def clear(self) -> None:
         self._open.clear()

@@ -2,8 +2,8 @@
 rules, and the model's answers to playback.
 
 Room frames (48 kHz stereo, 20 ms) -> :class:`~bot.audio.resample.DiscordToRealtimeResampler` ->
-``conversation.push_audio`` (24 kHz mono), without waiting; answers (24 kHz mono) -> ``playback.feed``. Which users
-reach the room stream is the gate's decision (the turn-taking rules own it).
+``conversation.push_audio`` (24 kHz mono), queued without a task per frame; answers (24 kHz mono) ->
+``playback.feed``. Which users reach the room stream is the gate's decision (the turn-taking rules own it).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class AudioRouting:
             return
         pcm = self._resampler.process(frame_48k_stereo)
         if pcm:
-            self._spawn(self._conversation.push_audio(pcm))
+            self._conversation.push_audio(pcm)
 
     def _audio_started_on_player_thread(self, _item_id: str, at_s: float) -> None:
         """Sending thread: an answer's first frame went to Discord. Hop to the loop; nothing else here."""

@@ -224,9 +224,11 @@ class GuildSession:
         return self.turns.toggle_push_to_talk(user_id)
 
     def on_presence_changed(self) -> None:
-        """Someone joined or left the channel: update the alone timer and the model's roster."""
+        """Someone joined or left the channel: update the alone timer and the model's roster, and free the state of
+        whoever left (their push-to-talk floor, what the barge-in guard learnt of them)."""
         if self.state.closed:
             return
+        self.turns.retain(self.voice.member_names().keys())
         humans = self.voice.humans_present()
         self.lifetime.set_alone(humans == 0)
         roster = tuple(self.voice.human_names())

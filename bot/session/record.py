@@ -161,6 +161,10 @@ class SessionRecord:
         self.turn_timings.speech_stopped(now_s)
 
     def turn_spoken_by(self, speakers: frozenset[int], now_s: float) -> None:
+        """Remember who spoke a turn (for ``/voice status``), forgetting whoever has been quiet past the window."""
+        cutoff = now_s - RECENT_SPEAKER_WINDOW_S
+        for user_id in [uid for uid, seen in self._recent_speakers.items() if seen < cutoff]:
+            del self._recent_speakers[user_id]
         for user_id in speakers:
             self._recent_speakers[user_id] = now_s
 

@@ -14,7 +14,7 @@ when speech over the bot is a real interruption.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +154,12 @@ class TurnTaking:
         if self._state.mode is not ListeningMode.NAME:
             for turn in self._turns.values():
                 turn.awaiting_name = False
+
+    def retain(self, present: Iterable[int]) -> None:
+        """Only the users in ``present`` are in the channel: forget the floor and guard state of everyone else."""
+        present = frozenset(present)
+        self.push_to_talk.retain(present)
+        self.guard.retain(present)
 
     def forget_pending(self) -> None:
         """A fresh conversation: turns of the old one are not answered."""

@@ -59,6 +59,10 @@ class ReceivingVoiceClient(discord.VoiceClient):
         call_user_ids: users the voice gateway reported in the call (op 11/12, minus op 13).
     """
 
+    #: Seconds between two ticks of the room clock, each mixing 20 ms of audio. Real time; only the soak benchmark
+    #: (``bench/soak.py``) shortens it, with its speakers sending as much faster, to run hours of audio in minutes.
+    room_tick_s: float = FRAME_MS / 1000
+
     def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
         self.metrics = VoiceMetrics()
         self.room = RoomMixer(time.monotonic)
@@ -176,9 +180,14 @@ class ReceivingVoiceClient(discord.VoiceClient):
                 except Exception:
                     _log.exception("room audio handler failed")
             frames += 1
-            await asyncio.sleep(max(0.0, start + frames * FRAME_MS / 1000 - self.loop.time()))
+            await asyncio.sleep(max(0.0, start + frames * self.room_tick_s - self.loop.time()))
 
     # -- the API for the layer above ---------------------------------------------------------------------------------
+
+    @property
+    def receiver(self) -> VoiceReceiver:
+        """The receive pipeline (its metrics are :attr:`metrics`; ``receiver.streams_held`` counts its decoders)."""
+        return self._receiver
 
     @property
     def channel_id(self) -> int:

@@ -64,6 +64,12 @@ class JitterBuffer:
         """Packets waiting for a gap before them to fill."""
         return len(self._held)
 
+    def has_seen(self, sequence: int) -> bool:
+        """True if ``sequence`` is held or was recently played: a copy of it is a duplicate. Call before any costly
+        step (DAVE decryption refuses a replayed frame, which would look like a decryption failure)."""
+        sequence %= SEQUENCE_MODULO
+        return sequence in self._held or sequence in self._recent
+
     def push(self, sequence: int, payload: bytes) -> list[JitterOutput]:
         """Add a packet; returns the slots now ready, in sequence order."""
         sequence %= SEQUENCE_MODULO

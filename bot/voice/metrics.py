@@ -12,7 +12,8 @@ class VoiceMetrics:
     """Named counters, incremented on the socket thread and read from anywhere.
 
     Reasons used by the receive path include ``rtcp``, ``runt``, ``bad_rtp``, ``decrypt_failed``, ``unknown_ssrc``,
-    ``dave_failed``, ``dave_not_ready``, ``duplicate``, ``late``, ``lost``, ``opus_error``, ``decoded``.
+    ``dave_failed``, ``dave_not_ready``, ``duplicate``, ``late``, ``lost``, ``opus_error``, ``decoded``, and
+    ``empty_payload`` (a padding-only packet: nothing to decode).
     """
 
     def __init__(self) -> None:

@@ -75,6 +75,11 @@ class OpusDecoder:
             self._last_samples = samples
         return self._out.raw[: samples * self._bytes_per_sample_frame]
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` released the native decoder."""
+        return self._state is None
+
     def close(self) -> None:
         if self._state is not None:
             self._lib.opus_decoder_destroy(self._state)

@@ -12,6 +12,10 @@ and the same re-priming applies after an underrun. When the queue runs dry, the 
 resampler's held-back tail) is played at once, padded with silence. :meth:`clear` drops everything not yet
 played: the next ``read()`` is silence. It reports, per assistant item, the milliseconds actually played, for
 ``conversation.item.truncate``.
+
+The queue is bounded: once ``max_buffered_ms`` of audio waits to be played (a server streaming without end), the
+rest of that item is dropped, not queued (counted in :attr:`PlaybackSource.dropped_ms`): the answer is cut where
+the queue filled, never played with holes in it.
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ DEFAULT_LEAD_SILENCE_MS = 200.0
 LEAD_SILENCE_AFTER_IDLE_MS = 400.0
 #: Items whose played time is remembered after they finished.
 PLAYED_HISTORY_ITEMS = 64
+#: Most audio queued ahead of the player: at 48 kHz stereo pcm16, 11 MB per guild.
+DEFAULT_MAX_BUFFERED_MS = 60_000.0
 _BYTES_PER_MS = DISCORD.bytes_for_ms(1)  # 192
+_INPUT_BYTES_PER_MS = 48  # 24 kHz mono pcm16
 #: Discord's Opus silence frame (what clients send instead of encoding silence).
 OPUS_SILENCE_FRAME = b"\xf8\xff\xfe"
 
@@ -54,10 +61,16 @@ class PlaybackSource(discord.AudioSource):
         lead_silence_ms: float = DEFAULT_LEAD_SILENCE_MS,
         clock: Callable[[], float] = time.monotonic,
         resampler_factory: Callable[[], RealtimeToDiscordResampler] = RealtimeToDiscordResampler,
+        max_buffered_ms: float = DEFAULT_MAX_BUFFERED_MS,
     ) -> None:
         if prebuffer_ms < 0 or lead_silence_ms < 0:
             raise ValueError(f"prebuffer_ms and lead_silence_ms must be >= 0, got {prebuffer_ms}, {lead_silence_ms}")
+        if max_buffered_ms < prebuffer_ms or max_buffered_ms <= 0:
+            raise ValueError(f"max_buffered_ms must be > 0 and >= prebuffer_ms, got {max_buffered_ms}")
         self._lock = threading.Lock()
+        self._max_buffered_bytes = DISCORD.bytes_for_ms(max_buffered_ms)
+        self._overflowed_item: str | None = None
+        self._dropped_input_bytes = 0
         self._prebuffer_bytes = max(DISCORD_FRAME_BYTES, DISCORD.bytes_for_ms(prebuffer_ms))
         self._prime_reads = max(1, round(prebuffer_ms / FRAME_MS))
         self._resampler = resampler_factory()
@@ -91,6 +104,9 @@ class PlaybackSource(discord.AudioSource):
         with self._lock:
             if self._closed:
                 return
+            if item_id == self._overflowed_item or self._buffered_bytes >= self._max_buffered_bytes:
+                self._drop_input(item_id, len(pcm16_24k_mono))
+                return
             if item_id != self._feed_item:
                 self._end_feed_item()
                 self._feed_item = item_id
@@ -118,6 +134,7 @@ class PlaybackSource(discord.AudioSource):
             self._resampler.reset()
             self._resampler_holds = False
             self._feed_item = None
+            self._overflowed_item = None
             self._started = False
             self._waited_reads = 0
             self._lead_left = 0
@@ -134,6 +151,12 @@ class PlaybackSource(discord.AudioSource):
         """True while audio is queued or the last frame read held audio."""
         with self._lock:
             return self._buffered_bytes > 0 or self._last_read_item is not None or self._resampler_holds
+
+    @property
+    def dropped_ms(self) -> float:
+        """Answer audio refused because the queue was full (input milliseconds, since the source was made)."""
+        with self._lock:
+            return self._dropped_input_bytes / _INPUT_BYTES_PER_MS
 
     @property
     def buffered_ms(self) -> float:
@@ -214,6 +237,16 @@ class PlaybackSource(discord.AudioSource):
         if self._last_audio_s is None:
             return True
         return (self._clock() - self._last_audio_s) * 1000 >= LEAD_SILENCE_AFTER_IDLE_MS
+
+    def _drop_input(self, item_id: str, size: int) -> None:
+        if item_id != self._overflowed_item:
+            self._overflowed_item = item_id
+            _log.warning(
+                "playback queue full (%.0f s waiting): the rest of item %s is dropped",
+                self._buffered_bytes / _BYTES_PER_MS / 1000,
+                item_id,
+            )
+        self._dropped_input_bytes += size
 
     def _append(self, item_id: str, data: bytes) -> None:
         if data:

@@ -7,6 +7,15 @@ thread; the caller hands them to its event loop (``loop.call_soon_threadsafe``).
 
 Packets from an SSRC that no SPEAKING event has mapped to a user yet are parked briefly (their user is needed for
 DAVE and for attribution) and replayed once the mapping arrives.
+
+It never invents audio. A packet whose payload is only RTP padding (Discord clients send bursts of them) holds no
+Opus frame: it keeps its place in the sequence (so the jitter buffer sees no gap to conceal) but is never decoded
+(counted ``empty_payload``). A network-duplicated packet is recognised before DAVE decryption (counted
+``duplicate``), whose replay check would otherwise refuse it as a ``dave_failed``. Only real losses are concealed,
+and those frames say so (``concealed=True``).
+
+State is per SSRC and freed with it: a user's decoder and jitter buffer go when the user leaves
+(:meth:`VoiceReceiver.forget_user`) or is mapped to a new SSRC (:meth:`VoiceReceiver.map_ssrc`).
 """
 
 from __future__ import annotations
@@ -102,20 +111,36 @@ class VoiceReceiver:
             self._decryptor = decryptor
 
     def map_ssrc(self, ssrc: int, user_id: int) -> None:
-        """Record who sends on ``ssrc`` (from SPEAKING). A different user on a known SSRC gets a fresh decoder."""
+        """Record who sends on ``ssrc`` (from SPEAKING or CLIENT_CONNECT).
+
+        A different user on a known SSRC gets a fresh decoder; a user who now sends on a new SSRC (they reconnected)
+        loses the old one, with its decoder and jitter buffer: a user has one audio SSRC at a time.
+        """
         with self._lock:
             old = self._users.get(ssrc)
+            if old == user_id:
+                return
+            if old is not None:
+                self._drop_stream(ssrc)
+            for replaced in [s for s, u in self._users.items() if u == user_id]:
+                del self._users[replaced]
+                self._drop_stream(replaced)
+                self._parked.pop(replaced, None)
             self._users[ssrc] = user_id
-            if old is not None and old != user_id:
-                self._streams.pop(ssrc, None)
 
     def forget_user(self, user_id: int) -> None:
         """Drop a user's SSRCs, decoders and parked packets (CLIENT_DISCONNECT)."""
         with self._lock:
             for ssrc in [s for s, u in self._users.items() if u == user_id]:
                 del self._users[ssrc]
-                self._streams.pop(ssrc, None)
+                self._drop_stream(ssrc)
                 self._parked.pop(ssrc, None)
+
+    @property
+    def streams_held(self) -> int:
+        """SSRCs with a decoder and a jitter buffer."""
+        with self._lock:
+            return len(self._streams)
 
     def user_for(self, ssrc: int) -> int | None:
         """The user mapped to ``ssrc``, if any."""
@@ -187,27 +212,42 @@ class VoiceReceiver:
 
     def _accept(self, ssrc: int, sequence: int, media: bytes) -> None:
         user_id = self._users.get(ssrc)
-        if self._dave is not None:
-            opus = self._dave.process(user_id, media)
-            if opus is None:
-                return
-        else:
-            opus = media
         stream = self._streams.get(ssrc)
         if stream is None:
             stream = _Stream(user_id, self._decoder_factory(), JitterBuffer(self._jitter_depth))
             self._streams[ssrc] = stream
+        if stream.jitter.has_seen(sequence):
+            self.metrics.add("duplicate")
+            return
+        opus: bytes | None = media
+        if not media:
+            # Padding only: no frame to decode, but it holds its sequence number, so no gap to conceal either.
+            self.metrics.add("empty_payload")
+        elif self._dave is not None:
+            opus = self._dave.process(user_id, media)
+        if opus is None:
+            return  # DAVE refused it (counted): a real loss, concealed as such
         self._decode(ssrc, stream, stream.jitter.push(sequence, opus))
+
+    def _drop_stream(self, ssrc: int) -> None:
+        """Forget ``ssrc``'s decoder and jitter buffer, releasing the decoder's native state now (lock held)."""
+        stream = self._streams.pop(ssrc, None)
+        if stream is not None:
+            close = getattr(stream.decoder, "close", None)
+            if callable(close):
+                close()
 
     def _decode(self, ssrc: int, stream: _Stream, slots: list[JitterOutput]) -> None:
         self._count_jitter(stream)
         for index, slot in enumerate(slots):
+            if slot.payload == b"":
+                continue  # a padding-only packet (counted on arrival)
             if slot.payload == OPUS_SILENCE:
                 self.metrics.add("silence")
                 if self._on_silence is not None:
                     self._on_silence(ssrc, stream.user_id)
                 continue
-            following = slots[index + 1].payload if index + 1 < len(slots) else None
+            following = (slots[index + 1].payload or None) if index + 1 < len(slots) else None
             try:
                 if slot.payload is not None:
                     pcm = stream.decoder.decode(slot.payload, fec=False)

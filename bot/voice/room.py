@@ -14,6 +14,7 @@ A speaker's queue starts being played once it holds ``prime_frames`` frames or i
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +29,14 @@ DEFAULT_VOICED_FLOOR_DBFS = -55.0
 DEFAULT_PRIME_FRAMES = 2
 DEFAULT_PRIME_MS = 40.0
 DEFAULT_MAX_QUEUE_FRAMES = 15
-#: Timeline entries kept (one per voiced 20 ms frame): 30 minutes of continuous speech.
-DEFAULT_TIMELINE_FRAMES = 90_000
+#: Timeline segments kept (one per change of who is voiced): about 0.5 MB at most, and at least 5.5 minutes of
+#: speech even if the speakers changed every single frame (hours of ordinary conversation).
+DEFAULT_TIMELINE_SEGMENTS = 16_384
+#: Frames of the same speakers this close together belong to one segment (the room clock ticks every 20 ms; a loop
+#: that runs late catches up, so a tick may come a little later).
+DEFAULT_JOIN_GAP_S = 0.05
+#: Distinct sets of voiced users shared between segments before the table starts again.
+MAX_INTERNED_SETS = 256
 _EPSILON_S = 1e-6
 
 
@@ -42,40 +49,96 @@ class _Queue:
 
 
 class SpeakerTimeline:
-    """Per 20 ms frame: the instant it was mixed and the user ids voiced in it. Bounded."""
+    """Who was voiced when, stored as changes: one segment per run of frames with the same voiced users. Bounded.
 
-    def __init__(self, max_frames: int = DEFAULT_TIMELINE_FRAMES) -> None:
-        self._times_s: deque[float] = deque(maxlen=max_frames)
-        self._users: deque[frozenset[int]] = deque(maxlen=max_frames)
+    A segment is ``(first instant, last instant, frames, users)``: consecutive frames (no more than
+    ``max_gap_s`` apart) with the same non-empty set of voiced users extend the current segment instead of adding a
+    record, so memory follows how often the set of speakers changes, not how long people talk. Frames in which nobody
+    is voiced are not stored (they end the current segment). At most ``max_segments`` segments are kept; the oldest
+    go first (in chunks, so appending stays amortised O(1)).
+
+    Queries bisect the segments in place (no copy): :meth:`speakers_between` costs O(log n + segments in the window).
+    """
+
+    def __init__(self, max_segments: int = DEFAULT_TIMELINE_SEGMENTS, *, max_gap_s: float = DEFAULT_JOIN_GAP_S) -> None:
+        if max_segments < 1 or max_gap_s < 0:
+            raise ValueError("need max_segments >= 1 and max_gap_s >= 0")
+        self._max_segments = max_segments
+        self._trim_chunk = max(1, max_segments // 4)
+        self._max_gap_s = max_gap_s
+        self._firsts_s = array("d")
+        self._lasts_s = array("d")
+        self._frames = array("L")
+        self._users: list[frozenset[int]] = []
+        self._interned: dict[frozenset[int], frozenset[int]] = {}
+        self._last_at_s: float | None = None
+        self._open = False  # the last recorded frame extends the last segment
 
     def record(self, at_s: float, user_ids: frozenset[int]) -> None:
         """Add one frame (instants must not go backwards)."""
-        if self._times_s and at_s < self._times_s[-1]:
-            raise ValueError(f"timeline instants must not go backwards ({at_s} < {self._times_s[-1]})")
-        self._times_s.append(at_s)
-        self._users.append(user_ids)
+        last_at_s = self._last_at_s
+        if last_at_s is not None and at_s < last_at_s:
+            raise ValueError(f"timeline instants must not go backwards ({at_s} < {last_at_s})")
+        self._last_at_s = at_s
+        if not user_ids:
+            self._open = False
+            return
+        if self._open and last_at_s is not None and at_s - last_at_s <= self._max_gap_s and self._users[-1] == user_ids:
+            self._lasts_s[-1] = at_s
+            self._frames[-1] += 1
+            return
+        self._firsts_s.append(at_s)
+        self._lasts_s.append(at_s)
+        self._frames.append(1)
+        self._users.append(self._intern(user_ids))
+        self._open = True
+        if len(self._users) > self._max_segments + self._trim_chunk:
+            del self._firsts_s[: self._trim_chunk]
+            del self._lasts_s[: self._trim_chunk]
+            del self._frames[: self._trim_chunk]
+            del self._users[: self._trim_chunk]
 
     def speakers_between(self, start_s: float, end_s: float) -> set[int]:
         """User ids voiced in any frame recorded at an instant in ``[start_s, end_s]``."""
-        if end_s < start_s:
-            return set()
-        times = list(self._times_s)
-        lo = bisect.bisect_left(times, start_s)
-        hi = bisect.bisect_right(times, end_s)
         found: set[int] = set()
-        for index in range(lo, hi):
+        if end_s < start_s:
+            return found
+        index = bisect.bisect_left(self._lasts_s, start_s)  # the first segment still running at start_s
+        count = len(self._users)
+        while index < count and self._firsts_s[index] <= end_s:
             found |= self._users[index]
+            index += 1
         return found
 
     def voiced_ms(self, user_id: int, start_s: float, end_s: float) -> float:
-        """How long ``user_id`` was voiced between two instants (20 ms per frame)."""
-        times = list(self._times_s)
-        lo = bisect.bisect_left(times, start_s)
-        hi = bisect.bisect_right(times, end_s)
-        return FRAME_MS * sum(1 for index in range(lo, hi) if user_id in self._users[index])
+        """How long ``user_id`` was voiced between two instants (20 ms per frame; a segment cut by the window counts
+        the frames its covered part holds at one per 20 ms)."""
+        total_frames = 0
+        index = bisect.bisect_left(self._lasts_s, start_s)
+        count = len(self._users)
+        while index < count and self._firsts_s[index] <= end_s:
+            if user_id in self._users[index]:
+                first_s, last_s, frames = self._firsts_s[index], self._lasts_s[index], self._frames[index]
+                if start_s <= first_s and last_s <= end_s:
+                    total_frames += frames
+                else:
+                    covered_s = min(last_s, end_s) - max(first_s, start_s)
+                    total_frames += min(frames, round(covered_s * 1000 / FRAME_MS) + 1)
+            index += 1
+        return FRAME_MS * total_frames
 
     def __len__(self) -> int:
-        return len(self._times_s)
+        """Segments held (not frames)."""
+        return len(self._users)
+
+    def _intern(self, user_ids: frozenset[int]) -> frozenset[int]:
+        """One shared instance per distinct set of users (a few per room), so segments do not each hold a set."""
+        shared = self._interned.get(user_ids)
+        if shared is None:
+            if len(self._interned) >= MAX_INTERNED_SETS:
+                self._interned.clear()
+            shared = self._interned[user_ids] = user_ids
+        return shared
 
 
 class RoomMixer:

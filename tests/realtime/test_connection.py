@@ -10,7 +10,7 @@ import pytest
 from bot.config import Dialect, RealtimeConfig
 from bot.persona import default_persona
 from bot.realtime.client_events import session_update
-from bot.realtime.connection import RealtimeConversation, session_settings
+from bot.realtime.connection import ANSWER_MAX_OUTPUT_TOKENS, RealtimeConversation, session_settings
 from bot.realtime.protocol import Bounds
 from bot.secret import Secret
 from bot.session.protocols import Conversation
@@ -245,3 +245,10 @@ async def test_a_voice_change_waits_for_the_next_session_and_later_updates_never
     assert all("voice" not in update["session"]["audio"]["output"] for update in first[1:])
     assert first[-1]["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 700
     assert second[0]["session"]["audio"]["output"]["voice"] == "cedar"  # the fresh session speaks the new voice
+
+
+def test_every_answer_is_bounded() -> None:
+    settings = session_settings(default_persona(), GuildSettings(), default_voice="marin")
+    assert settings.max_output_tokens == ANSWER_MAX_OUTPUT_TOKENS <= 4096  # the API's largest number
+    assert session_update(settings, "ga")["session"]["max_output_tokens"] == ANSWER_MAX_OUTPUT_TOKENS
+    assert session_update(settings, "beta")["session"]["max_response_output_tokens"] == ANSWER_MAX_OUTPUT_TOKENS

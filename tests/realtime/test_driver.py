@@ -36,7 +36,7 @@ async def test_a_tool_call_turn_sends_the_output_then_one_response_create(
     async with realtime_server(tool_turn, dialect=dialect) as server:
         session = session_for(server)
         await session.start()
-        await session.push_audio(tone_pcm16(200))
+        session.push_audio(tone_pcm16(200))
         events = await collect_until(session, has(out.AssistantTranscript))
         await session.close()
     [call] = of_type(events, out.ToolCallFinished)

@@ -87,7 +87,7 @@ async def test_speech_mid_answer_stops_the_sink_and_truncates_at_the_played_ms(r
         reader = asyncio.ensure_future(collect_until(session, has(out.ResponseFinished)))
         events: list[out.Output] = []
         while not reader.done():
-            await session.push_audio(bytes(960))
+            session.push_audio(bytes(960))
             await asyncio.sleep(0.01)
         events = reader.result()
         for event in of_type(events, out.AssistantAudio):
@@ -131,7 +131,7 @@ async def test_a_slow_tool_never_holds_up_audio_input(realtime_server: ServerFac
         await session.start()
         reader = asyncio.ensure_future(collect_until(session, has(out.AssistantTranscript)))
         while not reader.done():
-            await session.push_audio(bytes(960))
+            session.push_audio(bytes(960))
             await asyncio.sleep(0.005)
         await session.close()
     assert of_type(reader.result(), out.ToolCallFinished)[0].output == "done"

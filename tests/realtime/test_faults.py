@@ -34,9 +34,9 @@ async def speaking(session: RealtimeSession, speech_ms: int = 400) -> AsyncItera
 
     async def pump() -> None:
         await wait_until(lambda: session.protocol.ready)
-        await session.push_audio(tone_pcm16(speech_ms))
+        session.push_audio(tone_pcm16(speech_ms))
         while True:
-            await session.push_audio(SILENCE_20MS)
+            session.push_audio(SILENCE_20MS)
             await asyncio.sleep(0.02)
 
     task = asyncio.ensure_future(pump())

@@ -236,3 +236,14 @@ def test_forget_drops_a_users_reference() -> None:
     room.guard.arm(room.now_s)
     room.play(2, -36.0, 300)  # now judged against the room (-27): 9 dB below is still voice
     assert room.guard.interrupter == 2
+
+
+def test_retain_keeps_only_the_people_present() -> None:
+    room = learnt_room()
+    room.play(3, -25.0, 200)
+    assert room.guard.users_known == {1, 2, 3}
+    room.guard.retain({1, 99})  # 2 and 3 left; 99 came in and has not spoken
+    assert room.guard.users_known == {1}
+    assert room.guard.reference_dbfs(2) is None and room.guard.reference_dbfs(1) is not None
+    room.guard.retain(set())
+    assert room.guard.users_known == frozenset()

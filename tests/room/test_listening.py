@@ -187,3 +187,13 @@ def test_only_holders_audio_is_sent_in_push_to_talk_mode() -> None:
     assert not should_send_audio(ListeningMode.PUSH_TO_TALK, 2, ptt)
     assert should_send_audio(ListeningMode.ALWAYS, 2, ptt)
     assert should_send_audio(ListeningMode.NAME, 2, ptt)
+
+
+def test_retain_closes_everyone_who_left() -> None:
+    ptt = PushToTalk()
+    for user_id in (1, 2, 3):
+        ptt.toggle(user_id)
+    ptt.retain({1, 3, 4})
+    assert ptt.holders() == frozenset({1, 3})
+    ptt.retain(dict.fromkeys([3]).keys())  # any collection of ids, e.g. a mapping's keys
+    assert ptt.holders() == frozenset({3})

@@ -96,7 +96,7 @@ class Talk:
     async def set_roster(self, names: Sequence[str]) -> None:
         self.rosters.append(tuple(names))
 
-    async def push_audio(self, pcm16_24k_mono: bytes) -> None:
+    def push_audio(self, pcm16_24k_mono: bytes) -> None:
         self.audio.append(pcm16_24k_mono)
 
     async def send_text(self, text: str) -> None:

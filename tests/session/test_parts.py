@@ -339,3 +339,13 @@ async def test_close_waits_for_the_answers_writes_and_logs_what_it_gives_up(
     record.usage(7, 3, 0.5)
     await lifetime.close("test")
     assert "usage could not be written when the session closed; given up: 0.0 s, 7 input tokens" in caplog.text
+
+
+def test_the_record_forgets_speakers_quiet_past_the_window(store: SettingsStore) -> None:
+    clock = Clock()
+    names = {5: "alice", 7: "carol"}
+    record = SessionRecord(make_state(clock), store, member_names=lambda: names)
+    record.turn_spoken_by(frozenset({5}), clock.now_s)
+    clock.now_s += 200
+    record.turn_spoken_by(frozenset({7}), clock.now_s)
+    assert record.recent_speakers() == ["carol"] and len(record._recent_speakers) == 1  # alice's entry is gone

@@ -126,6 +126,16 @@ class Speaker:
         self.timestamp += DISCORD_FRAME_SAMPLES
         return sequence, datagram
 
+    def padding_packet(self, padding_bytes: int = 40) -> bytes:
+        """A padding-only packet (the RTP P bit set, the payload nothing but padding), as Discord clients send in
+        bursts; it takes a sequence number like any other packet."""
+        assert 1 <= padding_bytes <= 255
+        header = rtp_header(self.sequence, self.timestamp, self.ssrc)
+        header = bytes([header[0] | 0x20]) + header[1:]
+        datagram = discordpy_encrypt(header, bytes(padding_bytes - 1) + bytes([padding_bytes]), self._encryptor)
+        self.sequence += 1
+        return datagram
+
     def packets(self, pcm16: bytes, *, silence_tail: int = 0) -> list[bytes]:
         """Datagrams for all of ``pcm16``, then ``silence_tail`` Opus silence frames."""
         out = [self.packet(opus)[1] for opus in self.opus_frames(pcm16)]

@@ -85,3 +85,12 @@ def test_flush_releases_held_packets_in_order() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="depth_packets"):
         JitterBuffer(depth_packets=0)
+
+
+def test_has_seen_knows_held_and_played_sequences_only() -> None:
+    buffer = JitterBuffer(depth_packets=3)
+    buffer.push(10, b"a")
+    buffer.push(12, b"c")  # held: 11 is missing
+    assert buffer.has_seen(10) and buffer.has_seen(12) and buffer.has_seen(12 + 65536)
+    assert not buffer.has_seen(11) and not buffer.has_seen(13)
+    assert buffer.counts.duplicate == 0  # a query, not a count

@@ -246,3 +246,39 @@ def fed_pcm_source(pcm16_24k: bytes) -> PlaybackSource:
     source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
     source.feed("a", pcm16_24k)
     return source
+
+
+def test_the_queue_is_capped_and_an_endless_answer_is_cut_not_holed() -> None:
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0, max_buffered_ms=2_000)
+    second = tone_24k(1.0)
+    for _ in range(30):  # a server streaming 30 s of one answer at once
+        source.feed("item_endless", second)
+    assert source.buffered_ms <= 2_000 + 1_000  # the cap, overshot by at most the chunk that reached it
+    assert source.dropped_ms == pytest.approx(30_000 - 2_000 - 50, abs=1_000)
+    played = b"".join(read_n(source, 200))  # 4 s of reads
+    assert source.played_ms("item_endless") == pytest.approx(30_000 - source.dropped_ms, abs=1)
+    assert not source.is_playing
+    # Once the queue drains, audio of the same item still does not come back (no holes in the answer) ...
+    source.feed("item_endless", second)
+    assert source.buffered_ms == 0
+    # ... but the next answer plays.
+    source.feed("item_next", second)
+    assert source.buffered_ms > 900
+    assert np.count_nonzero(np.frombuffer(played, "<i2")) > 0
+
+
+def test_clear_lets_a_cut_item_play_again_and_the_default_cap_is_a_minute() -> None:
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0)
+    minute = tone_24k(61.0)
+    source.feed("item_1", minute)
+    source.feed("item_1", tone_24k(5.0))
+    assert source.dropped_ms == pytest.approx(5_000)
+    assert 60_000 <= source.buffered_ms <= 61_100
+    source.clear()
+    source.feed("item_1", tone_24k(1.0))
+    assert source.buffered_ms > 900
+
+
+def test_a_cap_below_the_prebuffer_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_buffered_ms"):
+        PlaybackSource(prebuffer_ms=100, max_buffered_ms=50)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 
+import davey
 import numpy as np
 
 from bot.audio.formats import DISCORD_FRAME_BYTES
-from bot.voice.dave import DaveDecryptStep
+from bot.voice.dave import DAVE_MAGIC_MARKER, DaveDecryptStep, is_dave_frame
 from bot.voice.metrics import VoiceMetrics
+from bot.voice.opus_decoder import FrameDecoder, OpusDecoder, speaker_decoder
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from tests.voice.packets import (
     KEY,
@@ -250,3 +252,139 @@ def test_never_raises_on_random_bytes() -> None:
     assert receiver.metrics.get("internal_error") == 0
     assert got.frames == []
     assert sum(receiver.metrics.snapshot().values()) >= 2000
+
+
+# -- the receive path never invents audio --------------------------------------------------------------------------
+
+
+def test_padding_only_packets_are_dropped_without_inventing_audio() -> None:
+    speech = speech_48k_stereo()
+    speaker = Speaker(ssrc=101)
+    receiver, got = make_receiver()
+    receiver.map_ssrc(101, ALICE)
+    opus_frames = speaker.opus_frames(speech)
+    padding_sent = 0
+    for index, opus in enumerate(opus_frames):
+        receiver.receive_datagram(speaker.packet(opus)[1])
+        if index % 10 == 0:  # a burst of padding between frames, each with its own sequence number
+            for _ in range(3):
+                receiver.receive_datagram(speaker.padding_packet())
+                padding_sent += 1
+    for _ in range(5):  # and after the last frame
+        receiver.receive_datagram(speaker.padding_packet())
+        padding_sent += 1
+    receiver.flush()
+    metrics = receiver.metrics.snapshot()
+    assert metrics["empty_payload"] == padding_sent
+    assert len(got.frames) == len(opus_frames) == metrics["decoded"]  # one frame per real packet, nothing made up
+    assert not any(frame.concealed for frame in got.frames)
+    assert metrics.get("plc", 0) == metrics.get("fec", 0) == metrics.get("lost", 0) == 0
+    snr, corr, _ = aligned_snr_db(mono(speech), mono(got.pcm(ALICE)))
+    assert corr > 0.95 and snr > 10, (snr, corr)
+
+
+def test_a_padding_packet_after_a_loss_does_not_break_concealment() -> None:
+    tone = tone_48k_stereo(500, 0.3)
+    speaker = Speaker(ssrc=102)
+    receiver, got = make_receiver()
+    receiver.map_ssrc(102, ALICE)
+    datagrams = [speaker.packet(opus)[1] for opus in speaker.opus_frames(tone)]
+    padding = speaker.padding_packet()
+    for index, datagram in enumerate(datagrams):
+        if index != 4:  # lost
+            receiver.receive_datagram(datagram)
+    receiver.receive_datagram(padding)
+    receiver.flush()
+    metrics = receiver.metrics.snapshot()
+    assert metrics.get("internal_error", 0) == 0
+    assert metrics["lost"] == 1 and metrics.get("fec", 0) + metrics.get("plc", 0) == 1
+    assert [frame.concealed for frame in got.frames].count(True) == 1  # the lost one, labelled as such
+    assert len(got.frames) == len(datagrams)
+
+
+class ReplayRefusingSession:
+    """Stands in for a ``davey.DaveSession`` in an established group. Like davey, it refuses a frame it has already
+    decrypted (the nonce check against replays); it strips the DAVE trailer of the frames it accepts."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.decrypted: list[bytes] = []
+
+    def decrypt(self, user_id: int, media_type: davey.MediaType, packet: bytes) -> bytes:
+        assert user_id == ALICE and media_type is davey.MediaType.audio
+        if packet in self.decrypted:
+            raise ValueError("Failed to decrypt: replayed nonce")
+        self.decrypted.append(packet)
+        return packet[: -(4 + len(DAVE_MAGIC_MARKER))]
+
+    def can_passthrough(self, user_id: int) -> bool:
+        return False
+
+
+def test_duplicates_are_dropped_before_dave_decryption() -> None:
+    metrics = VoiceMetrics()
+    session = ReplayRefusingSession()
+    receiver, got = make_receiver(dave=DaveDecryptStep(lambda: (session, 1), metrics), metrics=metrics)
+    receiver.map_ssrc(103, ALICE)
+    speaker = Speaker(ssrc=103)
+    opus_frames = speaker.opus_frames(tone_48k_stereo(600, 0.4))
+    sent = 0
+    for nonce, opus in enumerate(opus_frames):
+        e2ee = opus + nonce.to_bytes(4, "big") + DAVE_MAGIC_MARKER
+        assert is_dave_frame(e2ee)
+        datagram = speaker.packet(e2ee)[1]
+        copies = 3 if nonce % 4 == 0 else 1  # the network duplicates some packets
+        for _ in range(copies):
+            receiver.receive_datagram(datagram)
+            sent += 1
+    receiver.flush()
+    assert metrics.get("dave_failed") == 0
+    assert metrics.get("duplicate") == sent - len(opus_frames)
+    assert len(session.decrypted) == metrics.get("dave_decrypted") == len(opus_frames)
+    assert len(got.frames) == len(opus_frames)
+
+
+# -- state is freed with the SSRC ------------------------------------------------------------------------------------
+
+
+class RecordingFactory:
+    def __init__(self) -> None:
+        self.made: list[FrameDecoder] = []
+
+    def __call__(self) -> FrameDecoder:
+        decoder = speaker_decoder()
+        self.made.append(decoder)
+        return decoder
+
+
+def test_a_new_ssrc_for_a_user_frees_the_old_decoder() -> None:
+    factory = RecordingFactory()
+    receiver, got = make_receiver(decoder_factory=factory)
+    tone = tone_48k_stereo(400, 0.1)
+    for ssrc in (111, 112, 113):  # alice reconnects twice, each time with a new SSRC
+        receiver.map_ssrc(ssrc, ALICE)
+        for datagram in Speaker(ssrc=ssrc).packets(tone):
+            receiver.receive_datagram(datagram)
+    receiver.map_ssrc(120, BOB)
+    for datagram in Speaker(ssrc=120).packets(tone):
+        receiver.receive_datagram(datagram)
+    assert receiver.streams_held == 2  # alice's current SSRC and bob's
+    assert receiver.user_for(111) is None and receiver.user_for(112) is None and receiver.user_for(113) == ALICE
+    decoders = [decoder for decoder in factory.made if isinstance(decoder, OpusDecoder)]
+    assert len(decoders) == 4  # libopus bound directly (the fallback has no close)
+    assert [decoder.closed for decoder in decoders] == [True, True, False, False]
+    assert len(got.pcm(ALICE)) == 3 * len(got.pcm(BOB))
+
+
+def test_forgetting_a_user_frees_their_decoders() -> None:
+    factory = RecordingFactory()
+    receiver, _got = make_receiver(decoder_factory=factory)
+    receiver.map_ssrc(121, ALICE)
+    for datagram in Speaker(ssrc=121).packets(tone_48k_stereo(400, 0.1)):
+        receiver.receive_datagram(datagram)
+    assert receiver.streams_held == 1
+    receiver.forget_user(ALICE)
+    assert receiver.streams_held == 0
+    decoder = factory.made[0]
+    assert isinstance(decoder, OpusDecoder) and decoder.closed

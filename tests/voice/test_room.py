@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import gc
+import random
+import tracemalloc
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -143,13 +148,117 @@ def test_a_speakers_silent_frames_do_not_make_them_a_speaker() -> None:
 
 
 def test_timeline_is_bounded_and_monotonic() -> None:
-    timeline = SpeakerTimeline(max_frames=3)
-    for i in range(5):
+    timeline = SpeakerTimeline(max_segments=8)  # trimmed two at a time once 8 + 8 // 4 segments are passed
+    for i in range(11):
         timeline.record(float(i), frozenset({i}))
-    assert len(timeline) == 3
-    assert timeline.speakers_between(0, 10) == {2, 3, 4}
+    assert len(timeline) == 9
+    assert timeline.speakers_between(0, 20) == set(range(2, 11))
     with pytest.raises(ValueError, match="backwards"):
         timeline.record(1.0, frozenset())
+
+
+def test_timeline_keeps_one_segment_per_change_of_speakers() -> None:
+    timeline = SpeakerTimeline()
+    at_s = 100.0
+    for users, frames in (({1}, 50), (set(), 10), ({1}, 20), ({1, 2}, 5), ({2}, 30)):
+        for _ in range(frames):
+            timeline.record(at_s, frozenset(users))
+            at_s += 0.02
+    assert len(timeline) == 4  # alice, (a pause: not stored), alice again, both, bob
+    assert timeline.speakers_between(100.0, 100.9) == {1}
+    assert timeline.speakers_between(101.01, 101.19) == set()  # the pause
+    assert timeline.voiced_ms(1, 100.0, 110.0) == pytest.approx((50 + 20 + 5) * 20)
+    assert timeline.voiced_ms(2, 100.0, 110.0) == pytest.approx((5 + 30) * 20)
+    assert timeline.voiced_ms(1, 100.0, 100.49) == pytest.approx(25 * 20)  # a window cutting a segment
+
+
+def test_a_gap_in_the_frames_starts_a_new_segment() -> None:
+    timeline = SpeakerTimeline()
+    timeline.record(10.0, frozenset({1}))
+    timeline.record(10.02, frozenset({1}))
+    timeline.record(11.0, frozenset({1}))  # the room went idle in between
+    assert len(timeline) == 2
+    assert timeline.speakers_between(10.1, 10.9) == set()
+
+
+def _conversation_of_three(timeline: SpeakerTimeline, hours: float, *, start_s: float = 1000.0) -> float:
+    """Three people talking in turns for ``hours`` (a frame every 20 ms): each turn is 2-12 s of words (0.2-0.6 s)
+    and pauses (0.1-0.4 s), now and then someone talks over the end of a turn. Returns the last instant."""
+    rng = random.Random(14)
+    at_s = start_s
+    end_s = start_s + hours * 3600
+    speaker = 1
+    while at_s < end_s:
+        turn_end_s = at_s + rng.uniform(2, 12)
+        while at_s < turn_end_s:
+            for voiced, seconds in ((True, rng.uniform(0.2, 0.6)), (False, rng.uniform(0.1, 0.4))):
+                users = frozenset({speaker}) if voiced else frozenset()
+                for _ in range(round(seconds / 0.02)):
+                    timeline.record(at_s, users)
+                    at_s += 0.02
+        following = rng.choice([u for u in (1, 2, 3) if u != speaker])
+        if rng.random() < 0.2:  # overlap for half a second
+            for _ in range(25):
+                timeline.record(at_s, frozenset({speaker, following}))
+                at_s += 0.02
+        speaker = following
+    return at_s
+
+
+def _allocated_bytes(build: Callable[[], object]) -> tuple[int, object]:
+    """Bytes still allocated after ``build()`` (and the object built, kept alive while measuring)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        built = build()
+        gc.collect()
+        current, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return current, built
+
+
+def test_eight_hours_of_speech_stay_under_a_megabyte() -> None:
+    size_bytes, timeline = _allocated_bytes(lambda: _timeline_after(8.0))
+    assert isinstance(timeline, SpeakerTimeline)
+    assert size_bytes < 1_000_000, size_bytes
+    # Still answers about the latest turns.
+    assert timeline.speakers_between(1000.0 + 8 * 3600 - 30, 1000.0 + 8 * 3600 + 60) <= {1, 2, 3}
+    assert timeline.speakers_between(1000.0 + 8 * 3600 - 30, 1000.0 + 8 * 3600 + 60)
+
+
+def _timeline_after(hours: float) -> SpeakerTimeline:
+    timeline = SpeakerTimeline()
+    _conversation_of_three(timeline, hours)
+    return timeline
+
+
+def test_speakers_changing_every_frame_still_stay_under_a_megabyte() -> None:
+    def flapping() -> SpeakerTimeline:
+        timeline = SpeakerTimeline()
+        for frame_index in range(200_000):  # over an hour, a different set of speakers each frame
+            timeline.record(frame_index * 0.02, frozenset({1 + frame_index % 3, 4 + frame_index % 7}))
+        return timeline
+
+    size_bytes, timeline = _allocated_bytes(flapping)
+    assert size_bytes < 1_000_000, size_bytes
+    assert isinstance(timeline, SpeakerTimeline)
+    assert timeline.speakers_between(199_999 * 0.02, 199_999 * 0.02) == {1 + 199_999 % 3, 4 + 199_999 % 7}
+
+
+def test_who_spoke_is_answered_without_copying_the_timeline() -> None:
+    timeline = _timeline_after(1.0)
+    last_s = 1000.0 + 3600
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        speakers = timeline.speakers_between(last_s - 20, last_s + 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert speakers and speakers <= {1, 2, 3}
+    assert peak - before < 4096, peak - before  # a set of three ids, not a copy of the timeline
 
 
 def test_forget_drops_a_users_queue() -> None:
