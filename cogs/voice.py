@@ -4,6 +4,7 @@ forget-me, usage and help. Managers' commands are in :mod:`cogs.voice_admin`; th
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from bot.room.listening import ListeningMode
 from bot.session.guards import is_manager, missing_voice_permissions
 from bot.session.registry import InUseError, JoinError, JoinOutcome, Session, VoiceTarget
 from bot.session.wiring import session_limits
-from bot.store import Privacy
+from bot.store import Privacy, StoreUnavailable
 from cogs._base import BotCog, UserFacingError, member_of, reply
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
+#: Longest wait for the store before ``/voice join`` answers: Discord drops an interaction not answered within
+#: 3 s, and the join is acknowledged only after its checks (so a refusal stays private).
+JOIN_CHECK_STORE_WAIT_S = 2.0
 #: Per-user cooldowns (uses, per seconds): each join, reset and say costs a Realtime session or a model turn.
 JOIN_COOLDOWN = (2, 20.0)
 RESET_COOLDOWN = (1, 15.0)
@@ -94,9 +98,15 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         present = len(target.members)
         if target.user_limit and present >= target.user_limit and not permissions.move_members:
             raise UserFacingError(texts.channel_full(target.mention, present, target.user_limit))
-        limits = session_limits(self.bot.config, await self.bot.store.get(guild.id))
         now = dt.datetime.now(dt.UTC)
-        used_s = (await self.bot.store.usage(guild.id, now.date().isoformat())).seconds
+        try:
+            async with asyncio.timeout(JOIN_CHECK_STORE_WAIT_S):
+                limits = session_limits(self.bot.config, await self.bot.store.get(guild.id))
+                used_s = (await self.bot.store.usage(guild.id, now.date().isoformat())).seconds
+        except TimeoutError as error:  # reported as STORE_UNAVAILABLE while the interaction can still be answered
+            raise StoreUnavailable(
+                f"the settings store did not answer within {JOIN_CHECK_STORE_WAIT_S:g} s (checking the daily budget)"
+            ) from error
         if limits.daily_budget_s > 0 and used_s >= limits.daily_budget_s:
             raise UserFacingError(texts.budget_spent(limits.daily_budget_s / 60.0, seconds_to_utc_midnight(now)))
 

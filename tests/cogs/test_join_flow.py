@@ -4,15 +4,17 @@ post in, a budget above the operator's, and too many commands in a row."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from discord import app_commands
 
 from bot import texts
 from bot.app import VoiceBot
+from bot.store import GuildSettings, SettingsStore, StoreUnavailable
 from cogs._base import UserFacingError, report_error
 from cogs.voice import seconds_to_utc_midnight
 from tests.cogs.conftest import add_cogs, interaction, make_bot
@@ -40,6 +42,38 @@ async def test_a_spent_daily_budget_is_refused_with_when_it_resets(bot: VoiceBot
     ):
         await join(bot, world, ALICE)
     assert len(bot.sessions) == 0
+
+
+class SlowReads:
+    """The bot's real store, whose reads wait for :attr:`release` (a database that stopped answering)."""
+
+    def __init__(self, inner: SettingsStore) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def get(self, guild_id: int) -> GuildSettings:
+        await self.release.wait()
+        return await self.inner.get(guild_id)
+
+
+async def test_a_store_that_does_not_answer_refuses_the_join_before_discords_deadline(
+    bot: VoiceBot, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cogs.voice.JOIN_CHECK_STORE_WAIT_S", 0.05)
+    slow = SlowReads(bot.store)
+    bot.store = cast(SettingsStore, slow)
+    voice = cog(bot, "VoiceCog")
+    fake = interaction(bot, world, ALICE)
+    with pytest.raises(StoreUnavailable, match=r"did not answer within 0\.05 s") as refused:
+        await voice.join.callback(voice, fake.as_interaction())
+    assert not fake.response.is_done() and len(bot.sessions) == 0  # nothing acknowledged, nothing opened
+    command = voice.join
+    await report_error(fake.as_interaction(), app_commands.CommandInvokeError(command, refused.value))
+    assert (fake.last.content, fake.last.ephemeral) == (texts.STORE_UNAVAILABLE, True)
+    bot.store = slow.inner
 
 
 def test_the_budget_resets_at_utc_midnight() -> None:
