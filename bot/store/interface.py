@@ -69,11 +69,28 @@ class SettingsStore(Protocol):
     async def opted_out(self, guild_id: int) -> dict[int, Privacy]:
         """Every user of the guild with at least one privacy choice on, by user id."""
 
+    async def personas(self, guild_id: int) -> dict[str, str]:
+        """The personas the guild's managers made: key -> TOML, by key."""
+
+    async def persona(self, guild_id: int, key: str) -> str | None:
+        """The TOML of the guild's persona ``key`` (``None`` when there is none)."""
+
+    async def put_persona(self, guild_id: int, key: str, toml: str, *, max_count: int) -> bool:
+        """Save the guild's persona ``key`` (replacing one of that key); returns whether it is new.
+
+        Raises:
+            StoreError: a new persona would make more than ``max_count`` (nothing is saved).
+        """
+
+    async def delete_persona(self, guild_id: int, key: str) -> bool:
+        """Delete the guild's persona ``key``; returns whether there was one."""
+
     async def export_guild(self, guild_id: int) -> dict[str, Any]:
-        """Everything stored for the guild, JSON-ready (ids, numbers, settings; never names or text of speech)."""
+        """Everything stored for the guild, JSON-ready (ids, numbers, settings, its personas; never names of members
+        or text of speech)."""
 
     async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
-        """Delete what is stored for the guild (settings, usage, talk time); returns the number of rows removed.
+        """Delete what is stored for the guild (settings, usage, talk time, its personas); returns the rows removed.
 
         Members' privacy choices stay unless ``forget_choices``: an opt-out protects its member, and deleting it
         would start transcribing them and sending their audio again (as with :meth:`delete_user`).

@@ -38,6 +38,7 @@ from bot.store.records import (
     check_flag,
     check_id,
     check_limit,
+    check_persona,
     check_seconds,
     export_document,
     merged_privacy,
@@ -52,6 +53,8 @@ POOL_MAX_SIZE = 4
 OPEN_TIMEOUT_S = 30.0
 #: The advisory lock every bot process takes to migrate ("voicebot" in ASCII, as a 64-bit key).
 MIGRATION_LOCK_KEY = int.from_bytes(b"voicebot", "big")
+#: The first key of the per-guild advisory lock that orders one server's persona writes ("voic", a 32-bit key).
+PERSONA_LOCK_CLASS = int.from_bytes(b"voic", "big")
 URL_SCHEMES = ("postgresql", "postgres")
 
 T = TypeVar("T")
@@ -102,6 +105,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE guild_settings ADD COLUMN turn_detection TEXT NOT NULL DEFAULT 'server_vad'",
         "ALTER TABLE guild_settings ADD COLUMN eagerness TEXT NOT NULL DEFAULT 'auto'",
+    ),
+    (
+        """CREATE TABLE guild_personas (
+            guild_id BIGINT NOT NULL,
+            key TEXT NOT NULL,
+            toml TEXT NOT NULL,
+            PRIMARY KEY (guild_id, key)
+        )""",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -200,6 +211,8 @@ async def _rows(db: Db, guild_id: int | None) -> StoreRows:
     query = f"SELECT guild_id, user_id, no_transcript, no_listen FROM user_privacy{where}"
     for gid, uid, nt, nl in await db.fetch(query, *args):
         rows.privacy[(gid, uid)] = Privacy(no_transcript=nt, no_listen=nl)
+    for gid, key, toml in await db.fetch(f"SELECT guild_id, key, toml FROM guild_personas{where}", *args):
+        rows.personas[(gid, key)] = toml
     return rows
 
 
@@ -406,6 +419,54 @@ class PostgresStore:
 
         return await self._call("reading privacy choices", read)
 
+    async def personas(self, guild_id: int) -> dict[str, str]:
+        check_id("guild_id", guild_id)
+
+        async def read(db: Db) -> dict[str, str]:
+            query = "SELECT key, toml FROM guild_personas WHERE guild_id = $1 ORDER BY key"
+            return {r["key"]: r["toml"] for r in await db.fetch(query, guild_id)}
+
+        return await self._call("reading the server's personas", read)
+
+    async def persona(self, guild_id: int, key: str) -> str | None:
+        check_id("guild_id", guild_id)
+
+        async def read(db: Db) -> str | None:
+            query = "SELECT toml FROM guild_personas WHERE guild_id = $1 AND key = $2"
+            toml: str | None = await db.fetchval(query, guild_id, key)
+            return toml
+
+        return await self._call("reading a server persona", read)
+
+    async def put_persona(self, guild_id: int, key: str, toml: str, *, max_count: int) -> bool:
+        check_id("guild_id", guild_id)
+        check_persona(key, toml)
+
+        async def write(db: Db) -> bool:
+            # One server's persona writes queue on a per-guild advisory lock, so two creates cannot pass the count.
+            await db.execute("SELECT pg_advisory_xact_lock($1, $2)", PERSONA_LOCK_CLASS, guild_id % 2**31)
+            query = "SELECT 1 FROM guild_personas WHERE guild_id = $1 AND key = $2"
+            exists = await db.fetchval(query, guild_id, key) is not None
+            if not exists:
+                count = await db.fetchval("SELECT COUNT(*) FROM guild_personas WHERE guild_id = $1", guild_id)
+                if count >= max_count:
+                    raise StoreError(f"this server already has {count} personas, the most it may keep")
+            await db.execute(
+                "INSERT INTO guild_personas (guild_id, key, toml) VALUES ($1, $2, $3) "
+                "ON CONFLICT (guild_id, key) DO UPDATE SET toml = excluded.toml",
+                guild_id,
+                key,
+                toml,
+            )
+            return not exists
+
+        return await self._write("saving a server persona", write)
+
+    async def delete_persona(self, guild_id: int, key: str) -> bool:
+        check_id("guild_id", guild_id)
+        scope, args = "guild_id = $1 AND key = $2", (guild_id, key)
+        return await self._delete("deleting a server persona", ("guild_personas",), scope, args) > 0
+
     async def export_guild(self, guild_id: int) -> dict[str, Any]:
         async def read(db: Db) -> dict[str, Any]:
             rows = await _rows(db, guild_id)
@@ -414,7 +475,7 @@ class PostgresStore:
         async with self._connection("exporting") as db, db.transaction(isolation="repeatable_read", readonly=True):
             return await read(db)
 
-    async def _delete(self, what: str, tables: tuple[str, ...], scope: str, args: tuple[int, ...]) -> int:
+    async def _delete(self, what: str, tables: tuple[str, ...], scope: str, args: tuple[object, ...]) -> int:
         async def write(db: Db) -> int:
             removed = 0
             for table in tables:
@@ -425,7 +486,7 @@ class PostgresStore:
         return await self._write(what, write)
 
     async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
-        kept = ("guild_settings", "usage", "user_usage")
+        kept = ("guild_settings", "usage", "user_usage", "guild_personas")
         tables = (*kept, "user_privacy") if forget_choices else kept
         removed = await self._delete("deleting a server's data", tables, "guild_id = $1", (guild_id,))
         _log.info("deleted stored data of guild %s (%d rows)", guild_id, removed)
@@ -461,6 +522,11 @@ class PostgresStore:
             )
             for (gid, uid), choice in rows.privacy.items():
                 await _put_privacy(db, gid, uid, choice)
+            await db.executemany(
+                "INSERT INTO guild_personas (guild_id, key, toml) VALUES ($1, $2, $3) "
+                "ON CONFLICT (guild_id, key) DO UPDATE SET toml = excluded.toml",
+                [(g, k, t) for (g, k), t in rows.personas.items()],
+            )
 
         await self._write("writing rows", write)
 

@@ -2,8 +2,9 @@
 
 Pure logic over the standard library (no asyncio): every backend (:mod:`bot.store.sqlite`,
 :mod:`bot.store.postgres`) returns these records and refuses bad values with the same :class:`StoreError`, checked
-here before any I/O. Stored data is limited to settings, usage counters (per guild and per user and day) and
-per-user privacy choices, keyed by Discord ids: no audio, no transcripts, no names, no text.
+here before any I/O. Stored data is limited to settings, usage counters (per guild and per user and day),
+per-user privacy choices, keyed by Discord ids, and the personas a server's managers wrote (their TOML text): no
+audio, no transcripts, no names of members, nothing anyone said.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 #: The schema version both backends migrate to (each has its own migrations, one per version, same tables).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 ListeningMode = Literal["always", "name", "push-to-talk"]
 LISTENING_MODES: tuple[ListeningMode, ...] = ("always", "name", "push-to-talk")
@@ -154,6 +155,22 @@ def check_id(name: str, value: int) -> int:
     return value
 
 
+#: A server persona's key (what commands call it), as :mod:`bot.persona.server` makes them.
+_PERSONA_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+#: Far above a valid server persona's TOML (16 KiB): the store refuses anything larger before any I/O.
+MAX_PERSONA_TOML_CHARS = 32 * 1024
+
+
+def check_persona(key: str, toml: str) -> tuple[str, str]:
+    """A server persona's key and TOML text checked for storing; :class:`StoreError` otherwise. (Whether the TOML
+    is a valid persona is the persona room's check, made before it is stored.)"""
+    if not isinstance(key, str) or not _PERSONA_KEY.fullmatch(key):
+        raise StoreError(f"{key!r} is not a persona key")
+    if not isinstance(toml, str) or len(toml) > MAX_PERSONA_TOML_CHARS:
+        raise StoreError("a server persona must be a text of at most 32 KiB")
+    return key, toml
+
+
 def check_seconds(seconds: float) -> float:
     """``seconds`` of talk time as a float; :class:`StoreError` unless a finite, non-negative number."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
@@ -190,12 +207,12 @@ def merged_privacy(current: Privacy, no_transcript: bool | None, no_listen: bool
 
 
 #: Rows of a whole store, table by table, for copying one store into another (``voicebot store migrate``).
-TABLES = ("guild_settings", "usage", "user_usage", "user_privacy")
+TABLES = ("guild_settings", "usage", "user_usage", "user_privacy", "guild_personas")
 
 
 @dataclass(frozen=True, slots=True)
 class StoreRows:
-    """Every row of a store: settings per guild, usage per guild and day, talk time, privacy choices."""
+    """Every row of a store: settings per guild, usage per guild and day, talk time, privacy choices, personas."""
 
     settings: dict[int, GuildSettings] = field(default_factory=dict)
     #: ``(guild_id, day) -> Usage``
@@ -204,10 +221,12 @@ class StoreRows:
     user_usage: dict[tuple[int, str, int], float] = field(default_factory=dict)
     #: ``(guild_id, user_id) -> Privacy`` (only choices that differ from the defaults)
     privacy: dict[tuple[int, int], Privacy] = field(default_factory=dict)
+    #: ``(guild_id, key) -> TOML`` of the personas a server's managers made
+    personas: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Rows per table, by table name."""
-        sizes = (len(self.settings), len(self.usage), len(self.user_usage), len(self.privacy))
+        sizes = (len(self.settings), len(self.usage), len(self.user_usage), len(self.privacy), len(self.personas))
         return dict(zip(TABLES, sizes, strict=True))
 
 
@@ -240,4 +259,5 @@ def export_document(
             {"user_id": user_id, "no_transcript": p.no_transcript, "no_listen": p.no_listen}
             for (_, user_id), p in sorted(rows.privacy.items())
         ],
+        "personas": [{"key": key, "toml": toml} for (_, key), toml in sorted(rows.personas.items())],
     }

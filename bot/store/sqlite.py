@@ -39,6 +39,7 @@ from bot.store.records import (
     check_flag,
     check_id,
     check_limit,
+    check_persona,
     check_seconds,
     export_document,
     merged_privacy,
@@ -113,8 +114,25 @@ def _migration_4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE guild_settings ADD COLUMN eagerness TEXT NOT NULL DEFAULT 'auto'")
 
 
+def _migration_5(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE guild_personas (
+            guild_id INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            toml TEXT NOT NULL,
+            PRIMARY KEY (guild_id, key)
+        )"""
+    )
+
+
 #: Migration ``n`` (1-based) brings the schema from version n-1 to n. Append; never edit a released one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -262,6 +280,8 @@ def _rows(db: sqlite3.Connection, guild_id: int | None) -> StoreRows:
     query = f"SELECT guild_id, user_id, no_transcript, no_listen FROM user_privacy{where}"
     for gid, uid, nt, nl in db.execute(query, args):
         rows.privacy[(gid, uid)] = Privacy(no_transcript=bool(nt), no_listen=bool(nl))
+    for gid, key, toml in db.execute(f"SELECT guild_id, key, toml FROM guild_personas{where}", args):
+        rows.personas[(gid, key)] = toml
     return rows
 
 
@@ -285,9 +305,30 @@ def _put_rows(db: sqlite3.Connection, rows: StoreRows) -> None:
             )
         for (gid, uid), choice in rows.privacy.items():
             _put_privacy(db, gid, uid, choice)
+        for (gid, key), toml in rows.personas.items():
+            db.execute(
+                "INSERT INTO guild_personas (guild_id, key, toml) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, key) DO UPDATE SET toml = excluded.toml",
+                (gid, key, toml),
+            )
 
 
-def _delete(db: sqlite3.Connection, tables: tuple[str, ...], scope: str, args: tuple[int, ...]) -> int:
+def _put_persona(db: sqlite3.Connection, guild_id: int, key: str, toml: str, max_count: int) -> bool:
+    with _transaction(db):
+        exists = db.execute("SELECT 1 FROM guild_personas WHERE guild_id = ? AND key = ?", (guild_id, key)).fetchone()
+        if exists is None:
+            count = db.execute("SELECT COUNT(*) FROM guild_personas WHERE guild_id = ?", (guild_id,)).fetchone()[0]
+            if count >= max_count:
+                raise StoreError(f"this server already has {count} personas, the most it may keep")
+        db.execute(
+            "INSERT INTO guild_personas (guild_id, key, toml) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, key) DO UPDATE SET toml = excluded.toml",
+            (guild_id, key, toml),
+        )
+        return exists is None
+
+
+def _delete(db: sqlite3.Connection, tables: tuple[str, ...], scope: str, args: tuple[object, ...]) -> int:
     with _transaction(db):
         return sum(db.execute(f"DELETE FROM {table} WHERE {scope}", args).rowcount for table in tables)
 
@@ -469,6 +510,35 @@ class SqliteStore:
 
         return await self._call("reading privacy choices", read)
 
+    async def personas(self, guild_id: int) -> dict[str, str]:
+        check_id("guild_id", guild_id)
+
+        def read(db: sqlite3.Connection) -> dict[str, str]:
+            query = "SELECT key, toml FROM guild_personas WHERE guild_id = ? ORDER BY key"
+            return {key: toml for key, toml in db.execute(query, (guild_id,))}
+
+        return await self._call("reading the server's personas", read)
+
+    async def persona(self, guild_id: int, key: str) -> str | None:
+        check_id("guild_id", guild_id)
+
+        def read(db: sqlite3.Connection) -> str | None:
+            query = "SELECT toml FROM guild_personas WHERE guild_id = ? AND key = ?"
+            row = db.execute(query, (guild_id, key)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._call("reading a server persona", read)
+
+    async def put_persona(self, guild_id: int, key: str, toml: str, *, max_count: int) -> bool:
+        check_id("guild_id", guild_id)
+        check_persona(key, toml)
+        return await self._call("saving a server persona", _put_persona, guild_id, key, toml, max_count)
+
+    async def delete_persona(self, guild_id: int, key: str) -> bool:
+        check_id("guild_id", guild_id)
+        scope, args = "guild_id = ? AND key = ?", (guild_id, key)
+        return await self._call("deleting a server persona", _delete, ("guild_personas",), scope, args) > 0
+
     async def export_guild(self, guild_id: int) -> dict[str, Any]:
         def read(db: sqlite3.Connection) -> dict[str, Any]:
             rows = _rows(db, guild_id)
@@ -477,7 +547,7 @@ class SqliteStore:
         return await self._call("exporting", read)
 
     async def delete_guild(self, guild_id: int, *, forget_choices: bool = False) -> int:
-        kept = ("guild_settings", "usage", "user_usage")
+        kept = ("guild_settings", "usage", "user_usage", "guild_personas")
         tables = (*kept, "user_privacy") if forget_choices else kept
         removed = await self._call("deleting a server's data", _delete, tables, "guild_id = ?", (guild_id,))
         _log.info("deleted stored data of guild %s (%d rows)", guild_id, removed)

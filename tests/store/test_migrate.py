@@ -56,6 +56,7 @@ async def filled_sqlite(path: Path) -> StoreRows:
     await store.add_user_usage(1, "2026-11-30", 11, 3.0)
     await store.add_user_usage(2, "2026-11-30", 10, 1.0)
     await store.set_privacy(1, 11, no_listen=True)
+    await store.put_persona(1, "pirate", 'name = "Captain Rowan"\nage = 41\nstyle = "Gruff."\n', max_count=25)
     rows = await store.rows()
     await store.close()
     return rows
@@ -67,7 +68,10 @@ async def test_migrate_copies_every_row_reports_counts_and_is_idempotent(
     source = tmp_path / "voicebot.sqlite3"
     expected = await filled_sqlite(source)
     url = await postgres_server.create_database("migrate")
-    report = "Copied into PostgreSQL: guild_settings 2 rows, usage 2 rows, user_usage 3 rows, user_privacy 1 rows\n"
+    report = (
+        "Copied into PostgreSQL: guild_settings 2 rows, usage 2 rows, user_usage 3 rows, user_privacy 1 rows, "
+        "guild_personas 1 rows\n"
+    )
     for _ in range(2):  # the second run changes nothing (no usage counted twice)
         result = migrate("--from", str(source), database_url=with_password(url), settings=empty_settings(tmp_path))
         assert (result.returncode, result.stdout, result.stderr) == (0, report, "")

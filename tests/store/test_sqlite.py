@@ -64,7 +64,7 @@ async def test_migrates_a_version_2_file_keeping_its_data(tmp_path: Path) -> Non
         ),
     )
     store = await SqliteStore.open(path)
-    assert await store.schema_version() == SCHEMA_VERSION == 4
+    assert await store.schema_version() == SCHEMA_VERSION == 5
     assert await store.get(9) == GuildSettings(voice="verse", mode="name", transcripts=True)
     assert await store.usage(9, "2026-11-20") == Usage(seconds=42.0, input_tokens=7, cost_usd=0.5)
     assert await store.privacy(9, 1) == Privacy()  # the new tables exist and work
@@ -89,10 +89,11 @@ async def test_migrates_a_version_3_file_to_turn_detection_with_its_defaults(tmp
         ),
     )
     store = await SqliteStore.open(path)
-    assert await store.schema_version() == SCHEMA_VERSION == 4
+    assert await store.schema_version() == SCHEMA_VERSION == 5
     kept = await store.get(9)
     assert kept == GuildSettings(voice="verse", silence_ms=800)
     assert (kept.turn_detection, kept.eagerness) == ("server_vad", "auto")
+    assert await store.personas(9) == {}  # and migration 5's persona table exists
     assert await store.opted_out(9) == {1: Privacy(no_listen=True)}
     assert (await store.update(9, {"turn_detection": "semantic_vad"})).turn_detection == "semantic_vad"
     await store.close()

@@ -118,6 +118,7 @@ async def test_delete_guild_removes_everything_of_that_guild_only(store: Setting
         "usage": [],
         "user_usage": [],
         "privacy": [],
+        "personas": [],
     }
     assert (await store.get(2)).voice == "sage"
     assert await store.top_talkers(2, "2026-11-01") == [TalkTime(100, 6.0)]
@@ -217,7 +218,7 @@ async def test_export_holds_everything_stored_for_the_guild_as_json(store: Setti
     ]
     assert exported["user_usage"] == [{"day": "2026-11-24", "user_id": 10, "seconds": 12.5}]
     assert exported["privacy"] == [{"user_id": 11, "no_transcript": True, "no_listen": False}]
-    assert set(exported) == {"guild_id", "schema_version", "settings", "usage", "user_usage", "privacy"}
+    assert set(exported) == {"guild_id", "schema_version", "settings", "usage", "user_usage", "privacy", "personas"}
     assert (await store.export_guild(2))["user_usage"] == [{"day": "2026-11-24", "user_id": 77, "seconds": 1.0}]
 
 
@@ -255,8 +256,16 @@ async def test_rows_written_into_another_store_are_the_same_rows_and_writing_twi
     await store.add_user_usage(2, "2026-11-24", 10, 12.5)
     await store.set_privacy(2, 11, no_transcript=True)
     rows = await store.rows()
-    assert rows.counts() == {"guild_settings": 1, "usage": 1, "user_usage": 1, "user_privacy": 1}
-    assert (await store.rows(2)).counts() == {"guild_settings": 0, "usage": 0, "user_usage": 1, "user_privacy": 1}
+    await store.put_persona(2, "pirate", PIRATE, max_count=25)
+    rows = await store.rows()
+    assert rows.counts() == {"guild_settings": 1, "usage": 1, "user_usage": 1, "user_privacy": 1, "guild_personas": 1}
+    assert (await store.rows(2)).counts() == {
+        "guild_settings": 0,
+        "usage": 0,
+        "user_usage": 1,
+        "user_privacy": 1,
+        "guild_personas": 1,
+    }
     copy = await SqliteStore.open(tmp_path / "copy.sqlite3")
     await copy.put_rows(rows)
     await copy.put_rows(rows)
@@ -264,3 +273,36 @@ async def test_rows_written_into_another_store_are_the_same_rows_and_writing_twi
     await copy.close()
     await store.put_rows(rows)  # into itself: nothing changes
     assert await store.rows() == rows
+
+
+PIRATE = 'name = "Captain Rowan"\nage = 41\nstyle = "Gruff."\n'
+
+
+async def test_server_personas_are_kept_per_guild_bounded_in_count_and_go_with_the_guild(store: SettingsStore) -> None:
+    assert await store.put_persona(1, "pirate", PIRATE, max_count=2) is True
+    assert await store.put_persona(1, "pirate", PIRATE.replace("41", "42"), max_count=2) is False  # replaced
+    assert await store.put_persona(1, "bard", PIRATE, max_count=2) is True
+    with pytest.raises(StoreError, match="already has 2 personas"):
+        await store.put_persona(1, "third", PIRATE, max_count=2)
+    assert await store.put_persona(1, "bard", PIRATE, max_count=2) is False  # an edit is fine when full
+    await store.put_persona(2, "pirate", PIRATE, max_count=2)
+    assert list(await store.personas(1)) == ["bard", "pirate"]
+    assert await store.persona(1, "pirate") == PIRATE.replace("41", "42")
+    assert await store.persona(1, "nobody") is None and await store.personas(3) == {}
+    exported = await store.export_guild(1)
+    assert exported["personas"] == [
+        {"key": "bard", "toml": PIRATE},
+        {"key": "pirate", "toml": PIRATE.replace("41", "42")},
+    ]
+    assert await store.delete_persona(1, "bard") is True and await store.delete_persona(1, "bard") is False
+    assert await store.delete_guild(1) == 1  # the server's persona goes with its data
+    assert await store.personas(1) == {} and list(await store.personas(2)) == ["pirate"]
+
+
+@pytest.mark.parametrize(
+    ("key", "toml"), [("Pirate", PIRATE), ("-x", PIRATE), ("a" * 33, PIRATE), ("ok", "x" * 40_000)]
+)
+async def test_bad_persona_keys_and_oversized_texts_are_refused(store: SettingsStore, key: str, toml: str) -> None:
+    with pytest.raises(StoreError):
+        await store.put_persona(1, key, toml, max_count=25)
+    assert await store.personas(1) == {}
