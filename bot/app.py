@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.logging_setup import note_shards
 from bot.ops.health import HealthReport, finite_or_none
 from bot.persona.library import PersonaLibrary
+from bot.session.persona_book import PersonaBook
 from bot.session.registry import SessionFactory, SessionManager
 from bot.store import SettingsStore
 
@@ -103,6 +104,8 @@ class VoiceBot(commands.AutoShardedBot):
         self.config = config
         self.store = store
         self.personas = personas
+        #: The personas each server can talk as: its own (made in Discord) and the operator's shared ones.
+        self.persona_book = PersonaBook(personas, store)
         self.sessions = SessionManager(session_factory, max_sessions=config.max_sessions)
 
     @property

@@ -318,3 +318,67 @@ def fake_server_listening(url: str, dialect: str, voice: str, key_required: bool
 
 def cannot_listen(host: str, port: int, reason: str) -> str:
     return f"error: cannot listen on {host}:{port}: {reason}"
+
+
+# -- server personas (``/persona-admin``) ----------------------------------------------------------------------
+
+
+def persona_choice_label(key: str, server: bool) -> str:
+    """How ``/persona-admin`` autocompletes a persona: the server's own, or shared by the bot's owner."""
+    return f"{key} (this server's)" if server else f"{key} (shared)"
+
+
+def persona_form_title(key: str, editing: bool) -> str:
+    return f"{'Edit' if editing else 'New'} persona: {key}"[:45]  # Discord's limit for a form's title
+
+
+def persona_exists(key: str) -> str:
+    return f"This server already has a persona `{key}`: change it with `/persona-admin edit`."
+
+
+def persona_key_taken(key: str) -> str:
+    return f"`{key}` is one of the bot's shared personas; give yours another key."
+
+
+def no_server_persona(key: str) -> str:
+    return f"This server has no persona `{key}` (`/persona-admin create` makes one)."
+
+
+def too_many_personas(limit: int) -> str:
+    return f"This server already has {limit} personas, the most it may keep: delete one first."
+
+
+def persona_invalid(reason: str) -> str:
+    return f"That persona was not saved: {reason}"
+
+
+def persona_saved(key: str, name: str, created: bool) -> str:
+    what = "Made" if created else "Saved"
+    return (
+        f"{what} the persona `{key}` (**{name}**). Add facts with `/persona-admin fact`; choose it with "
+        "`/persona-admin set` (it takes effect on the next `/voice join` or `/voice reset`)."
+    )
+
+
+def fact_saved(key: str, fact: str, removed: bool) -> str:
+    return f"{'Removed' if removed else 'Saved'} the fact `{fact}` of `{key}`."
+
+
+def persona_file_too_large(filename: str, limit_bytes: int) -> str:
+    return f"`{filename}` is larger than a server persona may be ({limit_bytes:,} bytes)."
+
+
+def persona_imported(key: str, name: str, created: bool) -> str:
+    return f"{'Imported' if created else 'Replaced'} the persona `{key}` (**{name}**)."
+
+
+def persona_exported(key: str) -> str:
+    return f"Here is the persona `{key}` as a TOML file (the format `/persona-admin import` reads)."
+
+
+def persona_delete_confirm(key: str, name: str) -> str:
+    return f"Delete this server's persona `{key}` (**{name}**)? This cannot be undone."
+
+
+def persona_deleted(key: str) -> str:
+    return f"Deleted the persona `{key}`. If it was chosen, the bot's own persona takes its place."

@@ -8,8 +8,10 @@ admins can change who sees them on the Integrations page. :func:`manager_only` s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -88,6 +90,30 @@ async def reply(interaction: discord.Interaction[Any], content: str | None = Non
         await interaction.followup.send(**kwargs)
     else:
         await interaction.response.send_message(**kwargs)
+
+
+#: Longest wait for the store before a command's first answer, where the command cannot defer it (a form to open):
+#: Discord drops an interaction not answered within 3 s.
+BEFORE_ANSWER_STORE_WAIT_S = 2.0
+
+
+async def defer(interaction: discord.Interaction[Any]) -> None:
+    """Acknowledge the command privately ("thinking…") before slow work; :func:`reply` then answers in its place."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+
+@contextlib.asynccontextmanager
+async def before_answer(what: str) -> AsyncIterator[None]:
+    """Bound store calls made before a command's first answer to :data:`BEFORE_ANSWER_STORE_WAIT_S`, so a slow
+    store becomes the ``STORE_UNAVAILABLE`` reply while the interaction can still be answered."""
+    try:
+        async with asyncio.timeout(BEFORE_ANSWER_STORE_WAIT_S):
+            yield
+    except TimeoutError as error:
+        raise StoreUnavailable(
+            f"the settings store did not answer within {BEFORE_ANSWER_STORE_WAIT_S:g} s ({what})"
+        ) from error
 
 
 class Confirm(discord.ui.View):

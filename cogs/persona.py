@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot import texts
 from bot.persona import PersonaError
-from cogs._base import BotCog, UserFacingError, member_of, reply
+from cogs._base import BotCog, UserFacingError, defer, member_of, reply
 
 
 @app_commands.guild_only()
@@ -21,9 +21,10 @@ class PersonaCog(BotCog, group_name="persona", group_description="Who the bot is
     @app_commands.command(name="show", description="Show the bot's current persona")
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         name = (await self.bot.store.get(guild.id)).persona
         try:
-            persona = self.bot.personas.load(name)
+            persona = await self.bot.persona_book.load(guild.id, name)
         except PersonaError as error:
             raise UserFacingError(texts.bad_persona(name or "default", error.reason)) from error
         embed = discord.Embed(title=persona.name, description=persona.style)

@@ -4,7 +4,6 @@ forget-me, usage and help. Managers' commands are in :mod:`cogs.voice_admin`; th
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
@@ -19,17 +18,14 @@ from bot.room.listening import ListeningMode
 from bot.session.guards import is_manager, missing_voice_permissions
 from bot.session.registry import InUseError, JoinError, JoinOutcome, Session, VoiceTarget
 from bot.session.wiring import session_limits
-from bot.store import Privacy, StoreUnavailable
-from cogs._base import BotCog, UserFacingError, member_of, reply
+from bot.store import Privacy
+from cogs._base import BotCog, UserFacingError, before_answer, defer, member_of, reply
 
 if TYPE_CHECKING:
     from bot.app import VoiceBot
 
 _log = logging.getLogger(__name__)
 
-#: Longest wait for the store before ``/voice join`` answers: Discord drops an interaction not answered within
-#: 3 s, and the join is acknowledged only after its checks (so a refusal stays private).
-JOIN_CHECK_STORE_WAIT_S = 2.0
 #: Per-user cooldowns (uses, per seconds): each join, reset and say costs a Realtime session or a model turn.
 JOIN_COOLDOWN = (2, 20.0)
 RESET_COOLDOWN = (1, 15.0)
@@ -99,14 +95,9 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         if target.user_limit and present >= target.user_limit and not permissions.move_members:
             raise UserFacingError(texts.channel_full(target.mention, present, target.user_limit))
         now = dt.datetime.now(dt.UTC)
-        try:
-            async with asyncio.timeout(JOIN_CHECK_STORE_WAIT_S):
-                limits = session_limits(self.bot.config, await self.bot.store.get(guild.id))
-                used_s = (await self.bot.store.usage(guild.id, now.date().isoformat())).seconds
-        except TimeoutError as error:  # reported as STORE_UNAVAILABLE while the interaction can still be answered
-            raise StoreUnavailable(
-                f"the settings store did not answer within {JOIN_CHECK_STORE_WAIT_S:g} s (checking the daily budget)"
-            ) from error
+        async with before_answer("checking the daily budget"):  # the join is acknowledged after its checks
+            limits = session_limits(self.bot.config, await self.bot.store.get(guild.id))
+            used_s = (await self.bot.store.usage(guild.id, now.date().isoformat())).seconds
         if limits.daily_budget_s > 0 and used_s >= limits.daily_budget_s:
             raise UserFacingError(texts.budget_spent(limits.daily_budget_s / 60.0, seconds_to_utc_midnight(now)))
 
@@ -145,7 +136,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
         await interaction.response.defer(ephemeral=True, thinking=True)
         name = (await self.bot.store.get(session.guild_id)).persona
         try:
-            persona = self.bot.personas.load(name)
+            persona = await self.bot.persona_book.load(session.guild_id, name)
         except PersonaError as error:  # the file broke since it was chosen: keep talking as before
             _log.warning("guild %s: persona %r not reloaded: %s", session.guild_id, name, error.reason)
             persona = None
@@ -163,6 +154,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.command(name="status", description="Who is talking, latency, and what this session costs")
     async def status(self, interaction: discord.Interaction[Any]) -> None:
         session = self._session(interaction)
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         await reply(interaction, embed=await session.status_embed(self.bot.store))
 
     @app_commands.command(name="talk", description="Push-to-talk: start or stop being heard by the bot")
@@ -183,6 +175,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     ) -> None:
         member = member_of(interaction)
         guild_id = member.guild.id
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         if transcripts is not None or listening is not None:
             await self.bot.store.set_privacy(
                 guild_id,
@@ -205,6 +198,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.command(name="forget-me", description="Delete what the bot stored about you here (keeps opt-outs)")
     async def forget_me(self, interaction: discord.Interaction[Any]) -> None:
         member = member_of(interaction)
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         session = self.bot.sessions.get(member.guild.id)
         if session is not None:
             await session.forget_member(member.id)  # what the live session holds and has not written yet
@@ -215,6 +209,7 @@ class VoiceCog(BotCog, group_name="voice", group_description="Talk with the bot 
     @app_commands.command(name="usage", description="Voice minutes and estimated cost today and this month")
     async def usage(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         await reply(interaction, embed=await usage_embed(self.bot, guild.id, dt.datetime.now(dt.UTC).date()))
 
     @app_commands.command(name="help", description="What the bot does and which commands there are")

@@ -19,7 +19,7 @@ from discord.ext import commands
 from bot import texts
 from bot.room.listening import ListeningMode
 from bot.store import EAGERNESS_LEVELS, SETTING_NAMES, TURN_DETECTIONS, GuildSettings, StoreError, StoreUnavailable
-from cogs._base import BotCog, Confirm, UserFacingError, manager_only, member_of, reply
+from cogs._base import BotCog, Confirm, UserFacingError, defer, manager_only, member_of, reply
 
 if TYPE_CHECKING:
     from bot.app import VoiceBot
@@ -87,6 +87,7 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
         operator_budget = self.bot.config.daily_budget_min
         if daily_budget_min is not None and operator_budget > 0 and not 0 < daily_budget_min <= operator_budget:
             raise UserFacingError(texts.budget_above_operator(operator_budget))
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         changes: dict[str, Any] = {
             name: value
             for name, value in (
@@ -124,6 +125,7 @@ class VoiceAdminCog(BotCog, group_name="voice-admin", group_description="Manage 
     @app_commands.check(manager_only)
     async def export(self, interaction: discord.Interaction[Any]) -> None:
         guild = member_of(interaction).guild
+        await defer(interaction)  # the store may take longer than Discord's 3 s to answer a command
         data = json.dumps(await self.bot.store.export_guild(guild.id), indent=2, sort_keys=True).encode("utf-8")
         file = discord.File(io.BytesIO(data), filename=f"voicebot-{guild.id}.json")
         await reply(interaction, texts.EXPORTED, file=file)

@@ -253,6 +253,8 @@ class FakeInteraction:
     replies: list[Reply] = field(default_factory=list)
     deferred: bool = False
     deferred_ephemeral: bool = False
+    #: The form the command opened (``response.send_modal``), if any.
+    modal: discord.ui.Modal | None = None
     created_at: dt.datetime = field(default_factory=interaction_time)
 
     def __post_init__(self) -> None:
@@ -297,6 +299,12 @@ class _Response:
         assert not self._done, "an interaction can be answered once"
         self._done = True
         self._owner.replies.append(Reply(content, False, kwargs.get("embed"), None, kwargs.get("view")))
+
+    async def send_modal(self, modal: discord.ui.Modal, /) -> None:
+        """A form as the command's answer (Discord shows it; the test fills it in and submits it)."""
+        assert not self._done, "an interaction can be answered once"
+        self._done = True
+        self._owner.modal = modal
 
     async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
         assert not self._done

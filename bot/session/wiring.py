@@ -28,6 +28,7 @@ from bot.realtime.errors import RealtimeError
 from bot.realtime.retry import RetryPolicy
 from bot.session.guild_session import GuildSession
 from bot.session.limits import SessionLimits
+from bot.session.persona_book import PersonaBook
 from bot.session.posting import Send, TextPoster
 from bot.session.registry import JoinError, Session, VoiceTarget
 from bot.store import GuildSettings, SettingsStore, StoreUnavailable
@@ -103,7 +104,7 @@ class GuildSessionFactory:
         self._config = config
         self._sender = sender if sender is not None else VoiceSender()
         self._store = store
-        self._personas = personas
+        self._personas = PersonaBook(personas, store)
         self._voice_connect_timeout_s = voice_connect_timeout_s
         self._retry_policy = retry_policy
 
@@ -122,9 +123,11 @@ class GuildSessionFactory:
             _log.warning("guild %s: cannot join without the settings store: %s", guild_id, error)
             raise JoinError(texts.STORE_UNAVAILABLE) from error
         try:
-            persona = self._personas.load(settings.persona)
+            persona = await self._personas.load(guild_id, settings.persona)
         except PersonaError as error:
             raise JoinError(texts.bad_persona(settings.persona or "default", error.reason)) from error
+        except StoreUnavailable as error:
+            raise JoinError(texts.STORE_UNAVAILABLE) from error
 
         voice = await self._connect_voice(channel)
         playback = OpusPlaybackSource()

@@ -62,7 +62,7 @@ class SlowReads:
 async def test_a_store_that_does_not_answer_refuses_the_join_before_discords_deadline(
     bot: VoiceBot, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cogs.voice.JOIN_CHECK_STORE_WAIT_S", 0.05)
+    monkeypatch.setattr("cogs._base.BEFORE_ANSWER_STORE_WAIT_S", 0.05)
     slow = SlowReads(bot.store)
     bot.store = cast(SettingsStore, slow)
     voice = cog(bot, "VoiceCog")

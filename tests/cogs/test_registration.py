@@ -19,7 +19,7 @@ WHERE_COMMANDS_ARE_NAMED = {
     p.name: p.read_text(encoding="utf-8") for p in (ROOT / "bot" / "texts.py", ROOT / "README.md")
 }
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
-MANAGER_ONLY = {"settings", "export", "forget", "set"}
+MANAGER_ONLY = {"settings", "export", "forget", "set", "create", "edit", "fact", "import", "delete"}
 
 
 @pytest.fixture
