@@ -83,7 +83,10 @@ TRANSCRIPTS_NOTICE = (
     "📝 Transcripts are on: what people say here is posted in this chat. "
     "Use `/voice privacy` to keep your words out of it."
 )
-EXPORTED = "Here is everything I store for this server: settings, usage counters and privacy choices (ids only)."
+EXPORTED = (
+    "Here is everything I store for this server: settings, usage counters and privacy choices (by id), and the "
+    "server's own personas."
+)
 PRIVACY_SAVED = "Saved. Transcripts: {transcripts}. Listening: {listening}."
 PUSH_TO_TALK_ON = "🎙️ You have the floor: I hear you. Run `/voice talk` again to stop."
 PUSH_TO_TALK_OFF = "🔇 Push-to-talk off: I no longer hear you."
@@ -260,7 +263,8 @@ HELP_FIELDS: tuple[tuple[str, str], ...] = (
     (
         "Managers",
         "`/voice-admin settings` (mode, voice, transcripts, budget…), `/voice-admin export`, `/voice-admin forget`, "
-        "`/persona-admin set`. While people are with me, only a manager can move me elsewhere.",
+        "`/persona-admin set`, and `/persona-admin create` for a persona of your own. While people are with me, only "
+        "a manager can move me elsewhere.",
     ),
 )
 
