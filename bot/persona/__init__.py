@@ -1,6 +1,7 @@
-"""The bot's persona: loaded from TOML, turned into session instructions and a ``get_your_info`` tool.
+"""The bot's persona: loaded from TOML (the operator's files and the personas a server's managers make), written back
+as TOML, turned into session instructions and a ``get_your_info`` tool, and the library of files to choose from.
 
-Pure logic: no asyncio, discord or websockets.
+Pure logic: no asyncio, discord or websockets; imports only :mod:`bot.tools` of the bot.
 """
 
 from __future__ import annotations
