@@ -8,6 +8,4 @@ audio), ``server`` serves a script per connection on loopback, ``model`` is the 
 the end of a spoken turn, calls ``get_your_info`` and speaks the answer), and ``voice`` renders that answer with
 espeak-ng when it is installed, else as a tone. ``python -m bot simulate --offline`` and ``python -m bot
 fake-server`` run it; the tests' scriptable server builds on the same peer and server.
-
-Drivers layer: asyncio and websockets; it imports only the pure rooms (audio DSP, the Realtime event names).
 """
