@@ -1,0 +1,131 @@
+"""The wire benchmark's figures from synthetic timelines: what is paired with what, underruns by gaps, the share of a
+turn, and a level held only if every run holds (no speed is asserted; the timelines are made up)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import wire_stats as ws
+from bench.wire_stats import Append, Conversation, Packet, ServerTurn
+
+
+def _appends(start_s: float, priming_frames: int, voiced_frames: int, delay_s: float) -> list[Append]:
+    """The room's appends for one spurt: ``priming_frames`` of exact silence, then one frame per 20 ms tick."""
+    out = [Append(start_s + 0.02 * i + delay_s, 960, 960) for i in range(priming_frames)]
+    for k in range(voiced_frames):
+        out.append(Append(start_s + 0.02 * (priming_frames + k) + delay_s, 960, 0))
+    return out
+
+
+def test_inbound_pairs_each_datagram_with_the_append_carrying_the_start_of_its_audio() -> None:
+    arrivals = [10.0 + 0.02 * k for k in range(5)]
+    # two ticks of priming silence, then frame k is appended at tick 2 + k, 3 ms after the tick
+    appends = _appends(10.0, 2, 5, 0.003)
+    latencies, missing = ws.inbound_ms([arrivals], appends)
+    assert missing == 0
+    assert latencies == pytest.approx([43.0] * 5)  # 2 priming ticks (40 ms) + 3 ms
+
+
+def test_inbound_finds_audio_that_starts_inside_an_append_and_counts_frames_never_sent() -> None:
+    arrivals = [1.0 + 0.02 * k for k in range(4)]
+    # the first append carries 100 zero bytes of a held-back tail, then the first frame's start
+    appends = [Append(1.005, 960, 100), Append(1.025, 960, 0), Append(1.045, 960, 0)]
+    latencies, missing = ws.inbound_ms([arrivals], appends)
+    # frame k starts at byte 100 + 960 k: frames 0-2 are in appends 0-2, frame 3 (byte 2980) was never appended
+    assert latencies == pytest.approx([5.0, 5.0, 5.0])
+    assert missing == 1
+
+
+def test_inbound_keeps_spurts_apart() -> None:
+    first = [1.0, 1.02]
+    second = [4.0, 4.02]
+    appends = _appends(1.0, 0, 2, 0.001) + _appends(4.0, 1, 2, 0.002)
+    latencies, missing = ws.inbound_ms([first, second], appends)
+    assert missing == 0 and latencies == pytest.approx([1.0, 1.0, 22.0, 22.0])
+
+
+def test_packets_belong_to_the_answer_whose_first_delta_came_last() -> None:
+    packets = [Packet(1.0, True), Packet(2.1, False), Packet(2.12, True), Packet(0.5, True)]
+    by_item = ws.answers([(2.0, "b"), (0.9, "a")], packets)
+    assert by_item == {"a": [Packet(1.0, True)], "b": [Packet(2.1, False), Packet(2.12, True)]}
+
+
+def test_every_gap_over_25_ms_inside_an_answer_is_an_underrun_whatever_its_cause() -> None:
+    # lead-in silence, audio, one late packet (a stalled sender), a restarted clock (40 ms), then trailing silence
+    times = [0.0, 0.02, 0.04, 0.06, 0.09, 0.11, 0.15, 0.17, 0.30, 0.32]
+    audible = [False, False, True, True, True, True, True, True, False, False]
+    packets = [Packet(t, a) for t, a in zip(times, audible, strict=True)]
+    assert ws.underrun_gaps_ms(packets) == pytest.approx([30.0, 40.0])  # the gap before trailing silence is not one
+    assert ws.underrun_gaps_ms([Packet(0.0, False), Packet(0.5, False)]) == []
+
+
+def _conversation(*, late_sender: bool = False, heard: bool = True) -> Conversation:
+    arrivals = [1.0 + 0.02 * k for k in range(10)]  # last voiced datagram in at 1.18
+    appends = _appends(1.0, 1, 10, 0.002)
+    # the server: the end of speech arrived 1.205, VAD stopped 0.5 s later, response.create 1.72, model 0.1 s
+    turn = ServerTurn("item_1", 1.205, 1.705, 1.72, 1.82)
+    deltas = [(1.822, "item_1")]
+    packets: list[Packet] = []
+    if heard:
+        t = 1.825
+        packets = [Packet(t + 0.02 * i, i >= 3) for i in range(20)]
+        if late_sender:
+            packets = packets[:10] + [Packet(p.sent_s + 0.05, p.audible) for p in packets[10:]]
+    return Conversation([arrivals], appends, deltas, packets, [turn])
+
+
+def test_run_figures_measure_both_ways_the_share_and_the_cpu() -> None:
+    figures = ws.run_figures([_conversation(), _conversation()], cpu_s=0.2, wall_s=10.0)
+    assert figures["inbound"]["count"] == 20 and figures["inbound_p50_ms"] == pytest.approx(22.0)
+    assert figures["outbound_p50_ms"] == pytest.approx(3.0)  # first packet 1.825 - delta read 1.822
+    assert figures["first_audible"]["p50_ms"] == pytest.approx(63.0)  # after three lead-in packets
+    # (1.885 - 1.18) - 0.5 (VAD) - 0.1 (model) = 0.105 s
+    assert figures["share_p50_ms"] == pytest.approx(105.0)
+    assert figures["cpu_ms_per_conversation_s"] == pytest.approx(10.0)
+    assert figures["underruns"] == 0 and figures["answers_unheard"] == 0 and figures["answers_sent"] == 2
+
+
+def test_a_late_sender_and_an_answer_never_heard_are_counted() -> None:
+    figures = ws.run_figures([_conversation(late_sender=True), _conversation(heard=False)], cpu_s=0.0, wall_s=1.0)
+    assert figures["underruns"] == 1 and figures["underrun_max_gap_ms"] == pytest.approx(70.0)
+    assert figures["answers_sent"] == 2 and figures["answers_heard"] == 1 and figures["answers_unheard"] == 1
+
+
+def _run(inbound_p99: float, underruns: int = 0) -> dict[str, Any]:
+    return {
+        "inbound": {"count": 100},
+        "answers_sent": 10,
+        "underruns": underruns,
+        "answers_unheard": 0,
+        "inbound_p50_ms": 5.0,
+        "inbound_p99_ms": inbound_p99,
+        "outbound_p50_ms": 4.0,
+        "outbound_p99_ms": 9.0,
+        "cpu_ms_per_conversation_s": 3.0,
+        "share_p50_ms": 30.0,
+    }
+
+
+def test_checks_give_each_target_its_margin() -> None:
+    checks = {c["target"]: c for c in ws.checks(_run(40.0))}
+    assert checks["inbound p99 ms"]["passed"] is False and checks["inbound p99 ms"]["margin"] == pytest.approx(-5.0)
+    assert checks["inbound p50 ms"]["passed"] is True and checks["inbound p50 ms"]["margin"] == pytest.approx(15.0)
+    assert len(checks) == len(ws.TARGETS)
+
+
+def test_a_level_is_held_only_if_every_run_holds() -> None:
+    good = [_run(10.0), _run(12.0), _run(11.0), _run(9.0), _run(13.0)]
+    summary = ws.level_summary(good)
+    assert summary["held"] and summary["runs_held"] == 5
+    assert summary["spread"]["inbound_p99_ms"] == {"median": 11.0, "min": 9.0, "max": 13.0}
+    assert good[summary["median_run"]]["inbound_p99_ms"] == 11.0
+    one_bad = [*good[:4], _run(10.0, underruns=1)]
+    summary = ws.level_summary(one_bad)
+    assert not summary["held"] and summary["runs_held"] == 4
+    assert summary["spread"]["underruns"]["median"] == 0  # the median hides it; the verdict does not
+    worst = {c["target"]: c for c in summary["worst_checks"]}
+    assert worst["underruns"]["passed"] is False
+    empty = {**_run(1.0), "inbound": {"count": 0}}
+    assert not ws.holds(empty)
