@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from bench import wire
 from bench import wire_stats as ws
+from bench.timing import Options
 from bench.wire_stats import Append, Conversation, Packet, ServerTurn
 
 
@@ -129,3 +131,33 @@ def test_a_level_is_held_only_if_every_run_holds() -> None:
     assert worst["underruns"]["passed"] is False
     empty = {**_run(1.0), "inbound": {"count": 0}}
     assert not ws.holds(empty)
+
+
+def test_the_wire_benchmark_times_the_whole_bot_socket_to_socket() -> None:
+    """``--quick``: 2 conversations, 2 runs. Every figure is paired from real stamps; no speed is asserted."""
+    result = wire.run(Options(quick=True))
+    (level,) = result["levels"]
+    assert level["conversations"] == 2 and len(level["runs"]) == wire.QUICK_RUNS
+    for run in level["runs"]:
+        # every voiced datagram that reached the bot was paired with an append, or counted as never appended
+        arrived = run["voiced_datagrams_sent"] - run["voiced_datagrams_lost"]
+        assert run["inbound"]["count"] + run["frames_never_appended"] == arrived > 0
+        assert run["inbound"]["p50_ms"] > 0  # after the socket, never before it
+        # each answer the server sent was paired with the bot's reads and packets (or counted as never heard)
+        assert run["answers_sent"] >= 1 and run["answers_heard"] + run["answers_unheard"] == run["answers_sent"]
+        assert run["outbound"]["count"] == run["first_audible"]["count"] == run["answers_heard"]
+        assert run["outbound"]["p50_ms"] <= run["first_audible"]["p50_ms"]  # the lead-in comes first
+        assert run["share"]["count"] >= 1
+        # the whole path ran: DAVE both ways, the server's schema checks, the gateway's own figures
+        assert run["dave_failed"] == 0 and run["gateway"]["undecryptable"] == 0
+        assert run["gateway"]["audio_frames_alice_decrypted"] > 0 and run["gateway"]["bot_packets_received"] > 0
+        assert run["realtime_server"]["schema_problems"] == [] and run["realtime_server"]["script_errors"] == []
+        assert run["realtime_server"]["connections"] == 2 and run["reconnects"] == 0
+        assert run["cpu_ms_per_conversation_s"] > 0 and run["held"] == ws.holds(run)
+    summary = level["summary"]
+    assert summary["held"] == all(run["held"] for run in level["runs"])
+    markdown = "\n".join(wire.iter_markdown(result))
+    assert markdown.startswith("## 3. Load at the wire")
+    verdict = "**held**" if summary["held"] else "not held"
+    assert f"| {summary['runs_held']} / 2 |" in markdown and verdict in markdown
+    assert markdown.count("pass (") + markdown.count("**FAIL** (") == len(ws.TARGETS)
