@@ -63,7 +63,9 @@ class Packet:
 class ServerTurn:
     """What the Realtime server stamped for one answered turn (all monotonic s).
 
-    ``last_voice_in_s``: the append holding the end of the user's speech (the VAD's ``audio_end_ms``) arrived;
+    ``last_voice_in_s``: the append holding the end of the user's speech (the VAD's ``audio_end_ms``) arrived (its
+    wait to ``speech_stopped`` is reported as the server's VAD wait; the share does not depend on where the VAD put
+    the end);
     ``stopped_sent_s``: ``speech_stopped`` sent (the VAD waited its silence in between);
     ``create_in_s``: the bot's ``response.create`` arrived; ``first_delta_sent_s``: the answer's first audio delta
     sent (the stand-in model's delay in between).
@@ -84,10 +86,18 @@ def inbound_ms(turns: Sequence[Sequence[float]], appends: Sequence[Append]) -> t
     Its first non-zero byte there is the start of its first frame (the room primes with exact silence first); frame
     ``k`` starts ``k`` × 20 ms later in the stream. Returns (latencies, frames whose audio was never appended).
     """
-    latencies: list[float] = []
-    missing = 0
+    per_spurt = inbound_by_spurt(turns, appends)
+    latencies = [value for spurt in per_spurt for value in spurt]
+    return latencies, sum(len(arrivals) for arrivals in turns) - len(latencies)
+
+
+def inbound_by_spurt(turns: Sequence[Sequence[float]], appends: Sequence[Append]) -> list[list[float]]:
+    """:func:`inbound_ms` per spurt, in order: a spurt's list stops at its first frame never appended."""
+    out: list[list[float]] = []
     ordered = sorted(appends, key=lambda a: a.written_s)
     for number, arrivals in enumerate(turns):
+        latencies: list[float] = []
+        out.append(latencies)
         if not arrivals:
             continue
         begin_s = arrivals[0]
@@ -95,7 +105,6 @@ def inbound_ms(turns: Sequence[Sequence[float]], appends: Sequence[Append]) -> t
         spurt = [a for a in ordered if begin_s <= a.written_s < end_s]
         start = _first_audio_byte(spurt)
         if start is None:
-            missing += len(arrivals)
             continue
         ends, position = [], 0
         for append in spurt:
@@ -107,10 +116,9 @@ def inbound_ms(turns: Sequence[Sequence[float]], appends: Sequence[Append]) -> t
             while index < len(ends) and ends[index] <= byte:
                 index += 1
             if index == len(ends):
-                missing += len(arrivals) - k
                 break
             latencies.append((spurt[index].written_s - arrived_s) * 1000)
-    return latencies, missing
+    return out
 
 
 def _first_audio_byte(spurt: Sequence[Append]) -> int | None:
@@ -171,23 +179,29 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
 
     An answer is "sent" once the server sent its first delta; it is "heard" when the bot sent at least one audible
     packet of it. The bot's share of a turn = (first audible packet out - last voiced datagram in) - the server's
-    VAD wait (last voice in -> speech_stopped sent) - the stand-in model's delay (response.create in -> first delta
-    sent). A turn whose answer was not heard has no share (it counts as unheard).
+    VAD wait - the stand-in model's delay (response.create in -> first delta sent). The VAD wait is taken from the
+    moment the last voiced datagram's audio was written to the Realtime socket (its inbound pairing) to
+    ``speech_stopped`` sent, so the share is the sum of the bot's own parts: that datagram's inbound latency, the
+    bot's reaction (``speech_stopped`` sent -> ``response.create`` in) and the answer's way out (first delta sent ->
+    first audible packet). The turn is the last spurt that began before ``speech_stopped``. A turn whose answer was
+    not heard, or whose last frame was never appended, has no share (the first counts as unheard).
     """
     inbound: list[float] = []
     outbound: list[float] = []
     first_audible: list[float] = []
     share: list[float] = []
+    vad_wait: list[float] = []
     gaps: list[float] = []
     missing = sent = heard = 0
     for conversation in conversations:
-        values, lost = inbound_ms(conversation.turns, conversation.appends)
-        inbound += values
-        missing += lost
+        per_spurt = inbound_by_spurt(conversation.turns, conversation.appends)
+        inbound += [value for spurt in per_spurt for value in spurt]
+        missing += sum(len(a) for a in conversation.turns) - sum(len(spurt) for spurt in per_spurt)
         by_item = answers(conversation.deltas, conversation.packets)
         read_s = {item: t for t, item in conversation.deltas}
         for turn in conversation.server_turns:
             sent += 1
+            vad_wait.append((turn.stopped_sent_s - turn.last_voice_in_s) * 1000)
             packets = by_item.get(turn.item_id, [])
             audible = next((p for p in packets if p.audible), None)
             if audible is None:
@@ -196,11 +210,13 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
             outbound.append((packets[0].sent_s - read_s[turn.item_id]) * 1000)
             first_audible.append((audible.sent_s - read_s[turn.item_id]) * 1000)
             gaps += underrun_gaps_ms(packets)
-            last_in = _last_arrival_before(conversation.turns, turn.last_voice_in_s)
-            if last_in is not None:
-                total = audible.sent_s - last_in
-                waits = (turn.stopped_sent_s - turn.last_voice_in_s) + (turn.first_delta_sent_s - turn.create_in_s)
-                share.append((total - waits) * 1000)
+            spurt = _spurt_of(conversation.turns, turn.stopped_sent_s)
+            if spurt is not None and len(per_spurt[spurt]) == len(conversation.turns[spurt]):
+                last_in_s = conversation.turns[spurt][-1]
+                last_appended_s = last_in_s + per_spurt[spurt][-1] / 1000
+                vad_wait_s = turn.stopped_sent_s - last_appended_s
+                model_s = turn.first_delta_sent_s - turn.create_in_s
+                share.append((audible.sent_s - last_in_s - vad_wait_s - model_s) * 1000)
     count = len(conversations)
     inbound_lat, outbound_lat, share_lat = _lat(inbound), _lat(outbound), _lat(share)
     return {
@@ -218,6 +234,7 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
         "first_audible": _lat(first_audible),
         "share": share_lat,
         "share_p50_ms": share_lat["p50_ms"],
+        "server_vad_wait": _lat(vad_wait),
         "answers_sent": sent,
         "answers_heard": heard,
         "answers_unheard": sent - heard,
@@ -226,10 +243,10 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
     }
 
 
-def _last_arrival_before(turns: Sequence[Sequence[float]], server_in_s: float) -> float | None:
-    """The last voiced datagram of the spurt whose end reached the server at ``server_in_s``."""
-    candidates = [arrivals[-1] for arrivals in turns if arrivals and arrivals[-1] <= server_in_s]
-    return max(candidates, default=None)
+def _spurt_of(turns: Sequence[Sequence[float]], stopped_s: float) -> int | None:
+    """The spurt a ``speech_stopped`` ended: the last one that began before it."""
+    begun = [number for number, arrivals in enumerate(turns) if arrivals and arrivals[0] < stopped_s]
+    return max(begun, default=None)
 
 
 def checks(figures: Mapping[str, Any]) -> list[dict[str, Any]]:

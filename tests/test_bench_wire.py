@@ -83,8 +83,9 @@ def test_run_figures_measure_both_ways_the_share_and_the_cpu() -> None:
     assert figures["inbound"]["count"] == 20 and figures["inbound_p50_ms"] == pytest.approx(22.0)
     assert figures["outbound_p50_ms"] == pytest.approx(3.0)  # first packet 1.825 - delta read 1.822
     assert figures["first_audible"]["p50_ms"] == pytest.approx(63.0)  # after three lead-in packets
-    # (1.885 - 1.18) - 0.5 (VAD) - 0.1 (model) = 0.105 s
-    assert figures["share_p50_ms"] == pytest.approx(105.0)
+    # the last frame's inbound 22 ms + the bot's reaction (1.705 -> 1.72) + first delta sent 1.82 -> audible 1.885
+    assert figures["share_p50_ms"] == pytest.approx(22.0 + 15.0 + 65.0)
+    assert figures["server_vad_wait"]["p50_ms"] == pytest.approx(500.0)
     assert figures["cpu_ms_per_conversation_s"] == pytest.approx(10.0)
     assert figures["underruns"] == 0 and figures["answers_unheard"] == 0 and figures["answers_sent"] == 2
 
@@ -161,3 +162,17 @@ def test_the_wire_benchmark_times_the_whole_bot_socket_to_socket() -> None:
     verdict = "**held**" if summary["held"] else "not held"
     assert f"| {summary['runs_held']} / 2 |" in markdown and verdict in markdown
     assert markdown.count("pass (") + markdown.count("**FAIL** (") == len(ws.TARGETS)
+
+
+def test_the_share_belongs_to_the_spurt_the_vad_ended_even_when_it_ended_early() -> None:
+    """The VAD may put the end of speech before the last voiced datagram (a quiet last syllable): the turn is still
+    the spurt that began before ``speech_stopped``, never the one before it."""
+    first = [1.0 + 0.02 * k for k in range(10)]
+    second = [4.0 + 0.02 * k for k in range(10)]  # last voiced datagram in at 4.18
+    appends = _appends(1.0, 1, 10, 0.002) + _appends(4.0, 1, 10, 0.002)
+    early_end = ServerTurn("item_2", 4.1, 4.6, 4.61, 4.71)  # the VAD's end of speech reached the server at 4.1
+    packets = [Packet(4.72 + 0.02 * i, i >= 2) for i in range(10)]
+    conversation = Conversation([first, second], appends, [(4.712, "item_2")], packets, [early_end])
+    figures = ws.run_figures([conversation], cpu_s=0.0, wall_s=1.0)
+    # inbound 22 ms + reaction 10 ms (4.6 -> 4.61) + first delta sent 4.71 -> first audible 4.76: 50 ms
+    assert figures["share_p50_ms"] == pytest.approx(22.0 + 10.0 + 50.0)
