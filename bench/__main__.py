@@ -72,10 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         load_processes=args.load_processes,
     )
     selected = args.only or list(DEFAULT_BENCHMARKS)
-    results: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    command = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": command,
+    }
     lines = ["# Benchmark results", ""]
     info = results["machine"]
     lines += [f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}. Run {results['date']}.", ""]
+    lines += [f"Written by `{command}`, as it wrote it (nothing here is edited by hand).", ""]
     lines += [
         "Regenerate with `scripts/bench` (or `python -m bench`); raw figures in `bench/results.json`; profiles, "
         "missed targets and what was changed in `bot/` in `bench/FINDINGS.md`.",

@@ -121,8 +121,10 @@ def test_bench_command_quick_runs_every_part(tmp_path: Path, monkeypatch: pytest
     # (the load part has its own test above; here the command runs the two quicker parts)
     assert bench_main.main(["--quick", "--only", "cpu_path", "tool_turn"]) == 0
     raw = json.loads((tmp_path / "results.json").read_text())
-    assert set(raw) == {"machine", "date", "cpu_path", "tool_turn"}
+    assert set(raw) == {"machine", "date", "command", "cpu_path", "tool_turn"}
+    assert raw["command"] == "python -m bench --quick --only cpu_path tool_turn"
     report = (tmp_path / "RESULTS.md").read_text()
+    assert f"Written by `{raw['command']}`" in report
     assert all(f"## {part}." in report for part in (2, 4)) and "## 3." not in report
     # the before/after summary leads the report, with this run's own codec figures
     stages = {row.get("key"): row["ms_per_s"] for row in raw["cpu_path"]["stages"]}
