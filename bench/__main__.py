@@ -37,7 +37,13 @@ DEFAULT_BENCHMARKS = tuple(name for name in BENCHMARKS if name != "load")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement; the best is kept")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="runs per measurement (parts 1 and 2 keep the best; the load at the wire runs at least 5 per level and "
+        "reports the median run and the spread)",
+    )
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny runs: checks the benchmarks work, not speed")
     parser.add_argument(

@@ -154,7 +154,7 @@ def test_the_wire_benchmark_times_the_whole_bot_socket_to_socket() -> None:
         assert run["gateway"]["audio_frames_alice_decrypted"] > 0 and run["gateway"]["bot_packets_received"] > 0
         assert run["realtime_server"]["schema_problems"] == [] and run["realtime_server"]["script_errors"] == []
         assert run["realtime_server"]["connections"] == 2 and run["reconnects"] == 0
-        assert run["cpu_ms_per_conversation_s"] > 0 and run["held"] == ws.holds(run)
+        assert run["cpu_ms_per_conversation_s"] > 0 and run["bot_cores_used"] > 0 and run["held"] == ws.holds(run)
     summary = level["summary"]
     assert summary["held"] == all(run["held"] for run in level["runs"])
     markdown = "\n".join(wire.iter_markdown(result))
