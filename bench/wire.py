@@ -337,7 +337,7 @@ def run_once(count: int, seconds: float, *, processes: int = 1, seed: int = 1) -
         cpu_s=sum(r["cpu_s"] for r in results),
         wall_s=max(r["wall_s"] for r in results),
     )
-    voiced_sent = sum(voiced for sent in talked.sent for _seq, _turn, voiced in sent)
+    voiced_sent = sum(voiced for sent in talked.sent for _seq, _turn, voiced, _s in sent)
     voiced_arrived = sum(len(turn) for c in conversations for turn in c.turns)
     figures.update(
         {
@@ -389,12 +389,15 @@ def _conversations(
     for number, conversation in enumerate(raw):
         arrived = dict(conversation["arrivals"])
         spurts: defaultdict[int, list[float]] = defaultdict(list)
-        for sequence, spurt, voiced in talked.sent[number]:
+        reads: defaultdict[int, list[float]] = defaultdict(list)
+        for sequence, spurt, voiced, sent_s in talked.sent[number]:
             if voiced and sequence in arrived:
-                spurts[spurt].append(arrived[sequence])
+                spurts[spurt].append(sent_s)
+                reads[spurt].append(arrived[sequence])
         out.append(
             Conversation(
                 turns=[spurts[spurt] for spurt in sorted(spurts)],
+                read_turns=[reads[spurt] for spurt in sorted(spurts)],
                 appends=conversation["appends"],
                 deltas=conversation["deltas"],
                 packets=conversation["packets"],
@@ -454,10 +457,12 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "machine, one bot process per core). A conversation is busy as the load benchmark has always defined it: "
         f"its speaker talks 0.72 s every {TURN_PERIOD_S:g} s and every turn is answered with {ANSWER_MS} ms of "
         f"audio, streamed at twice real time after a {MODEL_DELAY_MS} ms stand-in model delay. Every call uses DAVE "
-        "(a real MLS group on the loopback voice gateway). Inbound = a speaker's datagram handed to the bot's "
-        "receiver by the socket thread -> the append carrying the start of its audio returned from the Realtime "
-        "socket's send. Outbound = the answer's first audio delta read from the Realtime socket -> the answer's first "
-        "RTP packet handed to the UDP socket. First audible adds the lead-in silence. The bot's share of a turn = "
+        "(a real MLS group on the loopback voice gateway). Inbound = a speaker's datagram in the bot's socket (the "
+        "gateway's sendto returned; loopback delivers at once) -> the append carrying the start of its audio "
+        "returned from the Realtime socket's send; socket wait p99 = how long datagrams sat in the socket before "
+        "discord.py's reader thread handed them to the bot's receiver (part of inbound). Outbound = the answer's "
+        "first audio delta read from the Realtime socket -> the answer's first RTP packet handed to the UDP socket. "
+        "First audible adds the lead-in silence. The bot's share of a turn = "
         "last voiced datagram in -> first audible packet out, minus the server's VAD wait and the model delay. "
         "Underruns = every gap over 25 ms between consecutive packets of an answer; never heard = answers the "
         "server sent of which the bot sent no audible packet. CPU = the bot processes' CPU s per conversation per "
@@ -465,10 +470,11 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     )
     yield ""
     yield (
-        "| conversations | runs held | inbound p50 / p99 | outbound p50 / p99 | first audible p50 | share p50 / p99 "
-        "| underruns | never heard / sent | CPU ms / conv-s | bot cores | gateway late p99 | gateway cores | verdict |"
+        "| conversations | runs held | inbound p50 / p99 | socket wait p99 | outbound p50 / p99 | first audible p50 "
+        "| share p50 / p99 | underruns | never heard / sent | CPU ms / conv-s | bot cores | gateway late p99 "
+        "| gateway cores | verdict |"
     )
-    yield "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    yield "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     for level in result["levels"]:
         summary = level["summary"]
         run = level["runs"][summary["median_run"]]
@@ -477,6 +483,7 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         yield (
             f"| {level['conversations']} | {summary['runs_held']} / {summary['runs']} "
             f"| {run['inbound_p50_ms']} / {run['inbound_p99_ms']} ({rng('inbound_p99_ms')}) "
+            f"| {run['socket_wait']['p99_ms']} "
             f"| {run['outbound_p50_ms']} / {run['outbound_p99_ms']} ({rng('outbound_p99_ms')}) "
             f"| {run['first_audible']['p50_ms']} | {run['share']['p50_ms']} / {run['share']['p99_ms']} "
             f"| {run['underruns']} ({rng('underruns')}) | {run['answers_unheard']} / {run['answers_sent']} "

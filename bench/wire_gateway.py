@@ -40,9 +40,10 @@ _FRAME_S = FRAME_MS / 1000
 
 @dataclass
 class GatewayRecords:
-    """Per conversation: each datagram sent to the bot (RTP sequence, turn, voiced); the gateway's own figures."""
+    """Per conversation: each datagram sent to the bot (RTP sequence, turn, voiced, when ``sendto`` returned: the
+    datagram is then in the bot's socket buffer, loopback delivery being immediate); the gateway's own figures."""
 
-    sent: list[list[tuple[int, int, bool]]] = field(default_factory=list)  # (sequence, turn, voiced)
+    sent: list[list[tuple[int, int, bool, float]]] = field(default_factory=list)
     late_ms: list[float] = field(default_factory=list)  # sendto return - due, every datagram
     bot_packets: list[int] = field(default_factory=list)  # the bot's packets that reached each call
     heard_audio_frames: list[int] = field(default_factory=list)  # alice decrypted these audible frames
@@ -112,8 +113,9 @@ class _Gateway:
                 turn, opus = step
                 sequence, datagram = self.speakers[number].packet(opus)
                 self.servers[number].send_voice(datagram)
-                records.late_ms.append((time.monotonic() - due_s) * 1000)
-                records.sent[number].append((sequence, turn, opus != OPUS_SILENCE))
+                sent_s = time.monotonic()
+                records.late_ms.append((sent_s - due_s) * 1000)
+                records.sent[number].append((sequence, turn, opus != OPUS_SILENCE, sent_s))
             await asyncio.sleep(max(0.0, due_s + _FRAME_S - time.monotonic()))
         await asyncio.sleep(2.0)  # the last answers reach the members
         records.cpu_s = time.process_time() - cpu_start_s

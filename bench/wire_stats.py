@@ -3,8 +3,10 @@
 Every timestamp is ``time.monotonic()`` seconds (``CLOCK_MONOTONIC``, one clock for every process on the machine), so
 the bot's, the voice gateway's and the Realtime server's stamps can be subtracted. Where each comes from:
 
-- ``arrivals``: the bot's voice socket handed a speaker's datagram to the bot's receiver (its first line of Python
-  after discord.py's ``socket.recv``), per conversation, with the RTP sequence number read from the clear header;
+- ``turns``: a speaker's voiced datagrams in the bot's socket: when the voice gateway's ``sendto`` returned (loopback
+  delivers at once), per talk spurt, paired by RTP sequence with ``read_turns``: when discord.py's socket reader
+  handed each to the bot's receiver (the first line of Python after its ``socket.recv``; the difference is time
+  spent waiting in the socket buffer for the reader thread);
 - ``appends``: an ``input_audio_buffer.append`` returned from ``send`` on the Realtime WebSocket, with the bytes of
   audio it carried and how many of them lead with exact zeros (the room's priming silence);
 - ``deltas``: the first ``response.output_audio.delta`` of an answer read from the Realtime WebSocket, by item id;
@@ -163,6 +165,7 @@ class Conversation:
     deltas: list[tuple[float, str]]
     packets: list[Packet]
     server_turns: list[ServerTurn]
+    read_turns: list[list[float]] | None = None
 
 
 def _lat(values: Sequence[float]) -> dict[str, float]:
@@ -191,10 +194,13 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
     first_audible: list[float] = []
     share: list[float] = []
     vad_wait: list[float] = []
+    socket_wait: list[float] = []
     gaps: list[float] = []
     missing = sent = heard = 0
     for conversation in conversations:
         per_spurt = inbound_by_spurt(conversation.turns, conversation.appends)
+        for in_socket, read in zip(conversation.turns, conversation.read_turns or [], strict=False):
+            socket_wait += [(r - s) * 1000 for s, r in zip(in_socket, read, strict=True)]
         inbound += [value for spurt in per_spurt for value in spurt]
         missing += sum(len(a) for a in conversation.turns) - sum(len(spurt) for spurt in per_spurt)
         by_item = answers(conversation.deltas, conversation.packets)
@@ -228,6 +234,7 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
         "inbound_p50_ms": inbound_lat["p50_ms"],
         "inbound_p99_ms": inbound_lat["p99_ms"],
         "frames_never_appended": missing,
+        "socket_wait": _lat(socket_wait),
         "outbound": outbound_lat,
         "outbound_p50_ms": outbound_lat["p50_ms"],
         "outbound_p99_ms": outbound_lat["p99_ms"],

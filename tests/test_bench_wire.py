@@ -75,12 +75,14 @@ def _conversation(*, late_sender: bool = False, heard: bool = True) -> Conversat
         packets = [Packet(t + 0.02 * i, i >= 3) for i in range(20)]
         if late_sender:
             packets = packets[:10] + [Packet(p.sent_s + 0.05, p.audible) for p in packets[10:]]
-    return Conversation([arrivals], appends, deltas, packets, [turn])
+    read = [t + 0.0005 for t in arrivals]  # the socket reader handed each to the receiver 0.5 ms later
+    return Conversation([arrivals], appends, deltas, packets, [turn], read_turns=[read])
 
 
 def test_run_figures_measure_both_ways_the_share_and_the_cpu() -> None:
     figures = ws.run_figures([_conversation(), _conversation()], cpu_s=0.2, wall_s=10.0)
     assert figures["inbound"]["count"] == 20 and figures["inbound_p50_ms"] == pytest.approx(22.0)
+    assert figures["socket_wait"]["count"] == 20 and figures["socket_wait"]["p99_ms"] == pytest.approx(0.5)
     assert figures["outbound_p50_ms"] == pytest.approx(3.0)  # first packet 1.825 - delta read 1.822
     assert figures["first_audible"]["p50_ms"] == pytest.approx(63.0)  # after three lead-in packets
     # the last frame's inbound 22 ms + the bot's reaction (1.705 -> 1.72) + first delta sent 1.82 -> audible 1.885
@@ -140,20 +142,24 @@ def test_the_wire_benchmark_times_the_whole_bot_socket_to_socket() -> None:
     (level,) = result["levels"]
     assert level["conversations"] == 2 and len(level["runs"]) == wire.QUICK_RUNS
     for run in level["runs"]:
+        failures = {key: run[key] for key in ("dave_failed", "reconnects", "gateway", "realtime_server", "share")}
         # every voiced datagram that reached the bot was paired with an append, or counted as never appended
         arrived = run["voiced_datagrams_sent"] - run["voiced_datagrams_lost"]
         assert run["inbound"]["count"] + run["frames_never_appended"] == arrived > 0
         assert run["inbound"]["p50_ms"] > 0  # after the socket, never before it
+        assert run["socket_wait"]["count"] == arrived and run["socket_wait"]["p50_ms"] >= 0  # read after it was sent
         # each answer the server sent was paired with the bot's reads and packets (or counted as never heard)
         assert run["answers_sent"] >= 1 and run["answers_heard"] + run["answers_unheard"] == run["answers_sent"]
         assert run["outbound"]["count"] == run["first_audible"]["count"] == run["answers_heard"]
         assert run["outbound"]["p50_ms"] <= run["first_audible"]["p50_ms"]  # the lead-in comes first
-        assert run["share"]["count"] >= 1
+        assert run["share"]["count"] >= 1, failures
         # the whole path ran: DAVE both ways, the server's schema checks, the gateway's own figures
-        assert run["dave_failed"] == 0 and run["gateway"]["undecryptable"] == 0
+        assert run["dave_failed"] == 0 and run["gateway"]["undecryptable"] == 0, failures
         assert run["gateway"]["audio_frames_alice_decrypted"] > 0 and run["gateway"]["bot_packets_received"] > 0
-        assert run["realtime_server"]["schema_problems"] == [] and run["realtime_server"]["script_errors"] == []
-        assert run["realtime_server"]["connections"] == 2 and run["reconnects"] == 0
+        assert run["realtime_server"]["schema_problems"] == [] and run["realtime_server"]["script_errors"] == [], (
+            failures
+        )
+        assert run["realtime_server"]["connections"] == 2 and run["reconnects"] == 0, failures
         assert run["cpu_ms_per_conversation_s"] > 0 and run["bot_cores_used"] > 0 and run["held"] == ws.holds(run)
     summary = level["summary"]
     assert summary["held"] == all(run["held"] for run in level["runs"])
