@@ -15,9 +15,11 @@ Three kinds of process, so that each one's CPU is its own and the harness is not
   labels it and asks for the answer, the stand-in model waits :data:`MODEL_DELAY_MS` and streams
   :data:`ANSWER_MS` of audio at twice real time.
 
+Inbound starts when the gateway's ``sendto`` of a datagram returned (it is then in the bot's socket buffer).
 Timestamps in the bot process come from probes wrapped around the real methods at the points where bytes cross a
 socket (:class:`_Probes`; no bot code is changed, every call goes on to the original): a datagram handed to the
-receiver by discord.py's socket reader (``VoiceReceiver.receive_datagram``), an append returned from ``send`` and a
+receiver by discord.py's socket reader (``VoiceReceiver.receive_datagram``: the socket wait, and the RTP sequence
+that pairs it with the gateway's stamp), an append returned from ``send`` and a
 message returned from ``recv`` on the Realtime WebSocket (``ClientConnection``), and a packet handed to the UDP
 socket (``VoiceConnectionState.send_packet``, with whether ``send_audio_packet`` was given audio or the Opus silence
 frame). What is computed from them is in :mod:`bench.wire_stats`.
@@ -126,14 +128,14 @@ class _Probes:
 
         async def ws_send(ws: ClientConnection, message: Any, *, text: bool | None = None) -> None:
             await send(ws, message, text=text)
-            if isinstance(message, str) and _APPEND in message[:64]:
+            if isinstance(message, str) and _APPEND in message[:128]:
                 audio = base64.b64decode(json.loads(message)["audio"])
                 zeros = len(audio) - len(audio.lstrip(b"\0"))
                 probes.appends[id(ws)].append(Append(time.monotonic(), len(audio), zeros))
 
         async def ws_recv(ws: ClientConnection, decode: bool | None = None) -> Any:
             message = await recv(ws, decode)
-            if isinstance(message, str) and _DELTA in message[:64]:
+            if isinstance(message, str) and _DELTA in message[:128]:
                 read_s = time.monotonic()
                 found = _ITEM_ID.search(message)
                 if found and found[1] not in probes._items_seen:
