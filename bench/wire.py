@@ -470,6 +470,12 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "server sent of which the bot sent no audible packet. CPU = the bot processes' CPU s per conversation per "
         "wall s. Figures are the median run's (by inbound p99); ranges are min-max over the runs."
     )
+    if result["runs_per_level"] < RUNS or result["seconds_per_run"] < SECONDS_PER_RUN:
+        yield ""
+        yield (
+            f"**Below issue 16's minimum of {RUNS} runs of {SECONDS_PER_RUN:g} s per level: a check of the harness, "
+            "not a record of capacity.**"
+        )
     yield ""
     yield (
         "| conversations | runs held | inbound p50 / p99 | socket wait p99 | outbound p50 / p99 | first audible p50 "

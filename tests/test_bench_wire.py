@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import wire
+from bench import summary, wire
 from bench import wire_stats as ws
 from bench.timing import Options
 from bench.wire_stats import Append, Conversation, Packet, ServerTurn
@@ -182,3 +182,40 @@ def test_the_share_belongs_to_the_spurt_the_vad_ended_even_when_it_ended_early()
     figures = ws.run_figures([conversation], cpu_s=0.0, wall_s=1.0)
     # inbound 22 ms + reaction 10 ms (4.6 -> 4.61) + first delta sent 4.71 -> first audible 4.76: 50 ms
     assert figures["share_p50_ms"] == pytest.approx(22.0 + 10.0 + 50.0)
+
+
+def test_the_report_names_a_short_run_and_the_summary_counts_only_levels_held_in_every_run() -> None:
+    def level(count: int, held: bool) -> dict[str, Any]:
+        runs = [_run(10.0) | {"share": {"p50_ms": 30.0, "p99_ms": 31.0}} for _ in range(5)]
+        for run in runs:
+            run.update(
+                {
+                    "outbound": {"p50_ms": 4.0, "p99_ms": 9.0},
+                    "first_audible": {"p50_ms": 204.0},
+                    "socket_wait": {"p99_ms": 0.1},
+                    "bot_cores_used": 0.5,
+                    "gateway": {"late_p99_ms": 1.0, "cores_used": 0.1, "late_max_ms": 2.0, "undecryptable": 0},
+                    "realtime_server": {"schema_problems": [], "script_errors": []},
+                    "reconnects": 0,
+                    "voiced_datagrams_lost": 0,
+                    "dave_failed": 0,
+                }
+            )
+        if not held:
+            runs[3]["underruns"] = 2
+        return {"conversations": count, "runs": runs, "summary": ws.level_summary(runs)}
+
+    result = {
+        "seconds_per_run": 30.0,
+        "runs_per_level": 5,
+        "processes": 2,
+        "levels": [level(50, True), level(100, False)],
+    }
+    markdown = "\n".join(wire.iter_markdown(result))
+    assert "Below issue 16's minimum" not in markdown
+    assert "| 50 | 5 / 5 |" in markdown and "| 100 | 4 / 5 |" in markdown and "| **FAIL** (-2) |" in markdown
+    assert "| most conversations held in every run, whole bot at the wire (part 3) | | 50 |" in "\n".join(
+        summary.iter_markdown({"wire": result})
+    )
+    short = "\n".join(wire.iter_markdown({**result, "seconds_per_run": 6.0}))
+    assert "Below issue 16's minimum of 5 runs of 30 s" in short
