@@ -467,8 +467,9 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "First audible adds the lead-in silence. The bot's share of a turn = "
         "last voiced datagram in -> first audible packet out, minus the server's VAD wait and the model delay. "
         "Underruns = every gap over 25 ms between consecutive packets of an answer; never heard = answers the "
-        "server sent of which the bot sent no audible packet. CPU = the bot processes' CPU s per conversation per "
-        "wall s. Figures are the median run's (by inbound p99); ranges are min-max over the runs."
+        "server sent of which the bot sent no audible packet (answers begun less than "
+        f"{LAST_ANSWER_MARGIN_S:g} s before the end of a run are not counted). CPU = the bot processes' CPU s "
+        "per conversation per wall s. Figures are the median run's (by inbound p99); ranges are min-max over the runs."
     )
     if result["runs_per_level"] < RUNS or result["seconds_per_run"] < SECONDS_PER_RUN:
         yield ""
