@@ -26,7 +26,8 @@ frame). What is computed from them is in :mod:`bench.wire_stats`.
 
 Busy, as the load benchmark defines it: each conversation's speaker talks 0.72 s every :data:`TURN_PERIOD_S`
 (random phases) and every turn is answered with :data:`ANSWER_MS` of audio. Each level runs :data:`RUNS` runs of
-:data:`SECONDS_PER_RUN` s, each from fresh processes; a level is held only if every run holds.
+:data:`SECONDS_PER_RUN` s, each from fresh processes and measured after :data:`WARM_UP_S` of talk (the guilds were
+just joined); a level is held only if every run holds.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ MODEL_DELAY_MS = 100
 VAD_SILENCE_MS = 500
 #: Speakers start this long after the command, so every process is waiting when the clock starts.
 START_DELAY_S = 1.0
+#: The speakers talk this long before the measured time starts (the bot has just joined every guild: its first
+#: seconds are setup, not load); spurts begun in it and answers begun in it are not counted.
+WARM_UP_S = 5.0
+QUICK_WARM_UP_S = 1.0
 #: Answers whose first delta the server sent later than this before the bot stopped measuring are not counted.
 LAST_ANSWER_MARGIN_S = 2.0
 SETUP_TIMEOUT_S = 300.0
@@ -297,8 +302,11 @@ class _BotProcess:
 # -- one run, one level ------------------------------------------------------------------------------------------------
 
 
-def run_once(count: int, seconds: float, *, processes: int = 1, seed: int = 1) -> dict[str, Any]:
-    """One run: ``count`` conversations for ``seconds`` over ``processes`` bot processes, from fresh processes."""
+def run_once(
+    count: int, seconds: float, *, processes: int = 1, seed: int = 1, warm_up_s: float = WARM_UP_S
+) -> dict[str, Any]:
+    """One run: ``count`` conversations measured for ``seconds`` (after ``warm_up_s``) over ``processes`` bot
+    processes, from fresh processes."""
     if count < 1 or not 1 <= processes <= count:
         raise ValueError(f"need 1 <= processes <= conversations, got {processes} for {count}")
     params = {
@@ -321,9 +329,12 @@ def run_once(count: int, seconds: float, *, processes: int = 1, seed: int = 1) -
                     raise RuntimeError("a bot process did not get ready")
             gateway.call("await_bot", timeout_s=SETUP_TIMEOUT_S)
             start_s = time.monotonic() + START_DELAY_S
+            measured_from_s = start_s + warm_up_s
             for bot in bots:
-                bot.pipe.send(("go", start_s))
-            talked: GatewayRecords = gateway.call("go", start_s, seconds, TURN_PERIOD_S, seed, timeout_s=seconds + 120)
+                bot.pipe.send(("go", measured_from_s))
+            talked: GatewayRecords = gateway.call(
+                "go", start_s, warm_up_s + seconds, TURN_PERIOD_S, seed, timeout_s=warm_up_s + seconds + 120
+            )
             for bot in bots:
                 bot.pipe.send(("stop",))
             results = [bot.receive(60.0) for bot in bots]
@@ -333,20 +344,19 @@ def run_once(count: int, seconds: float, *, processes: int = 1, seed: int = 1) -
         records = server.stop()
     raw = [conversation for result in results for conversation in result["conversations"]]
     stop_s = min(result["stop_s"] for result in results)
-    conversations = _conversations(raw, talked, records.wire_turns, stop_s)
+    conversations, voiced_sent, voiced_lost = _conversations(raw, talked, records.wire_turns, measured_from_s, stop_s)
     figures = wire_stats.run_figures(
         conversations,
         cpu_s=sum(r["cpu_s"] for r in results),
         wall_s=max(r["wall_s"] for r in results),
     )
-    voiced_sent = sum(voiced for sent in talked.sent for _seq, _turn, voiced, _s in sent)
-    voiced_arrived = sum(len(turn) for c in conversations for turn in c.turns)
     figures.update(
         {
             "processes": processes,
             "bot_cores_used": round(figures["cpu_s"] / figures["wall_s"], 2) if figures["wall_s"] else 0.0,
             "voiced_datagrams_sent": voiced_sent,
-            "voiced_datagrams_lost": voiced_sent - voiced_arrived,
+            "voiced_datagrams_lost": voiced_lost,
+            "warm_up_s": warm_up_s,
             "reconnects": sum(c["reconnects"] for c in raw),
             "dave_failed": sum(c["voice_metrics"].get("dave_failed", 0) for c in raw),
             "gateway": {
@@ -372,9 +382,14 @@ def run_once(count: int, seconds: float, *, processes: int = 1, seed: int = 1) -
 
 
 def _conversations(
-    raw: list[dict[str, Any]], talked: GatewayRecords, server_turns: list[dict[str, Any]], stop_s: float
-) -> list[Conversation]:
-    """Join the bot's, the gateway's and the server's records per conversation (server turns by item id)."""
+    raw: list[dict[str, Any]],
+    talked: GatewayRecords,
+    server_turns: list[dict[str, Any]],
+    measured_from_s: float,
+    stop_s: float,
+) -> tuple[list[Conversation], int, int]:
+    """Join the bot's, the gateway's and the server's records per conversation (server turns by item id), leaving out
+    spurts and answers begun before ``measured_from_s``; also the voiced datagrams counted and how many were lost."""
     by_tag: dict[str, int] = {}
     for index, record in enumerate(raw):
         for _t, item in record["deltas"]:
@@ -383,23 +398,27 @@ def _conversations(
                 by_tag[tag[1]] = index
     turns_of: defaultdict[int, list[ServerTurn]] = defaultdict(list)
     for stamps in server_turns:
-        if stamps["first_delta_sent_s"] > stop_s - LAST_ANSWER_MARGIN_S:
-            continue  # answered too close to the end to be heard in the run
+        if not measured_from_s <= stamps["first_delta_sent_s"] <= stop_s - LAST_ANSWER_MARGIN_S:
+            continue  # answered in the warm-up, or too close to the end to be heard in the run
         found = _PEER_TAG.search(stamps["item_id"])
         turns_of[by_tag.get(found[1], -1) if found else -1].append(ServerTurn(**stamps))
     out = []
+    counted = lost = 0
     for number, conversation in enumerate(raw):
         arrived = dict(conversation["arrivals"])
-        spurts: defaultdict[int, list[float]] = defaultdict(list)
-        reads: defaultdict[int, list[float]] = defaultdict(list)
+        spurts: defaultdict[int, list[tuple[float, float | None]]] = defaultdict(list)
         for sequence, spurt, voiced, sent_s in talked.sent[number]:
-            if voiced and sequence in arrived:
-                spurts[spurt].append(sent_s)
-                reads[spurt].append(arrived[sequence])
+            if voiced:
+                spurts[spurt].append((sent_s, arrived.get(sequence)))
+        measured = [frames for _spurt, frames in sorted(spurts.items()) if frames[0][0] >= measured_from_s]
+        counted += sum(len(frames) for frames in measured)
+        lost += sum(read_s is None for frames in measured for _sent_s, read_s in frames)
         out.append(
             Conversation(
-                turns=[spurts[spurt] for spurt in sorted(spurts)],
-                read_turns=[reads[spurt] for spurt in sorted(spurts)],
+                turns=[[sent_s for sent_s, _read_s in frames] for frames in measured],
+                socket_wait_ms=[
+                    (read_s - sent_s) * 1000 for frames in measured for sent_s, read_s in frames if read_s is not None
+                ],
                 appends=conversation["appends"],
                 deltas=conversation["deltas"],
                 packets=conversation["packets"],
@@ -408,12 +427,14 @@ def _conversations(
         )
     if turns_of[-1]:  # answers no bot read a delta of: never heard
         out.append(Conversation([], [], [], [], turns_of[-1]))
-    return out
+    return out, counted, lost
 
 
-def run_level(count: int, seconds: float, runs: int, *, processes: int = 1) -> dict[str, Any]:
+def run_level(
+    count: int, seconds: float, runs: int, *, processes: int = 1, warm_up_s: float = WARM_UP_S
+) -> dict[str, Any]:
     """A level: ``runs`` independent runs; its summary (median run, spread, held only if every run held)."""
-    results = [run_once(count, seconds, processes=processes, seed=run + 1) for run in range(runs)]
+    results = [run_once(count, seconds, processes=processes, seed=run + 1, warm_up_s=warm_up_s) for run in range(runs)]
     return {
         "conversations": count,
         "processes": processes,
@@ -434,8 +455,15 @@ def run(options: Options) -> dict[str, Any]:
         seconds = options.load_seconds or SECONDS_PER_RUN
         runs = max(RUNS, options.repeats)
     processes = options.load_processes or (1 if options.quick else max(1, os.cpu_count() or 1))
-    rows = [run_level(count, seconds, runs, processes=min(processes, count)) for count in levels]
-    return {"seconds_per_run": seconds, "runs_per_level": runs, "processes": processes, "levels": rows}
+    warm_up_s = QUICK_WARM_UP_S if options.quick else WARM_UP_S
+    rows = [run_level(count, seconds, runs, processes=min(processes, count), warm_up_s=warm_up_s) for count in levels]
+    return {
+        "seconds_per_run": seconds,
+        "warm_up_s": warm_up_s,
+        "runs_per_level": runs,
+        "processes": processes,
+        "levels": rows,
+    }
 
 
 # -- the report --------------------------------------------------------------------------------------------------------
@@ -454,7 +482,8 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield "## 3. Load at the wire: the whole bot, socket to socket"
     yield ""
     yield (
-        f"Each level: {result['runs_per_level']} runs of {result['seconds_per_run']:g} s from fresh processes, "
+        f"Each level: {result['runs_per_level']} runs of {result['seconds_per_run']:g} s from fresh processes "
+        f"(measured after {result.get('warm_up_s', 0):g} s of talk that settles the just-joined guilds), "
         f"{result['processes']} bot process(es) sharing the conversations (the target is for the whole 2-core "
         "machine, one bot process per core). A conversation is busy as the load benchmark has always defined it: "
         f"its speaker talks 0.72 s every {TURN_PERIOD_S:g} s and every turn is answered with {ANSWER_MS} ms of "

@@ -95,6 +95,7 @@ class _Gateway:
             await server.speaking(ALICE, member.ssrc)
 
     async def talk(self, start_s: float, seconds: float, period_s: float, seed: int) -> GatewayRecords:
+        """Talk from ``start_s`` for ``seconds`` (the warm-up and the measured time), then let the answers end."""
         rng = random.Random(seed)
         frames = turn_frames()
         ticks = round(seconds / _FRAME_S)

@@ -4,9 +4,11 @@ Every timestamp is ``time.monotonic()`` seconds (``CLOCK_MONOTONIC``, one clock 
 the bot's, the voice gateway's and the Realtime server's stamps can be subtracted. Where each comes from:
 
 - ``turns``: a speaker's voiced datagrams in the bot's socket: when the voice gateway's ``sendto`` returned (loopback
-  delivers at once), per talk spurt, paired by RTP sequence with ``read_turns``: when discord.py's socket reader
-  handed each to the bot's receiver (the first line of Python after its ``socket.recv``; the difference is time
-  spent waiting in the socket buffer for the reader thread);
+  delivers at once), per talk spurt, every voiced datagram in RTP order (one lost on the way keeps its place: the
+  receiver conceals it, so the stream positions of the frames after it hold);
+- ``socket_wait_ms``: per datagram that arrived, ``sendto`` returned -> discord.py's socket reader handed it to the
+  bot's receiver (the first line of Python after its ``socket.recv``: time spent in the socket buffer waiting for the
+  reader thread), paired by RTP sequence;
 - ``appends``: an ``input_audio_buffer.append`` returned from ``send`` on the Realtime WebSocket, with the bytes of
   audio it carried and how many of them lead with exact zeros (the room's priming silence);
 - ``deltas``: the first ``response.output_audio.delta`` of an answer read from the Realtime WebSocket, by item id;
@@ -165,7 +167,7 @@ class Conversation:
     deltas: list[tuple[float, str]]
     packets: list[Packet]
     server_turns: list[ServerTurn]
-    read_turns: list[list[float]] | None = None
+    socket_wait_ms: list[float] | None = None
 
 
 def _lat(values: Sequence[float]) -> dict[str, float]:
@@ -199,8 +201,7 @@ def run_figures(conversations: Sequence[Conversation], *, cpu_s: float, wall_s: 
     missing = sent = heard = 0
     for conversation in conversations:
         per_spurt = inbound_by_spurt(conversation.turns, conversation.appends)
-        for in_socket, read in zip(conversation.turns, conversation.read_turns or [], strict=False):
-            socket_wait += [(r - s) * 1000 for s, r in zip(in_socket, read, strict=True)]
+        socket_wait += conversation.socket_wait_ms or []
         inbound += [value for spurt in per_spurt for value in spurt]
         missing += sum(len(a) for a in conversation.turns) - sum(len(spurt) for spurt in per_spurt)
         by_item = answers(conversation.deltas, conversation.packets)
