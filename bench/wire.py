@@ -134,9 +134,9 @@ class _Probes:
         async def ws_send(ws: ClientConnection, message: Any, *, text: bool | None = None) -> None:
             await send(ws, message, text=text)
             if isinstance(message, str) and _APPEND in message[:128]:
-                audio = base64.b64decode(json.loads(message)["audio"])
-                zeros = len(audio) - len(audio.lstrip(b"\0"))
-                probes.appends[id(ws)].append(Append(time.monotonic(), len(audio), zeros))
+                written_s = time.monotonic()
+                audio_bytes, zeros = _append_audio(message)
+                probes.appends[id(ws)].append(Append(written_s, audio_bytes, zeros))
 
         async def ws_recv(ws: ClientConnection, decode: bool | None = None) -> Any:
             message = await recv(ws, decode)
@@ -161,6 +161,19 @@ class _Probes:
         ClientConnection.recv = ws_recv  # type: ignore[method-assign,assignment]
         discord.VoiceClient.send_audio_packet = voice_send_audio_packet  # type: ignore[method-assign,assignment]
         VoiceConnectionState.send_packet = state_send_packet  # type: ignore[method-assign,assignment]
+
+
+def _append_audio(message: str) -> tuple[int, int]:
+    """(audio bytes, leading zero bytes) of an append, read from its base64 without decoding it (cheap: the probe
+    runs on the bot's event loop for every append). Zero bytes encode as ``A``: 4 characters carry 3 bytes."""
+    start = message.find('"audio":"')
+    if start < 0:
+        audio = base64.b64decode(json.loads(message)["audio"])
+        return len(audio), len(audio) - len(audio.lstrip(b"\0"))
+    start += len('"audio":"')
+    encoded = message[start : message.index('"', start)]
+    audio_bytes = len(encoded) * 3 // 4 - (len(encoded) - len(encoded.rstrip("=")))
+    return audio_bytes, min(audio_bytes, (len(encoded) - len(encoded.lstrip("A"))) * 6 // 8)
 
 
 # -- the bot process ---------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ turn, and a level held only if every run holds (no speed is asserted; the timeli
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from bench import summary, wire
 from bench import wire_stats as ws
 from bench.timing import Options
 from bench.wire_stats import Append, Conversation, Packet, ServerTurn
+from bot.realtime import client_events as ce
 
 
 def _appends(start_s: float, priming_frames: int, voiced_frames: int, delay_s: float) -> list[Append]:
@@ -219,3 +221,12 @@ def test_the_report_names_a_short_run_and_the_summary_counts_only_levels_held_in
     )
     short = "\n".join(wire.iter_markdown({**result, "seconds_per_run": 6.0}))
     assert "Below issue 16's minimum of 5 runs of 30 s" in short
+
+
+@pytest.mark.parametrize("pcm", [bytes(960), bytes(101) + b"\x01" + bytes(858), b"\x05" * 960, bytes(7) + b"\x01"])
+def test_the_append_probe_reads_sizes_and_leading_zeros_from_the_base64(pcm: bytes) -> None:
+    message = json.dumps(ce.audio_append(pcm), separators=(",", ":"))  # as the bot's protocol writes it
+    audio_bytes, zeros = wire._append_audio(message)
+    assert audio_bytes == len(pcm)
+    exact = len(pcm) - len(pcm.lstrip(b"\0"))
+    assert exact - 2 <= zeros <= exact  # within one base64 character: the first frame is still found to the sample
