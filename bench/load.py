@@ -629,7 +629,7 @@ def run(options: Options) -> dict[str, Any]:
     """Every load level in turn (``--load-levels``, ``--load-seconds``; ``--quick``: 2 conversations for 4 s)."""
     levels = options.load_levels or ((2,) if options.quick else LEVELS)
     seconds = options.load_seconds or (4.0 if options.quick else SECONDS_PER_LEVEL)
-    processes = options.load_processes
+    processes = options.load_processes or 1
     rows = [
         run_level(count, seconds, player, processes=min(processes, count)) for count in levels for player in PLAYERS
     ]

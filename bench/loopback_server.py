@@ -8,6 +8,12 @@ Scripts:
 
 - ``load``: per connection, forever: wait for the user's turn (the test server's energy VAD), then answer with a
   tone in ``chunk_ms`` deltas, paced at ``pace`` × real time. Records when the first delta of each answer was sent.
+- ``wire``: what :mod:`bench.wire` needs of the whole bot, per connection, forever: wait for the user's turn (the
+  energy VAD), wait for the bot's own ``response.create`` (the guild session labels the turn and asks for the
+  answer), think ``model_delay_ms``, then answer like ``load``. Item ids are unique across connections
+  (``item_msg_c<N>_<n>``), so the bot's reads pair with these records without a per-guild URL. Records per turn
+  (:class:`WireTurn` fields): when the append holding the end of the speech arrived, ``speech_stopped`` sent,
+  ``response.create`` arrived, the first delta sent.
 - ``tool_turn``: ``turns`` times: a response calling ``get_your_info``; records when its
   ``response.function_call_arguments.done`` was sent and when the function output and the follow-up
   ``response.create`` arrived (timestamped as soon as each message is parsed, before the server's schema check).
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import time
@@ -29,7 +36,7 @@ from urllib.parse import parse_qs, urlparse
 
 import tests.realtime.server as test_server
 from tests.realtime.schema import schema_problems
-from tests.realtime.server import Peer, RealtimeTestServer, Script, tone_pcm16
+from tests.realtime.server import BYTES_PER_MS, Peer, RealtimeTestServer, Script, tone_pcm16
 
 #: How long the parent waits for the server process to start or to report.
 STARTUP_TIMEOUT_S = 60.0
@@ -43,6 +50,7 @@ class ServerRecords:
 
     first_delta_sent_s: dict[str, float] = field(default_factory=dict)  # "conv/item_id" -> monotonic s
     tool_turns: list[dict[str, float]] = field(default_factory=list)  # per turn: monotonic s of each step
+    wire_turns: list[dict[str, Any]] = field(default_factory=list)  # per answered turn (the ``wire`` script)
     cpu_s: float = 0.0
     connections: int = 0
     schema_problems: list[str] = field(default_factory=list)
@@ -56,6 +64,8 @@ def conversation_of(peer: Peer) -> str:
 
 
 _receipts: dict[str, float] = {}
+#: When each client event (but appends) was parsed, by ``id(event)``: the ``wire`` script pops its own.
+_receipt_by_event: dict[int, float] = {}
 
 
 def _install_receipt_clock() -> None:
@@ -65,7 +75,7 @@ def _install_receipt_clock() -> None:
         kind = str(event.get("type"))
         if kind == "input_audio_buffer.append":
             return []
-        _receipts[kind] = time.monotonic()
+        _receipts[kind] = _receipt_by_event[id(event)] = time.monotonic()
         return schema_problems(event, dialect)
 
     vars(test_server)["schema_problems"] = timed_check  # the name the server's reader looks up
@@ -94,6 +104,72 @@ def _load_script(records: ServerRecords, answer_ms: int, chunk_ms: int, pace: fl
     return script
 
 
+class _StampedAudio(asyncio.Event):
+    """The peer's "audio arrived" event, also stamping (monotonic s, stream ms received so far) on each append."""
+
+    def __init__(self, peer: Peer, log: list[tuple[float, int]]) -> None:
+        super().__init__()
+        self._peer = peer
+        self._log = log
+
+    def set(self) -> None:
+        self._log.append((time.monotonic(), self._peer.audio_base_ms + len(self._peer.audio) // BYTES_PER_MS))
+        super().set()
+
+
+def _wire_script(
+    records: ServerRecords, answer_ms: int, chunk_ms: int, pace: float, vad_silence_ms: int, model_delay_ms: int
+) -> Script:
+    answer = tone_pcm16(answer_ms)
+    pause_s = chunk_ms / 1000 / pace
+    numbers = itertools.count()
+
+    async def script(peer: Peer) -> None:
+        number, ids = next(numbers), itertools.count(1)
+        vars(peer)["new_id"] = lambda prefix: f"{prefix}_c{number}_{next(ids)}"  # unique across connections
+        audio_log: list[tuple[float, int]] = []
+        vars(peer)["_audio_changed"] = _StampedAudio(peer, audio_log)  # the event the peer's reader sets
+        await peer.configured.wait()
+        while True:
+            _start_ms, end_ms = await peer.wait_for_user_turn(silence_ms=vad_silence_ms, timeout_s=3600.0)
+            stopped_s = time.monotonic()  # speech_stopped and committed were just sent
+            last_voice_in_s = next((t for t, ms in audio_log if ms >= end_ms), stopped_s)
+            audio_log.clear()
+            peer.consume_audio()
+            while True:
+                event = await peer.next_event(timeout_s=3600.0)
+                received_s = _receipt_by_event.pop(id(event), time.monotonic())
+                if event.get("type") == "response.create":
+                    break
+            await asyncio.sleep(model_delay_ms / 1000)
+            response_id = await peer.start_response()
+            first: dict[str, float] = {}
+
+            def first_delta(_item: str, first: dict[str, float] = first) -> None:
+                first.setdefault("s", time.monotonic())
+
+            item_id = await peer.stream_audio(
+                response_id,
+                answer,
+                None,
+                chunk_ms=chunk_ms,
+                pause_s=pause_s,
+                on_first_delta=first_delta,
+            )
+            await peer.finish_response(response_id, usage=False)
+            records.wire_turns.append(
+                {
+                    "item_id": item_id,
+                    "last_voice_in_s": last_voice_in_s,
+                    "stopped_sent_s": stopped_s,
+                    "create_in_s": received_s,
+                    "first_delta_sent_s": first["s"],
+                }
+            )
+
+    return script
+
+
 def _tool_turn_script(records: ServerRecords, turns: int) -> Script:
     async def script(peer: Peer) -> None:
         await peer.configured.wait()
@@ -118,6 +194,8 @@ async def _serve(kind: str, params: dict[str, Any], pipe: multiprocessing.connec
     records = ServerRecords()
     if kind == "load":
         script = _load_script(records, **params)
+    elif kind == "wire":
+        script = _wire_script(records, **params)
     elif kind == "tool_turn":
         script = _tool_turn_script(records, **params)
     else:

@@ -55,6 +55,13 @@ def iter_markdown(results: dict[str, Any]) -> Iterator[str]:
         if any(row.get("processes", 1) == 2 for row in levels):
             sharded = _most_met(levels, load.SHARED_PLAYER, 2)
             rows.append(f"| the same over two bot processes (shards) | | {_count(sharded)} |")
+    wire_levels = (results.get("wire") or {}).get("levels", [])
+    if wire_levels:
+        held = [level["conversations"] for level in wire_levels if level["summary"]["held"]]
+        rows.append(
+            "| most conversations held in every run, whole bot at the wire (part 3) | "
+            f"| {_count(max(held, default=None))} |"
+        )
     if not rows:
         return
     yield "## Before and after (this run)"

@@ -45,8 +45,8 @@ class Options:
     load_levels: tuple[int, ...] | None = None
     #: Measured seconds per load level (None: its default).
     load_seconds: float | None = None
-    #: Bot processes (shards) the load benchmark shares each level's conversations over.
-    load_processes: int = 1
+    #: Bot processes (shards) the load benchmarks share each level's conversations over (None: their default).
+    load_processes: int | None = None
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

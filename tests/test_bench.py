@@ -11,6 +11,7 @@ import pytest
 import bench.__main__ as bench_main
 from bench import cpu_path, load, resampling, soak, store_latency, summary, tool_turn
 from bench.timing import Options, percentile
+from bot.audio.resample import DiscordToRealtimeResampler, RealtimeToDiscordResampler
 from bot.voice.playback import OPUS_SILENCE_FRAME
 from tests.store.pg_server import in_ci
 
@@ -24,7 +25,25 @@ def test_resampling_benchmark_reports_every_implementation_and_quality() -> None
     assert all(row["snr_vs_soxr_vhq_db"] >= 40 for row in ours)
     assert result["rejection_15khz_db"] >= 60
     markdown = "\n".join(resampling.iter_markdown(result))
-    assert markdown.count("| ours |") == len(ours)
+    speed_rows = [line for line in markdown.splitlines() if line.startswith(("| 48k stereo", "| 24k mono"))]
+    assert sum("| ours |" in line for line in speed_rows) == len(ours)
+    assert "soxr VHQ **in float**" in markdown and "Streaming delay" in markdown
+
+
+def test_resampling_quality_is_against_soxr_in_float_on_speech_noise_and_the_transition_band() -> None:
+    quality = resampling.quality()
+    rows = {(row["direction"], row["signal"]): row for row in quality["snr"]}
+    assert set(rows) == {(d, s) for d in ("48k -> 24k", "24k -> 48k") for s in ("speech", "white noise")}
+    for row in rows.values():
+        # no int16 output can beat the float reference rounded to int16
+        assert all(row[name] <= row["int16_ceiling_db"] + 0.05 for name in ("ours", "soxr HQ", "soxr VHQ"))
+    down = [row["tone_hz"] for row in quality["tones"] if row["direction"] == "48k -> 24k"]
+    assert min(down) < 11_000 and any(11_000 <= f <= 13_000 for f in down) and max(down) > 13_000
+    # the delay is measured the same way for every resampler; ours matches what its class declares
+    delays = quality["delay_ms"]
+    assert delays["48k -> 24k"]["ours"] == pytest.approx(DiscordToRealtimeResampler.delay_ms, abs=0.05)
+    assert delays["24k -> 48k"]["ours"] == pytest.approx(RealtimeToDiscordResampler.delay_ms, abs=0.05)
+    assert all(delays[d]["soxr HQ"] > 0 and delays[d]["soxr VHQ"] > 0 for d in delays)
 
 
 def test_bench_command_writes_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,8 +122,10 @@ def test_bench_command_quick_runs_every_part(tmp_path: Path, monkeypatch: pytest
     # (the load part has its own test above; here the command runs the two quicker parts)
     assert bench_main.main(["--quick", "--only", "cpu_path", "tool_turn"]) == 0
     raw = json.loads((tmp_path / "results.json").read_text())
-    assert set(raw) == {"machine", "date", "cpu_path", "tool_turn"}
+    assert set(raw) == {"machine", "date", "command", "cpu_path", "tool_turn"}
+    assert raw["command"] == "python -m bench --quick --only cpu_path tool_turn"
     report = (tmp_path / "RESULTS.md").read_text()
+    assert f"Written by `{raw['command']}`" in report
     assert all(f"## {part}." in report for part in (2, 4)) and "## 3." not in report
     # the before/after summary leads the report, with this run's own codec figures
     stages = {row.get("key"): row["ms_per_s"] for row in raw["cpu_path"]["stages"]}
