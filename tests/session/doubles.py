@@ -19,13 +19,13 @@ class Voice:
     humans: int = 2
     disconnected: bool = False
     tail_ms: float = 0.0
-    user_handler: Callable[[int, bytes], None] | None = None
+    user_handler: Callable[[int, bytes, float], None] | None = None
     gate: Callable[[int], bool] | None = None
 
     def set_silence_tail_ms(self, tail_ms: float) -> None:
         self.tail_ms = tail_ms
 
-    def set_user_audio_handler(self, handler: Callable[[int, bytes], None] | None) -> None:
+    def set_user_audio_handler(self, handler: Callable[[int, bytes, float], None] | None) -> None:
         self.user_handler = handler
 
     def set_audio_gate(self, gate: Callable[[int], bool] | None) -> None:

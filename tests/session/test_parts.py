@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot import texts
-from bot.audio.formats import DISCORD_FRAME_BYTES
+from bot.audio.formats import REALTIME_FRAME_BYTES
 from bot.persona import default_persona
 from bot.session.audio_routing import VAD_TAIL_MARGIN_MS, AudioRouting
 from bot.session.lifetime import SessionLifetime
@@ -47,7 +47,7 @@ async def settle() -> None:
 # -- audio routing -------------------------------------------------------------------------------------------------
 
 
-async def test_routing_pushes_resampled_room_audio_and_reports_levels_until_detached() -> None:
+async def test_routing_pushes_room_audio_as_it_is_and_hands_on_the_levels_until_detached() -> None:
     clock, voice, player, talk = Clock(), Voice(), Player(), Talk()
     state = make_state(clock, silence_ms=700)
     tasks = TaskSet(1)
@@ -59,16 +59,16 @@ async def test_routing_pushes_resampled_room_audio_and_reports_levels_until_deta
     )
     assert voice.tail_ms == 700 + VAD_TAIL_MARGIN_MS and voice.gate is not None and voice.gate(5) and not voice.gate(7)
     assert voice.handler is not None and voice.user_handler is not None and player.started_handler is not None
-    tone = np.repeat(8000 * np.sin(2 * np.pi * 440 * np.arange(960) / 48_000), 2).astype("<i2").tobytes()
-    assert len(tone) == DISCORD_FRAME_BYTES
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(480) / 24_000)).astype("<i2").tobytes()
+    assert len(tone) == REALTIME_FRAME_BYTES
     for _ in range(5):
         voice.handler(tone)
-    voice.user_handler(5, tone)
+    voice.user_handler(5, tone, -15.1)  # the level the voice link measured, handed on (not measured again)
     player.started_handler("item-1", 12.5)
     await settle()
-    assert talk.audio and sum(map(len, talk.audio)) <= 5 * 960
+    assert talk.audio == [tone] * 5  # 24 kHz mono already: pushed untouched, frame by frame
     [(user_id, level_dbfs, at_s)] = levels
-    assert user_id == 5 and at_s == clock.now_s and level_dbfs == pytest.approx(-15.1, abs=0.2)
+    assert user_id == 5 and at_s == clock.now_s and level_dbfs == -15.1
     assert played == [12.5]
     routing.play("item-1", b"\0" * 480)
     assert player.queued == {"item-1": 480}
