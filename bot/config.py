@@ -33,6 +33,8 @@ DEFAULT_MODEL = "gpt-realtime-1.5"
 DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
 DEFAULT_VOICE = "marin"
 LOG_FORMATS = ("text", "json")
+#: How the bot's voice is encoded: the answer's own 24 kHz mono (default), or 48 kHz stereo as discord.py does.
+VOICE_ENCODINGS = ("24k-mono", "48k-stereo")
 DEFAULT_SHUTDOWN_DEADLINE_S = 10.0
 #: A plain decimal number: what ``float`` accepts minus ``nan``, ``inf``, ``1_000`` and non-ASCII digits.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -110,6 +112,8 @@ class Config:
     #: Discord's REST API and gateway (None: Discord's own); a REST proxy, or a local stand-in in tests.
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
+    #: ``24k-mono`` (the answer as the model sends it, a quarter of the encoding CPU) or ``48k-stereo``.
+    voice_encoding: str = "24k-mono"
 
     def secrets(self) -> list[Secret]:
         """Every secret this configuration holds, for the logging redaction filter."""
@@ -365,6 +369,7 @@ def load_config(
         shutdown_deadline_s=reader.number("SHUTDOWN_DEADLINE_S", DEFAULT_SHUTDOWN_DEADLINE_S, minimum=1.0),
         discord_api_url=reader.url("DISCORD_API_URL", ("https", "http")),
         discord_gateway_url=reader.url("DISCORD_GATEWAY_URL", ("wss", "ws")),
+        voice_encoding=reader.choice("VOICE_ENCODING", VOICE_ENCODINGS, "24k-mono") or "24k-mono",
     )
     if reader.problems:
         raise ConfigError(reader.problems)

@@ -252,3 +252,11 @@ def test_the_example_env_file_reads_without_problems() -> None:
     assert problems == []
     assert {"DISCORD_TOKEN", "OPENAI_API_KEY", "REALTIME_PROVIDER", "SHARD_COUNT"} <= values.keys()
     assert values["REALTIME_PROVIDER"] == "openai" and values["DISCORD_TOKEN"] == ""
+
+
+def test_the_voice_encoding_is_24k_mono_unless_48k_stereo_is_asked_for() -> None:
+    assert load_config(base_env(), env_file=None).voice_encoding == "24k-mono"
+    assert load_config(base_env(VOICE_ENCODING="48K-Stereo"), env_file=None).voice_encoding == "48k-stereo"
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(VOICE_ENCODING="96k"), env_file=None)
+    assert caught.value.problems == ["VOICE_ENCODING must be one of 24k-mono, 48k-stereo (got '96k')."]

@@ -47,6 +47,9 @@ class Playback(Protocol):
     """The audio source the Discord player reads (thread-safe on its own)."""
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None: ...
+    def start_lead_in(self) -> None:
+        """An answer was asked for: start the anti-clipping lead silence now, while the model thinks."""
+
     def clear(self) -> dict[str, float]:
         """Drop everything not yet played; returns ``{item_id: ms actually played}``."""
 

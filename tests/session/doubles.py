@@ -57,6 +57,10 @@ class Voice:
 class Player:
     queued: dict[str, int] = field(default_factory=dict)
     played_ms: dict[str, float] = field(default_factory=dict)
+    lead_ins: int = 0
+
+    def start_lead_in(self) -> None:
+        self.lead_ins += 1
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
         self.queued[item_id] = self.queued.get(item_id, 0) + len(pcm16_24k_mono)

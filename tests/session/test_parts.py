@@ -98,12 +98,14 @@ async def test_turn_taking_labels_answers_and_keeps_spoken_over_turns_as_context
     turns.turn_committed("u1", None)
     await settle()
     assert talk.labels == [("u1", None, "alice")] and talk.responses == 1 and record.figures.answered_turns == 1
+    assert player.lead_ins == 1  # asking for the answer starts the anti-clipping lead-in while the model thinks
     player.feed("a1", b"\0" * 4800)  # the bot is answering; a quiet turn over it does not interrupt
     turns.speech_started()
     turns.speech_stopped()
     turns.turn_committed("u2", "a1")
     await settle()
     assert talk.responses == 1 and talk.interrupts == [] and record.figures.ignored_barge_ins == 1
+    assert player.lead_ins == 1  # a turn not answered starts none
     assert turns.user_transcript("u2", "mm-hm") == frozenset()
 
 
@@ -114,10 +116,10 @@ async def test_turn_taking_name_mode_waits_for_the_words(store: SettingsStore) -
     turns.user_transcript("u1", "what a match")
     turns.turn_committed("u2", "u1")
     await settle()
-    assert talk.responses == 0
+    assert talk.responses == 0 and _player.lead_ins == 0
     turns.user_transcript("u2", "Aiko, who won?")
     await settle()
-    assert talk.responses == 1
+    assert talk.responses == 1 and _player.lead_ins == 1
 
 
 async def test_turn_taking_gate_follows_mode_privacy_and_the_floor(store: SettingsStore) -> None:

@@ -20,9 +20,11 @@ import discord.opus
 import numpy as np
 import pytest
 
-from bot.audio.formats import REALTIME_FRAME_BYTES
+from bot.audio.formats import REALTIME, REALTIME_FRAME_BYTES
 from bot.voice.client import ReceivingVoiceClient
-from bot.voice.playback import PlaybackSource
+from bot.voice.opus_encoder import NATIVE_24K_MONO
+from bot.voice.playback import OpusPlaybackSource, PlaybackSource
+from bot.voice.sender import VoiceSender
 from tests.voice.dave_group import OP_INVALID_COMMIT_WELCOME, OP_WELCOME, Outgoing
 from tests.voice.dave_member import E2eeSpeaker, SimulatedMember
 from tests.voice.fake_gateway import FakeVoiceServer, LoopbackClient, wait_until
@@ -181,6 +183,36 @@ async def test_members_decrypt_what_the_bot_says(call: DaveCall) -> None:
         assert all(f.e2ee or f.opus == OPUS_SILENCE for f in member.heard)  # nothing in the clear
         pcm = decode(member)
         snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), mono(pcm))
+        assert corr > 0.95 and snr > 10, (user, snr, corr)
+
+
+async def test_members_decrypt_and_decode_the_bots_answer_encoded_at_24k_mono(call: DaveCall) -> None:
+    """The bot's own send path (the shared sender, the Opus source encoding the answer as it comes, 24 kHz mono):
+    each member decrypts every packet and decodes it as a Discord client does (48 kHz stereo); the stream says it is
+    mono, and it is the answer."""
+    server, vc = call.server, call.vc
+    sender = VoiceSender()
+    source = OpusPlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
+    assert source.encoder_settings == NATIVE_24K_MONO and source.pcm_format == REALTIME
+    t = np.arange(24_000) / 24_000  # 1 s at 24 kHz
+    answer = np.rint(9000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    vc.play_source(source, sender=sender)
+    try:
+        for start in range(0, len(answer), 4800):
+            source.feed("item_a", answer[start : start + 4800])
+        await wait_until(lambda: source.played_ms("item_a") >= 999 and not source.is_playing)
+        await wait_until(lambda: all(e2ee_frames_heard(server.members[user]) >= 50 for user in (ALICE, CAROL)))
+    finally:
+        vc.stop()
+        sender.close()
+    reference = np.repeat(np.rint(9000 * np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)), 2)
+    for user in (ALICE, CAROL):
+        member = server.members[user]
+        assert member.undecryptable == 0
+        voiced = [f.opus for f in member.heard if f.opus != OPUS_SILENCE]
+        assert voiced and all(f.e2ee for f in member.heard if f.opus != OPUS_SILENCE)  # nothing in the clear
+        assert all(opus[0] & 0x04 == 0 for opus in voiced)  # the TOC's stereo bit: a mono stream
+        snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), mono(decode(member)))
         assert corr > 0.95 and snr > 10, (user, snr, corr)
 
 
