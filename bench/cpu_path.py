@@ -185,7 +185,7 @@ def _read_ready(source: PlaybackSource, sink: Callable[[bytes], None]) -> None:
 
 
 def _playback_path(fixture: _Fixture) -> int:
-    """Deltas -> protocol -> the bot's Opus source (resample, 20 ms reads, encode) -> transport encrypt; returns
+    """Deltas -> protocol -> the bot's Opus source (20 ms reads, encode at 24 kHz mono) -> transport encrypt; returns
     frames."""
     protocol = RealtimeProtocol(_settings(), "ga")
     source = OpusPlaybackSource(lead_silence_ms=0, prebuffer_ms=0)  # read only when a frame waits: never dry
@@ -382,10 +382,11 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield (
         f"{result['audio_seconds']} s of speech per run, best of several CPU-time runs, in CPU ms per second of "
         "audio (1000 = one core busy). Receive: real libopus packets encrypted like Discord's, through the bot's "
-        "VoiceReceiver, RoomMixer, resampler and `input_audio_buffer.append`. Playback: `response.output_audio.delta` "
-        "messages through the protocol and the bot's OpusPlaybackSource (resample, 20 ms reads, Opus encode with the "
-        "bot's encoder), then transport encryption as `VoiceClient.send_audio_packet` does it. Stages are timed "
-        "alone; the paths run them together."
+        "VoiceReceiver (decoding at 24 kHz mono), RoomMixer and `input_audio_buffer.append`. Playback: "
+        "`response.output_audio.delta` messages through the protocol and the bot's OpusPlaybackSource (20 ms reads "
+        "of the answer as it comes, Opus encode at 24 kHz mono), then transport encryption as "
+        "`VoiceClient.send_audio_packet` does it. Stages are timed alone; the paths run them together. The 48 kHz "
+        "stereo stages (decode, resample, encode) are there for comparison: the bot ran them before issue 16."
     )
     yield ""
     yield "| path | stage | CPU ms / s of audio |"
