@@ -56,8 +56,8 @@ class DecodedFrame:
     ssrc: int
     user_id: int | None
     pcm16: bytes
-    concealed: bool = False
-    level_dbfs: float = 0.0
+    concealed: bool
+    level_dbfs: float
 
 
 @dataclass
