@@ -1,15 +1,17 @@
 """CPU per conversation: the receive path and the playback path, per second of audio, stage by stage.
 
 Receive: real libopus packets encrypted the way Discord sends them (``tests/voice/packets.py``) go through the bot's
-:class:`~bot.voice.receiver.VoiceReceiver` (RTP, transport decrypt, jitter buffer, Opus decode), the
-:class:`~bot.voice.room.RoomMixer`, the 48k stereo -> 24k mono resampler and the Realtime protocol's
-``input_audio_buffer.append`` (base64 + JSON), as the bot does for each 20 ms of room audio.
+:class:`~bot.voice.receiver.VoiceReceiver` (RTP, transport decrypt, jitter buffer, Opus decode straight to 24 kHz
+mono, the frame's level), the :class:`~bot.voice.room.RoomMixer` and the Realtime protocol's
+``input_audio_buffer.append`` (base64 + JSON), as the bot does for each 20 ms of room audio. No resampler: the
+48k stereo -> 24k mono stage is timed for comparison only (the bot ran it per frame before issue 16).
 
 Playback: ``response.output_audio.delta`` messages as the server sends them go through the Realtime protocol
-(JSON + base64 decode) and the bot's :class:`~bot.voice.playback.OpusPlaybackSource` (feed, resample to 48k stereo,
-20 ms reads, Opus encode with :func:`~bot.voice.opus_encoder.answer_encoder`), then transport encryption (discord.py's
-own function, as ``VoiceClient.send_audio_packet`` runs it). The stages also time discord.py's own encoder
-(``discord.opus.Encoder``, ``VoiceClient.play``'s defaults) for comparison.
+(JSON + base64 decode) and the bot's :class:`~bot.voice.playback.OpusPlaybackSource` (feed, 20 ms reads, Opus
+encode of the answer as it comes, 24 kHz mono, with :func:`~bot.voice.opus_encoder.answer_encoder`), then transport
+encryption (discord.py's own function, as ``VoiceClient.send_audio_packet`` runs it). The stages also time
+discord.py's own encoder (``discord.opus.Encoder``, ``VoiceClient.play``'s defaults) and the bot's encoder at 48 kHz
+stereo (the ``VOICE_ENCODING=48k-stereo`` setting) for comparison.
 
 Each figure is the least process CPU time of several runs, in CPU milliseconds per second of audio.
 """
@@ -26,13 +28,20 @@ from typing import Any
 import discord.opus
 
 from bench.timing import Options, cpu_seconds
-from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.formats import (
+    DISCORD_FRAME_BYTES,
+    DISCORD_FRAME_SAMPLES,
+    DISCORD_SILENCE_FRAME,
+    FRAME_MS,
+    REALTIME,
+    REALTIME_FRAME_BYTES,
+)
 from bot.audio.resample import DiscordToRealtimeResampler
 from bot.persona import default_persona, persona_instructions
 from bot.realtime.client_events import SessionSettings
 from bot.realtime.protocol import RealtimeProtocol
-from bot.voice.opus_decoder import FrameDecoder, speaker_decoder
-from bot.voice.opus_encoder import DEFAULT_COMPLEXITY, answer_encoder
+from bot.voice.opus_decoder import FrameDecoder, speaker_decoder, speaker_decoder_24k_mono
+from bot.voice.opus_encoder import DISCORD_48K_STEREO, NATIVE_24K_MONO, answer_encoder
 from bot.voice.playback import OPUS_SILENCE_FRAME, OpusPlaybackSource, PlaybackSource
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from bot.voice.room import RoomMixer
@@ -108,18 +117,17 @@ class _Clock:
 
 
 def _receive_path(fixture: _Fixture) -> int:
-    """Datagrams -> receiver -> room -> resampler -> append events; returns the appends sent."""
+    """Datagrams -> receiver (24 kHz mono) -> room -> append events; returns the appends sent."""
     clock = _Clock()
-    room = RoomMixer(clock)
+    room = RoomMixer(clock, pcm_format=REALTIME)
 
     def on_frame(frame: DecodedFrame) -> None:
         if frame.user_id is not None:
-            room.push(frame.user_id, frame.pcm16)
+            room.push(frame.user_id, frame.pcm16, frame.level_dbfs)
 
-    receiver = VoiceReceiver(KEY, on_frame=on_frame)
+    receiver = VoiceReceiver(KEY, on_frame=on_frame, decoder_factory=speaker_decoder_24k_mono)
     for index in range(len(fixture.datagrams)):
         receiver.map_ssrc(_FIRST_SSRC + index, _FIRST_USER + index)
-    resampler = DiscordToRealtimeResampler()
     protocol = RealtimeProtocol(_settings(), "ga")
     sent = 0
     for position in range(len(fixture.frames_48k)):
@@ -128,10 +136,8 @@ def _receive_path(fixture: _Fixture) -> int:
         mixed = room.tick()
         clock.now_s += FRAME_MS / 1000
         if mixed is not None:
-            pcm = resampler.process(mixed)
-            if pcm:
-                protocol.push_audio(pcm)
-                sent += len(protocol.data_to_send())
+            protocol.push_audio(mixed)
+            sent += len(protocol.data_to_send())
     return sent
 
 
@@ -147,12 +153,12 @@ def _decode(fixture: _Fixture, new_decoder: Callable[[], FrameDecoder]) -> None:
         decoder.decode(frame, fec=False)
 
 
-def _mix(fixture: _Fixture, speakers: int) -> None:
+def _mix(frames_24k: list[bytes], speakers: int) -> None:
     clock = _Clock()
-    room = RoomMixer(clock)
-    for frame in fixture.frames_48k:
+    room = RoomMixer(clock, pcm_format=REALTIME)
+    for frame in frames_24k:
         for user in range(speakers):
-            room.push(_FIRST_USER + user, frame)
+            room.push(_FIRST_USER + user, frame, -20.0)
         room.tick()
         clock.now_s += FRAME_MS / 1000
 
@@ -179,10 +185,10 @@ def _read_ready(source: PlaybackSource, sink: Callable[[bytes], None]) -> None:
 
 
 def _playback_path(fixture: _Fixture) -> int:
-    """Deltas -> protocol -> the bot's Opus source (resample, 20 ms reads, encode) -> transport encrypt; returns
+    """Deltas -> protocol -> the bot's Opus source (20 ms reads, encode at 24 kHz mono) -> transport encrypt; returns
     frames."""
     protocol = RealtimeProtocol(_settings(), "ga")
-    source = OpusPlaybackSource(lead_silence_ms=0)
+    source = OpusPlaybackSource(lead_silence_ms=0, prebuffer_ms=0)  # read only when a frame waits: never dry
     encryptor = _DiscordPyEncryptor(KEY)
     frames = 0
 
@@ -214,11 +220,11 @@ def _parse_deltas(fixture: _Fixture) -> list[bytes]:
 
 
 def _feed_and_read(chunks: list[bytes]) -> None:
-    source = PlaybackSource(lead_silence_ms=0)
+    source = PlaybackSource(lead_silence_ms=0, prebuffer_ms=0, pcm_format=REALTIME)
     for chunk in chunks:
         source.feed("item_1", chunk)
         _read_ready(source, lambda _frame: None)
-    while source.read() is not DISCORD_SILENCE_FRAME:
+    while source.read() is not source.silence_frame:
         pass
 
 
@@ -228,10 +234,16 @@ def _encode(fixture: _Fixture) -> None:
         encoder.encode(frame, DISCORD_FRAME_SAMPLES)
 
 
-def _encode_ours(fixture: _Fixture) -> None:
-    encoder = answer_encoder()
+def _encode_ours_48k(fixture: _Fixture) -> None:
+    encoder = answer_encoder(DISCORD_48K_STEREO)
     for frame in fixture.frames_48k:
         encoder.encode(frame, DISCORD_FRAME_SAMPLES)
+
+
+def _encode_ours(frames_24k: list[bytes]) -> None:
+    encoder = answer_encoder(NATIVE_24K_MONO)
+    for frame in frames_24k:
+        encoder.encode(frame, NATIVE_24K_MONO.frame_samples)
 
 
 def _encode_silence(fixture: _Fixture) -> None:
@@ -256,7 +268,10 @@ def run(options: Options) -> dict[str, Any]:
     fixtures = {count: _fixture(count, seconds) for count in SPEAKER_COUNTS}
     one = fixtures[1]
     audio_s = one.audio_s
-    frames_24k = [f for f in (DiscordToRealtimeResampler().process(frame) for frame in one.frames_48k) if f]
+    down = DiscordToRealtimeResampler()
+    pcm_24k = b"".join(down.process(frame) for frame in one.frames_48k) + down.flush()
+    frames_24k = [pcm_24k[i : i + REALTIME_FRAME_BYTES] for i in range(0, len(pcm_24k), REALTIME_FRAME_BYTES)]
+    frames_24k = [frame + bytes(REALTIME_FRAME_BYTES - len(frame)) for frame in frames_24k]
     chunks_24k = _parse_deltas(one)
 
     def ms_per_s(work: Callable[[], object], fixture: _Fixture = one) -> float:
@@ -276,13 +291,23 @@ def run(options: Options) -> dict[str, Any]:
         },
         {
             "path": "receive",
-            "key": "decode_bot",
-            "stage": "Opus decode (the bot's decoder, the same libopus)",
+            "key": "decode_bot_48k",
+            "stage": "Opus decode at 48 kHz stereo (the bot's decoder, the same libopus; before issue 16)",
             "ms_per_s": ms_per_s(lambda: _decode(one, speaker_decoder)),
         },
-        {"path": "receive", "stage": "room mixer, 1 speaker", "ms_per_s": ms_per_s(lambda: _mix(one, 1))},
-        {"path": "receive", "stage": "room mixer, 3 speakers", "ms_per_s": ms_per_s(lambda: _mix(one, 3))},
-        {"path": "receive", "stage": "resample 48k stereo -> 24k mono", "ms_per_s": ms_per_s(lambda: _resample(one))},
+        {
+            "path": "receive",
+            "key": "decode_bot",
+            "stage": "Opus decode straight to 24 kHz mono (the bot's receiver)",
+            "ms_per_s": ms_per_s(lambda: _decode(one, speaker_decoder_24k_mono)),
+        },
+        {"path": "receive", "stage": "room mixer, 1 speaker", "ms_per_s": ms_per_s(lambda: _mix(frames_24k, 1))},
+        {"path": "receive", "stage": "room mixer, 3 speakers", "ms_per_s": ms_per_s(lambda: _mix(frames_24k, 3))},
+        {
+            "path": "receive",
+            "stage": "resample 48k stereo -> 24k mono (off the path since issue 16)",
+            "ms_per_s": ms_per_s(lambda: _resample(one)),
+        },
         {
             "path": "receive",
             "stage": "input_audio_buffer.append (base64 + JSON)",
@@ -295,7 +320,7 @@ def run(options: Options) -> dict[str, Any]:
         },
         {
             "path": "playback",
-            "stage": "PlaybackSource feed (resample 24k -> 48k) + 20 ms reads",
+            "stage": "PlaybackSource feed (24k mono, no resampler) + 20 ms reads",
             "ms_per_s": ms_per_s(lambda: _feed_and_read(chunks_24k)),
         },
         {
@@ -306,9 +331,18 @@ def run(options: Options) -> dict[str, Any]:
         },
         {
             "path": "playback",
+            "key": "encode_bot_48k",
+            "stage": f"Opus encode at 48 kHz stereo (the bot's encoder, complexity {DISCORD_48K_STEREO.complexity})",
+            "ms_per_s": ms_per_s(lambda: _encode_ours_48k(one)),
+        },
+        {
+            "path": "playback",
             "key": "encode_bot",
-            "stage": f"Opus encode (the bot's encoder, complexity {DEFAULT_COMPLEXITY})",
-            "ms_per_s": ms_per_s(lambda: _encode_ours(one)),
+            "stage": (
+                f"Opus encode of the answer as it comes, 24 kHz mono (low-delay, "
+                f"{NATIVE_24K_MONO.bitrate_bps // 1000} kbps, complexity {NATIVE_24K_MONO.complexity})"
+            ),
+            "ms_per_s": ms_per_s(lambda: _encode_ours(frames_24k)),
         },
         {
             "path": "playback",
@@ -348,10 +382,11 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
     yield (
         f"{result['audio_seconds']} s of speech per run, best of several CPU-time runs, in CPU ms per second of "
         "audio (1000 = one core busy). Receive: real libopus packets encrypted like Discord's, through the bot's "
-        "VoiceReceiver, RoomMixer, resampler and `input_audio_buffer.append`. Playback: `response.output_audio.delta` "
-        "messages through the protocol and the bot's OpusPlaybackSource (resample, 20 ms reads, Opus encode with the "
-        "bot's encoder), then transport encryption as `VoiceClient.send_audio_packet` does it. Stages are timed "
-        "alone; the paths run them together."
+        "VoiceReceiver (decoding at 24 kHz mono), RoomMixer and `input_audio_buffer.append`. Playback: "
+        "`response.output_audio.delta` messages through the protocol and the bot's OpusPlaybackSource (20 ms reads "
+        "of the answer as it comes, Opus encode at 24 kHz mono), then transport encryption as "
+        "`VoiceClient.send_audio_packet` does it. Stages are timed alone; the paths run them together. The 48 kHz "
+        "stereo stages (decode, resample, encode) are there for comparison: the bot ran them before issue 16."
     )
     yield ""
     yield "| path | stage | CPU ms / s of audio |"

@@ -34,6 +34,8 @@ DEFAULT_MODEL = "gpt-realtime-1.5"
 DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
 DEFAULT_VOICE = "marin"
 LOG_FORMATS = ("text", "json")
+#: How the bot's voice is encoded: the answer's own 24 kHz mono (default), or 48 kHz stereo as discord.py does.
+VOICE_ENCODINGS = ("24k-mono", "48k-stereo")
 DEFAULT_SHUTDOWN_DEADLINE_S = 10.0
 #: A plain decimal number: what ``float`` accepts minus ``nan``, ``inf``, ``1_000`` and non-ASCII digits.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -113,6 +115,8 @@ class Config:
     discord_gateway_url: str | None = None
     #: ``postgresql://user:password@host/db``: the shared PostgreSQL store (None: the SQLite file in ``data_dir``).
     database_url: Secret | None = None
+    #: ``24k-mono`` (the answer as the model sends it, a quarter of the encoding CPU) or ``48k-stereo``.
+    voice_encoding: str = "24k-mono"
 
     def secrets(self) -> list[Secret]:
         """Every secret this configuration holds, for the logging redaction filter (the database password too)."""
@@ -375,6 +379,7 @@ def load_config(
         discord_api_url=reader.url("DISCORD_API_URL", ("https", "http")),
         discord_gateway_url=reader.url("DISCORD_GATEWAY_URL", ("wss", "ws")),
         database_url=_database_url(reader),
+        voice_encoding=reader.choice("VOICE_ENCODING", VOICE_ENCODINGS, "24k-mono") or "24k-mono",
     )
     if reader.problems:
         raise ConfigError(reader.problems)

@@ -60,13 +60,13 @@ def test_cpu_path_benchmark_runs_every_stage_and_both_paths() -> None:
     # every 20 ms of room audio becomes one append (less the mixer's priming and the resampler's held-back tail)
     assert frames - 5 <= result["appends_per_run"] <= frames
     assert frames - 2 <= result["frames_played_per_run"] <= frames + 2
-    assert len(result["stages"]) == 13 and all(row["ms_per_s"] > 0 for row in result["stages"])
+    assert len(result["stages"]) == 15 and all(row["ms_per_s"] > 0 for row in result["stages"])
     assert [row["speakers"] for row in result["paths"]] == list(cpu_path.SPEAKER_COUNTS)
     for row in result["paths"]:
         assert row["both_ms_per_s"] == pytest.approx(row["receive_ms_per_s"] + row["playback_ms_per_s"], abs=0.01)
         assert row["conversations_per_core"] == pytest.approx(1000 / row["both_ms_per_s"], rel=0.01)
     markdown = "\n".join(cpu_path.iter_markdown(result))
-    assert markdown.startswith("## 2. CPU per conversation") and markdown.count("| playback |") == 6
+    assert markdown.startswith("## 2. CPU per conversation") and markdown.count("| playback |") == 7
 
 
 def test_percentile_is_nearest_rank() -> None:

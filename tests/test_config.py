@@ -265,3 +265,11 @@ def test_database_url_is_a_secret_and_must_be_postgresql() -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL must be a PostgreSQL URL") as caught:
         load_config(base_env(DATABASE_URL="mysql://bot:hunter2-secret@db/voicebot"), env_file=None)
     assert "hunter2-secret" not in str(caught.value)
+
+
+def test_the_voice_encoding_is_24k_mono_unless_48k_stereo_is_asked_for() -> None:
+    assert load_config(base_env(), env_file=None).voice_encoding == "24k-mono"
+    assert load_config(base_env(VOICE_ENCODING="48K-Stereo"), env_file=None).voice_encoding == "48k-stereo"
+    with pytest.raises(ConfigError) as caught:
+        load_config(base_env(VOICE_ENCODING="96k"), env_file=None)
+    assert caught.value.problems == ["VOICE_ENCODING must be one of 24k-mono, 48k-stereo (got '96k')."]

@@ -1,9 +1,10 @@
 """The session's audio paths: room frames to the Realtime conversation, each speaker's frames to the turn-taking
 rules, and the model's answers to playback.
 
-Room frames (48 kHz stereo, 20 ms) -> :class:`~bot.audio.resample.DiscordToRealtimeResampler` ->
-``conversation.push_audio`` (24 kHz mono), queued without a task per frame; answers (24 kHz mono) ->
-``playback.feed``. Which users reach the room stream is the gate's decision (the turn-taking rules own it).
+Room frames (24 kHz mono, 20 ms: the voice link decodes and mixes in the Realtime API's format) ->
+``conversation.push_audio`` as they are, queued without a task per frame (no resampling); each speaker's frame
+level (measured once, by the voice link) -> the turn-taking rules; answers (24 kHz mono) -> ``playback.feed``.
+Which users reach the room stream is the gate's decision (the turn-taking rules own it).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.audio.level import rms_dbfs
-from bot.audio.resample import DiscordToRealtimeResampler
 from bot.session.protocols import Conversation, Playback, VoiceLink
 from bot.session.state import SessionState
 
@@ -41,7 +40,6 @@ class AudioRouting:
         self._playback = playback
         self._conversation = conversation
         self._spawn = spawn
-        self._resampler = DiscordToRealtimeResampler()
         self._on_user_level: UserLevelHandler | None = None
         self._on_first_frame_played: Callable[[float], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,19 +74,16 @@ class AudioRouting:
     def play(self, item_id: str, pcm16_24k_mono: bytes) -> None:
         self._playback.feed(item_id, pcm16_24k_mono)
 
-    def _on_user_frame(self, user_id: int, pcm16_48k_stereo: bytes) -> None:
+    def _on_user_frame(self, user_id: int, _pcm16_24k_mono: bytes, level_dbfs: float) -> None:
         """Each decoded frame of each user, on the event loop: its level, for the guard, talk time and timings."""
         if self._state.closed or self._on_user_level is None:
             return
-        self._on_user_level(user_id, rms_dbfs(pcm16_48k_stereo), self._state.now())
+        self._on_user_level(user_id, level_dbfs, self._state.now())
 
-    def _on_room_frame(self, frame_48k_stereo: bytes) -> None:
-        """A mixed 20 ms room frame, on the event loop: resample and push without waiting."""
-        if self._state.closed:
-            return
-        pcm = self._resampler.process(frame_48k_stereo)
-        if pcm:
-            self._conversation.push_audio(pcm)
+    def _on_room_frame(self, pcm16_24k_mono: bytes) -> None:
+        """A mixed 20 ms room frame, on the event loop: pushed as it is, without waiting."""
+        if not self._state.closed:
+            self._conversation.push_audio(pcm16_24k_mono)
 
     def _audio_started_on_player_thread(self, _item_id: str, at_s: float) -> None:
         """Sending thread: an answer's first frame went to Discord. Hop to the loop; nothing else here."""

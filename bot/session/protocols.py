@@ -19,10 +19,11 @@ class VoiceLink(Protocol):
     @property
     def channel_id(self) -> int: ...
     def set_room_audio_handler(self, handler: Callable[[bytes], None] | None) -> None:
-        """Call ``handler`` on the event loop with each mixed 20 ms 48 kHz stereo frame of the room."""
+        """Call ``handler(pcm16_24k_mono)`` on the event loop with each mixed 20 ms frame of the room."""
 
-    def set_user_audio_handler(self, handler: Callable[[int, bytes], None] | None) -> None:
-        """Call ``handler(user_id, pcm16)`` on the event loop with each decoded frame of each speaker."""
+    def set_user_audio_handler(self, handler: Callable[[int, bytes, float], None] | None) -> None:
+        """Call ``handler(user_id, pcm16_24k_mono, level_dbfs)`` on the event loop with each decoded frame of each
+        speaker and its RMS level (measured once by the voice link)."""
 
     def set_audio_gate(self, gate: Callable[[int], bool] | None) -> None:
         """Only users for whom ``gate(user_id)`` holds reach the room stream."""
@@ -46,6 +47,9 @@ class Playback(Protocol):
     """The audio source the Discord player reads (thread-safe on its own)."""
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None: ...
+    def start_lead_in(self) -> None:
+        """An answer was asked for: start the anti-clipping lead silence now, while the model thinks."""
+
     def clear(self) -> dict[str, float]:
         """Drop everything not yet played; returns ``{item_id: ms actually played}``."""
 

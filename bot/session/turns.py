@@ -169,6 +169,7 @@ class TurnTaking:
 
     def _answer(self) -> None:
         self._record.answer_requested()
+        self._playback.start_lead_in()  # the anti-clipping silence plays while the model thinks, not before its answer
         self._spawn(self._conversation.respond())
 
     def _barge_in(self) -> None:

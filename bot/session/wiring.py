@@ -33,6 +33,7 @@ from bot.session.posting import Send, TextPoster
 from bot.session.registry import JoinError, Session, VoiceTarget
 from bot.store import GuildSettings, SettingsStore, StoreUnavailable
 from bot.voice.client import ReceivingVoiceClient
+from bot.voice.opus_encoder import encoder_settings
 from bot.voice.playback import OpusPlaybackSource
 from bot.voice.sender import VoiceSender
 
@@ -130,7 +131,7 @@ class GuildSessionFactory:
             raise JoinError(texts.STORE_UNAVAILABLE) from error
 
         voice = await self._connect_voice(channel)
-        playback = OpusPlaybackSource()
+        playback = OpusPlaybackSource(encoder=encoder_settings(self._config.voice_encoding))
         conversation = RealtimeConversation(self._config.realtime, persona, settings, policy=self._retry_policy)
         session: GuildSession | None = None
         poster = TextPoster(transcript_destination(channel, lambda: _settings_of(session, settings), text_channel))

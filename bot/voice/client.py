@@ -10,9 +10,10 @@ Built only on discord.py 2.7's own extension points:
   :class:`~bot.voice.receiver.VoiceReceiver`; decoded frames reach the event loop through
   ``loop.call_soon_threadsafe``.
 
-On the event loop, frames go to a :class:`~bot.voice.room.RoomMixer` clocked every 20 ms (against
-``start + n × 20 ms``, no drift) while the room is active; each mixed frame is handed to the room-audio handler.
-Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
+Speakers are decoded at 24 kHz mono (the Realtime API's format) and each frame's level is measured once, on the
+socket thread. On the event loop, frames go to a :class:`~bot.voice.room.RoomMixer`, ticked every 20 ms while the
+room is active by the loop's one :class:`~bot.voice.room_clock.RoomClock` (shared by every connection); each mixed
+frame is handed to the room-audio handler. Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from typing import Any
 import discord
 from discord.voice_state import VoiceConnectionState
 
-from bot.audio.formats import FRAME_MS
+from bot.audio.formats import FRAME_MS, REALTIME
 from bot.voice.connection_state import ReceivingConnectionState
 from bot.voice.dave import DaveDecryptStep, connection_dave_state
 from bot.voice.metrics import VoiceMetrics
+from bot.voice.opus_decoder import speaker_decoder_24k_mono
 from bot.voice.playback import PlaybackSource
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from bot.voice.room import RoomMixer
+from bot.voice.room_clock import RoomClock, shared_room_clock
 from bot.voice.sender import VoiceSender
 from bot.voice.transport_crypto import MODE
 
@@ -46,8 +49,10 @@ OP_CLIENTS_CONNECT = 11
 OP_CLIENT_CONNECT = 12
 OP_CLIENT_DISCONNECT = 13
 
+#: ``handler(pcm16_24k_mono)``: one mixed 20 ms frame of the room.
 RoomAudioHandler = Callable[[bytes], None]
-UserAudioHandler = Callable[[int, bytes], None]
+#: ``handler(user_id, pcm16_24k_mono, level_dbfs)``: one decoded frame of one speaker and its RMS level.
+UserAudioHandler = Callable[[int, bytes, float], None]
 
 
 class ReceivingVoiceClient(discord.VoiceClient):
@@ -61,16 +66,17 @@ class ReceivingVoiceClient(discord.VoiceClient):
 
     #: Seconds between two ticks of the room clock, each mixing 20 ms of audio. Real time; only the soak benchmark
     #: (``bench/soak.py``) shortens it, with its speakers sending as much faster, to run hours of audio in minutes.
+    #: Read when the shared clock starts.
     room_tick_s: float = FRAME_MS / 1000
 
     def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
         self.metrics = VoiceMetrics()
-        self.room = RoomMixer(time.monotonic)
+        self.room = RoomMixer(time.monotonic, pcm_format=REALTIME)
         self.call_user_ids: set[int] = set()
         self._room_handler: RoomAudioHandler | None = None
         self._user_handler: UserAudioHandler | None = None
         self._gate: Callable[[int], bool] | None = None
-        self._clock_task: asyncio.Task[None] | None = None
+        self._room_clock: RoomClock | None = None
         self._listening = False
         self._sender: VoiceSender | None = None
         self._on_playback_failed: Callable[[], None] | None = None
@@ -81,6 +87,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
             on_silence=self._silence_from_socket_thread,
             dave=DaveDecryptStep(connection_dave_state(self._connection), self.metrics),
             metrics=self.metrics,
+            decoder_factory=speaker_decoder_24k_mono,
         )
 
     # -- discord.py extension points ---------------------------------------------------------------------------------
@@ -133,7 +140,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
         """Socket thread: hand the frame to the event loop, nothing else."""
         if frame.user_id is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed while the socket thread was still reading
-                self.loop.call_soon_threadsafe(self._deliver_frame, frame.user_id, frame.pcm16)
+                self.loop.call_soon_threadsafe(self._deliver_frame, frame.user_id, frame.pcm16, frame.level_dbfs)
 
     def _silence_from_socket_thread(self, _ssrc: int, user_id: int | None) -> None:
         """Socket thread: a speaker's talk spurt ended."""
@@ -141,17 +148,19 @@ class ReceivingVoiceClient(discord.VoiceClient):
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self.room.end_of_speech, user_id)
 
-    def _deliver_frame(self, user_id: int, pcm16: bytes) -> None:
+    def _deliver_frame(self, user_id: int, pcm16: bytes, level_dbfs: float) -> None:
         if self._user_handler is not None:
             try:
-                self._user_handler(user_id, pcm16)
+                self._user_handler(user_id, pcm16, level_dbfs)
             except Exception:
                 _log.exception("user audio handler failed")
         if self._gate is not None and not self._passes_gate(user_id):
             return
-        self.room.push(user_id, pcm16)
-        if self._clock_task is None or self._clock_task.done():
-            self._clock_task = self.loop.create_task(self._run_room_clock(), name="voice room clock")
+        self.room.push(user_id, pcm16, level_dbfs)
+        clock = self._room_clock
+        if clock is None:
+            clock = self._room_clock = shared_room_clock(self.loop, lambda: ReceivingVoiceClient.room_tick_s)
+        clock.wake(self, self._tick_room)
 
     def _passes_gate(self, user_id: int) -> bool:
         assert self._gate is not None
@@ -161,26 +170,22 @@ class ReceivingVoiceClient(discord.VoiceClient):
             _log.exception("audio gate failed; the frame is not sent")
             return False
 
-    async def _run_room_clock(self) -> None:
-        """Tick the room every 20 ms (drift-free) until it goes idle."""
-        start = self.loop.time()
-        frames = 0
-        while True:
+    def _tick_room(self) -> bool:
+        """One 20 ms step of this room, on the shared clock. False: the room is idle (the clock lets it go)."""
+        try:
+            mixed = self.room.tick()
+        except Exception:
+            _log.exception("room mixer failed; the room goes idle")
+            return False
+        if mixed is None:
+            self._receiver.flush()
+            return False
+        if self._room_handler is not None:
             try:
-                mixed = self.room.tick()
+                self._room_handler(mixed)
             except Exception:
-                _log.exception("room mixer failed; the room goes idle")
-                return
-            if mixed is None:
-                self._receiver.flush()
-                return
-            if self._room_handler is not None:
-                try:
-                    self._room_handler(mixed)
-                except Exception:
-                    _log.exception("room audio handler failed")
-            frames += 1
-            await asyncio.sleep(max(0.0, start + frames * self.room_tick_s - self.loop.time()))
+                _log.exception("room audio handler failed")
+        return True
 
     # -- the API for the layer above ---------------------------------------------------------------------------------
 
@@ -194,11 +199,12 @@ class ReceivingVoiceClient(discord.VoiceClient):
         return self.channel.id
 
     def set_room_audio_handler(self, handler: RoomAudioHandler | None) -> None:
-        """Call ``handler`` on the event loop with each mixed 20 ms 48 kHz stereo frame while the room is active."""
+        """Call ``handler`` on the event loop with each mixed 20 ms 24 kHz mono frame while the room is active."""
         self._room_handler = handler
 
     def set_user_audio_handler(self, handler: UserAudioHandler | None) -> None:
-        """Call ``handler(user_id, pcm16)`` on the event loop with each decoded frame of each speaker."""
+        """Call ``handler(user_id, pcm16_24k_mono, level_dbfs)`` on the event loop with each decoded frame of each
+        speaker and its level (measured once, on the socket thread)."""
         self._user_handler = handler
 
     def set_audio_gate(self, gate: Callable[[int], bool] | None) -> None:
@@ -284,8 +290,8 @@ class ReceivingVoiceClient(discord.VoiceClient):
         if self._listening:
             self._connection.remove_socket_listener(self._receiver.receive_datagram)
             self._listening = False
-        if self._clock_task is not None:
-            self._clock_task.cancel()
+        if self._room_clock is not None:
+            self._room_clock.stop(self)
         self._leave_sender()
         super().cleanup()
 

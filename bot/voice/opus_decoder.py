@@ -18,7 +18,8 @@ from typing import Literal, Protocol, overload
 
 import discord.opus
 
-from bot.audio.formats import DISCORD, DISCORD_FRAME_SAMPLES
+from bot.audio.formats import DISCORD, FRAME_MS, REALTIME, PcmFormat
+from bot.audio.resample import DiscordToRealtimeResampler
 from bot.voice.libopus import MAX_FRAME_SAMPLES, OPUS_OK, OpusCodecError, bind_libopus
 
 _log = logging.getLogger(__name__)
@@ -39,19 +40,24 @@ class OpusDecodeError(OpusCodecError):
 
 
 class OpusDecoder:
-    """A 48 kHz stereo Opus decoder giving pcm16 LE, with loss concealment and in-band FEC."""
+    """An Opus decoder giving pcm16 LE in ``pcm_format`` (48 kHz stereo by default), with loss concealment and
+    in-band FEC. Any Opus stream decodes to any of libopus's rates and channel counts: libopus decodes a 48 kHz
+    stereo stream straight to 24 kHz mono, more cheaply than decoding it whole and resampling."""
 
-    def __init__(self, lib: ctypes.CDLL) -> None:
+    def __init__(self, lib: ctypes.CDLL, pcm_format: PcmFormat = DISCORD) -> None:
         self._state: int | None = None
         self._lib = lib
         error = ctypes.c_int(0)
-        state = lib.opus_decoder_create(DISCORD.sample_rate, DISCORD.channels, error)
+        state = lib.opus_decoder_create(pcm_format.sample_rate, pcm_format.channels, error)
         if error.value != OPUS_OK or not state:
             raise OpusDecodeError(f"opus_decoder_create failed with error {error.value}")
         self._state = state
-        self._bytes_per_sample_frame = DISCORD.bytes_per_sample_frame
-        self._out = ctypes.create_string_buffer(MAX_FRAME_SAMPLES * self._bytes_per_sample_frame)
-        self._last_samples = DISCORD_FRAME_SAMPLES
+        self.pcm_format = pcm_format
+        self._sample_rate = pcm_format.sample_rate
+        self._bytes_per_sample_frame = pcm_format.bytes_per_sample_frame
+        self._max_samples = MAX_FRAME_SAMPLES * pcm_format.sample_rate // DISCORD.sample_rate
+        self._out = ctypes.create_string_buffer(self._max_samples * self._bytes_per_sample_frame)
+        self._last_samples = pcm_format.sample_rate * FRAME_MS // 1000
 
     def decode(self, data: bytes | None, *, fec: bool = False) -> bytes:
         """Decode one packet. ``None`` (or empty): conceal one lost frame as long as the last one. ``fec=True``:
@@ -63,12 +69,12 @@ class OpusDecoder:
                 raise TypeError("FEC needs the packet after the lost one")
             samples = self._lib.opus_decode(self._state, None, 0, self._out, self._last_samples, 0)
         elif fec:
-            lost = self._lib.opus_packet_get_nb_samples(data, len(data), DISCORD.sample_rate)
+            lost = self._lib.opus_packet_get_nb_samples(data, len(data), self._sample_rate)
             if lost <= 0:
                 raise OpusDecodeError(f"not an Opus packet (error {lost})")
             samples = self._lib.opus_decode(self._state, data, len(data), self._out, lost, 1)
         else:
-            samples = self._lib.opus_decode(self._state, data, len(data), self._out, MAX_FRAME_SAMPLES, 0)
+            samples = self._lib.opus_decode(self._state, data, len(data), self._out, self._max_samples, 0)
         if samples < 0:
             raise OpusDecodeError(f"opus_decode failed with error {samples}")
         if samples:
@@ -90,13 +96,36 @@ class OpusDecoder:
 
 
 def speaker_decoder() -> FrameDecoder:
-    """The decoder for one speaker: ours if libopus binds, else discord.py's."""
+    """A decoder to 48 kHz stereo for one speaker: ours if libopus binds, else discord.py's."""
     lib = bind_libopus()
     if lib is None:
         _warn_fallback()
         decoder: FrameDecoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
         return decoder
     return OpusDecoder(lib)
+
+
+def speaker_decoder_24k_mono() -> FrameDecoder:
+    """A decoder to 24 kHz mono (the Realtime API's format) for one speaker: ours if libopus binds, else
+    discord.py's (48 kHz stereo only) followed by a resampler."""
+    lib = bind_libopus()
+    if lib is None:
+        _warn_fallback()
+        return _ResampledDecoder()
+    return OpusDecoder(lib, REALTIME)
+
+
+class _ResampledDecoder:
+    """Where libopus cannot be bound directly: discord.py's 48 kHz stereo decoder, then the bot's downsampler to
+    24 kHz mono (frames come out a few samples short or long around the filter delay; the mixer carries them)."""
+
+    def __init__(self) -> None:
+        self._decoder: FrameDecoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+        self._down = DiscordToRealtimeResampler()
+
+    def decode(self, data: bytes | None, *, fec: bool = False) -> bytes:
+        pcm = self._decoder.decode(None, fec=False) if data is None else self._decoder.decode(data, fec=fec)
+        return self._down.process(pcm)
 
 
 @functools.cache

@@ -2,8 +2,10 @@
 
 :meth:`VoiceReceiver.receive_datagram` runs on discord.py's socket reader thread. It never raises: every bad
 packet is counted in :class:`~bot.voice.metrics.VoiceMetrics` under a reason and dropped, without disturbing other
-speakers. Decoded frames (48 kHz stereo pcm16, normally 20 ms = 3,840 bytes) go to ``on_frame`` on that same
-thread; the caller hands them to its event loop (``loop.call_soon_threadsafe``).
+speakers. Decoded frames go to ``on_frame`` on that same thread, with their level (measured once, here); the caller
+hands them to its event loop (``loop.call_soon_threadsafe``). The decoder chooses the format: the bot's voice client
+decodes speakers straight to 24 kHz mono pcm16 (20 ms = 960 bytes), the Realtime API's format, for less than
+decoding 48 kHz stereo, and with no resampler after it (``bench/FINDINGS.md``, section 5).
 
 Packets from an SSRC that no SPEAKING event has mapped to a user yet are parked briefly (their user is needed for
 DAVE and for attribution) and replayed once the mapping arrives.
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 
 import discord.opus
 
+from bot.audio.level import rms_dbfs
 from bot.voice.dave import OPUS_SILENCE, DaveDecryptStep
 from bot.voice.jitter import DEFAULT_DEPTH_PACKETS, JitterBuffer, JitterCounts, JitterOutput
 from bot.voice.libopus import OpusCodecError
@@ -47,12 +50,14 @@ MAX_PARKED_PACKETS = 25
 
 @dataclass(frozen=True, slots=True)
 class DecodedFrame:
-    """One decoded frame of one speaker. ``concealed`` frames were synthesised for a lost packet (PLC or FEC)."""
+    """One decoded frame of one speaker, in the decoder's format, and its RMS level (measured once, here).
+    ``concealed`` frames were synthesised for a lost packet (PLC or FEC)."""
 
     ssrc: int
     user_id: int | None
     pcm16: bytes
-    concealed: bool = False
+    concealed: bool
+    level_dbfs: float
 
 
 @dataclass
@@ -73,6 +78,8 @@ class VoiceReceiver:
         on_silence: called on the socket thread when a speaker sends the Opus silence frame (end of a talk spurt).
         dave: the DAVE step; ``None`` passes frames through (no E2EE).
         use_fec: recover a lost packet from the in-band FEC of the next one when it is already here.
+        decoder_factory: one decoder per speaker; its output format is the frames' (48 kHz stereo by default; the
+            voice client decodes to 24 kHz mono with :func:`~bot.voice.opus_decoder.speaker_decoder_24k_mono`).
     """
 
     def __init__(
@@ -264,7 +271,7 @@ class VoiceReceiver:
                 self.metrics.add("opus_empty")
                 continue
             self.metrics.add("decoded")
-            self._on_frame(DecodedFrame(ssrc, stream.user_id, pcm, concealed=slot.payload is None))
+            self._on_frame(DecodedFrame(ssrc, stream.user_id, pcm, slot.payload is None, rms_dbfs(pcm)))
 
     def _count_jitter(self, stream: _Stream) -> None:
         """Add what the jitter buffer counted since last time to the metrics. Runs for every packet, so it compares

@@ -7,8 +7,17 @@ Pure (no asyncio, no discord); the clock is injected. A driver calls :meth:`Room
 - after the last speaker runs dry it returns silence for ``tail_ms`` more (so server-side VAD hears the end of
   speech), then ``None``: the room is idle and nothing needs sending.
 
-A speaker's queue starts being played once it holds ``prime_frames`` frames or its first frame has waited
-``prime_ms`` (absorbs network jitter); a queue longer than ``max_queue_frames`` loses its oldest frames (counted).
+Frames are 20 ms of pcm16 in the mixer's ``pcm_format``: the bot's voice client mixes 24 kHz mono (the Realtime
+API's format, what its receiver decodes to); the default is Discord's 48 kHz stereo. Each frame comes with its
+level, measured once by the receiver; the mixer only compares it with the voiced floor.
+
+Jitter priming. A speaker's queue starts being played once it holds its priming target of frames or its first frame
+has waited that many frames' time (``prime_ms`` overrides the time). The target starts at ``prime_frames``: one
+frame, no wait, where the stream is steady. It adapts per speaker: a queue that runs dry mid-talk-spurt (the next
+frame arrives within ``STARVED_WINDOW_S``, so it was late, not the end of the speech) is an underrun (counted in
+:attr:`RoomMixer.underruns`) and raises that speaker's target by a frame, up to ``max_prime_frames``; every
+``STEADY_FRAMES_TO_LOWER`` frames played without an underrun lower it again by one. A queue longer than
+``max_queue_frames`` loses its oldest frames (counted).
 """
 
 from __future__ import annotations
@@ -19,15 +28,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, FRAME_MS
+from bot.audio.formats import DISCORD, FRAME_MS, PcmFormat
 from bot.audio.level import rms_dbfs
 from bot.audio.mixer import mix_pcm16
 
 DEFAULT_TAIL_MS = 300
 #: A frame quieter than this does not make its user a speaker in the timeline (mic hiss, Opus silence).
 DEFAULT_VOICED_FLOOR_DBFS = -55.0
-DEFAULT_PRIME_FRAMES = 2
-DEFAULT_PRIME_MS = 40.0
+#: One frame: a steady stream plays as soon as a frame is there.
+DEFAULT_PRIME_FRAMES = 1
+#: The most a jittery speaker's priming target grows to (60 ms).
+DEFAULT_MAX_PRIME_FRAMES = 3
+#: A frame arriving this soon after its queue ran dry was late (an underrun), not the start of new speech.
+STARVED_WINDOW_S = 0.1
+#: Frames played in a row without an underrun before a raised priming target comes down by one (5 s).
+STEADY_FRAMES_TO_LOWER = 250
 DEFAULT_MAX_QUEUE_FRAMES = 15
 #: Timeline segments kept (one per change of who is voiced): about 0.5 MB at most, and at least 5.5 minutes of
 #: speech even if the speakers changed every single frame (hours of ordinary conversation).
@@ -42,10 +57,14 @@ _EPSILON_S = 1e-6
 
 @dataclass
 class _Queue:
-    frames: deque[bytes] = field(default_factory=deque)
+    target: int
+    frames: deque[tuple[bytes, float]] = field(default_factory=deque)
     partial: bytes = b""
     primed: bool = False
     first_at_s: float = 0.0
+    starved_at_s: float | None = None  # ran dry mid-spurt at this instant (None: not starved, or the spurt ended)
+    spurt_ended: bool = False  # the speaker sent the silence frame after the frames queued
+    steady: int = 0  # frames played since the last underrun
 
 
 class SpeakerTimeline:
@@ -142,7 +161,7 @@ class SpeakerTimeline:
 
 
 class RoomMixer:
-    """Per-user 48 kHz stereo pcm16 in (any size, usually 20 ms frames), one mixed 20 ms stream out.
+    """Per-user pcm16 in ``pcm_format`` (any size, usually 20 ms frames), one mixed 20 ms stream out.
 
     Not thread-safe: push and tick from one thread (the event loop).
     """
@@ -153,18 +172,29 @@ class RoomMixer:
         *,
         tail_ms: float = DEFAULT_TAIL_MS,
         prime_frames: int = DEFAULT_PRIME_FRAMES,
-        prime_ms: float = DEFAULT_PRIME_MS,
+        prime_ms: float | None = None,
+        max_prime_frames: int | None = None,
         max_queue_frames: int = DEFAULT_MAX_QUEUE_FRAMES,
         timeline: SpeakerTimeline | None = None,
         voiced_floor_dbfs: float = DEFAULT_VOICED_FLOOR_DBFS,
+        pcm_format: PcmFormat = DISCORD,
     ) -> None:
-        if tail_ms < 0 or prime_frames < 1 or max_queue_frames < prime_frames:
-            raise ValueError("need tail_ms >= 0, prime_frames >= 1 and max_queue_frames >= prime_frames")
+        max_prime = max_prime_frames if max_prime_frames is not None else max(prime_frames, DEFAULT_MAX_PRIME_FRAMES)
+        if tail_ms < 0 or prime_frames < 1 or max_prime < prime_frames or max_queue_frames < max_prime:
+            raise ValueError(
+                "need tail_ms >= 0, prime_frames >= 1 and prime_frames <= max_prime_frames <= max_queue_frames"
+            )
         self._now = now
         self._tail_frames = int(tail_ms // FRAME_MS)
         self._prime_frames = prime_frames
-        self._prime_s = prime_ms / 1000
+        self._max_prime_frames = max_prime
+        self._prime_s = prime_ms / 1000 if prime_ms is not None else None
         self._max_queue = max_queue_frames
+        self.pcm_format = pcm_format
+        self._frame_bytes = pcm_format.bytes_for_ms(FRAME_MS)
+        #: The silent frame :meth:`tick` returns while someone primes and during the tail.
+        self.silence_frame = bytes(self._frame_bytes)
+        self.underruns = 0
         self._queues: dict[int, _Queue] = {}
         self._tail_left = 0
         self.timeline = timeline if timeline is not None else SpeakerTimeline()
@@ -186,24 +216,53 @@ class RoomMixer:
         """True while the stream runs (speech queued, or the silence tail not yet over)."""
         return self._tail_left > 0 or any(q.frames for q in self._queues.values())
 
-    def push(self, user_id: int, pcm16: bytes) -> None:
-        """Queue a user's decoded audio (48 kHz stereo pcm16). Partial frames are carried to the next push."""
-        queue = self._queues.setdefault(user_id, _Queue())
-        data = queue.partial + pcm16
-        whole = len(data) - len(data) % DISCORD_FRAME_BYTES
-        queue.partial = data[whole:]
-        if not queue.frames and whole:
-            queue.first_at_s = self._now()
-        for offset in range(0, whole, DISCORD_FRAME_BYTES):
-            queue.frames.append(data[offset : offset + DISCORD_FRAME_BYTES])
+    def priming_target(self, user_id: int) -> int:
+        """Frames ``user_id``'s queue waits for before it plays (the adaptive target; ``prime_frames`` if unknown)."""
+        queue = self._queues.get(user_id)
+        return queue.target if queue is not None else self._prime_frames
+
+    def push(self, user_id: int, pcm16: bytes, level_dbfs: float | None = None) -> None:
+        """Queue a user's decoded audio (pcm16 in :attr:`pcm_format`) with its level, measured once by the receiver
+        (``None``: measured here, per frame). Partial frames are carried to the next push."""
+        queue = self._queues.get(user_id)
+        if queue is None:
+            queue = self._queues[user_id] = _Queue(self._prime_frames)
+        size = self._frame_bytes
+        if not queue.partial and len(pcm16) == size:  # the usual case: one whole frame
+            data, whole = pcm16, size
+        else:
+            data = queue.partial + pcm16
+            whole = len(data) - len(data) % size
+            queue.partial = data[whole:]
+            level_dbfs = None  # the frames are not the frame the level was measured on
+        if not whole:
+            return
+        if not queue.frames:
+            now_s = self._now()
+            queue.first_at_s = now_s
+            if queue.starved_at_s is not None and now_s - queue.starved_at_s <= STARVED_WINDOW_S:
+                self._underrun(queue)
+            queue.starved_at_s = None
+        queue.spurt_ended = False
+        if whole == len(data) == size:
+            queue.frames.append((data, level_dbfs if level_dbfs is not None else rms_dbfs(data)))
+        else:
+            for offset in range(0, whole, size):
+                frame = data[offset : offset + size]
+                queue.frames.append((frame, rms_dbfs(frame)))
         while len(queue.frames) > self._max_queue:
             queue.frames.popleft()
             self.dropped_frames += 1
 
     def end_of_speech(self, user_id: int) -> None:
-        """The user sent a silence frame: play what is queued at once (no more priming wait)."""
+        """The user sent a silence frame: play what is queued at once (no more priming wait); their queue running
+        dry now is the end of the speech, not an underrun."""
         queue = self._queues.get(user_id)
-        if queue is not None and queue.frames:
+        if queue is None:
+            return
+        queue.starved_at_s = None
+        queue.spurt_ended = True
+        if queue.frames:
             queue.primed = True
 
     def forget(self, user_id: int) -> None:
@@ -217,24 +276,41 @@ class RoomMixer:
         voiced: set[int] = set()
         for user_id, queue in self._queues.items():
             if not queue.frames:
-                queue.primed = False
+                if queue.primed:  # ran dry while playing: late, or the end of the speech (end_of_speech says which)
+                    queue.primed = False
+                    if not queue.spurt_ended:
+                        queue.starved_at_s = now_s
                 continue
             if not queue.primed and (
-                len(queue.frames) >= self._prime_frames or now_s - queue.first_at_s >= self._prime_s - _EPSILON_S
+                len(queue.frames) >= queue.target or now_s - queue.first_at_s >= self._prime_wait_s(queue) - _EPSILON_S
             ):
                 queue.primed = True
             if queue.primed:
-                frame = queue.frames.popleft()
+                frame, level_dbfs = queue.frames.popleft()
                 frames.append(frame)
-                if rms_dbfs(frame) > self._voiced_floor_dbfs:  # a speaker's silence is not speech
+                if level_dbfs > self._voiced_floor_dbfs:  # a speaker's silence is not speech
                     voiced.add(user_id)
+                if queue.target > self._prime_frames:
+                    queue.steady += 1
+                    if queue.steady >= STEADY_FRAMES_TO_LOWER:
+                        queue.target -= 1
+                        queue.steady = 0
         if frames:
             self._tail_left = self._tail_frames
             self.timeline.record(now_s, frozenset(voiced))
             return mix_pcm16(frames)
         if any(q.frames for q in self._queues.values()):
-            return DISCORD_SILENCE_FRAME  # someone is priming: keep the stream going
+            return self.silence_frame  # someone is priming: keep the stream going
         if self._tail_left > 0:
             self._tail_left -= 1
-            return DISCORD_SILENCE_FRAME
+            return self.silence_frame
         return None
+
+    def _prime_wait_s(self, queue: _Queue) -> float:
+        return self._prime_s if self._prime_s is not None else queue.target * FRAME_MS / 1000
+
+    def _underrun(self, queue: _Queue) -> None:
+        self.underruns += 1
+        queue.steady = 0
+        if queue.target < self._max_prime_frames:
+            queue.target += 1

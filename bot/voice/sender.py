@@ -9,8 +9,8 @@ DAVE and transport encryption, as discord.py's player does.
 
 Per connection it behaves as a Discord client should:
 
-- SPEAKING is switched on when an answer starts and off when it is over, so the speaking ring shows only while the
-  bot talks.
+- SPEAKING is switched on when an answer starts (or its lead-in, while the model thinks) and off when it is over,
+  so the speaking ring shows only while the bot talks.
 - After the audio it sends five Opus silence frames before going quiet, so receivers do not interpolate across the
   gap (Discord's voice documentation asks for this).
 - While the connection is down (a voice reconnect), the source is not read, so its audio waits, as it does with
@@ -65,7 +65,8 @@ class OpusSource(Protocol):
     def read(self) -> bytes: ...
 
     @property
-    def is_playing(self) -> bool: ...
+    def is_active(self) -> bool:
+        """True while it has something to send: an answer, or the lead-in silence before one."""
 
 
 @dataclass
@@ -199,7 +200,7 @@ class VoiceSender:
         if not voice.is_connected():
             stream.speaking = False  # a new voice websocket does not know we were speaking
             return True
-        if not source.is_playing and stream.trailing_left == 0:
+        if not source.is_active and stream.trailing_left == 0:
             if stream.speaking:
                 self._set_speaking(stream, False)
             return True
@@ -208,7 +209,7 @@ class VoiceSender:
             if stream.speaking:
                 self._set_speaking(stream, False)
             return False
-        if source.is_playing or packet != OPUS_SILENCE_FRAME:
+        if source.is_active or packet != OPUS_SILENCE_FRAME:
             if not stream.speaking:
                 self._set_speaking(stream, True)
             stream.trailing_left = TRAILING_SILENCE_FRAMES

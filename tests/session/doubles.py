@@ -19,13 +19,13 @@ class Voice:
     humans: int = 2
     disconnected: bool = False
     tail_ms: float = 0.0
-    user_handler: Callable[[int, bytes], None] | None = None
+    user_handler: Callable[[int, bytes, float], None] | None = None
     gate: Callable[[int], bool] | None = None
 
     def set_silence_tail_ms(self, tail_ms: float) -> None:
         self.tail_ms = tail_ms
 
-    def set_user_audio_handler(self, handler: Callable[[int, bytes], None] | None) -> None:
+    def set_user_audio_handler(self, handler: Callable[[int, bytes, float], None] | None) -> None:
         self.user_handler = handler
 
     def set_audio_gate(self, gate: Callable[[int], bool] | None) -> None:
@@ -57,6 +57,10 @@ class Voice:
 class Player:
     queued: dict[str, int] = field(default_factory=dict)
     played_ms: dict[str, float] = field(default_factory=dict)
+    lead_ins: int = 0
+
+    def start_lead_in(self) -> None:
+        self.lead_ins += 1
 
     def feed(self, item_id: str, pcm16_24k_mono: bytes) -> None:
         self.queued[item_id] = self.queued.get(item_id, 0) + len(pcm16_24k_mono)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bot import texts
-from bot.audio.formats import DISCORD_FRAME_BYTES
+from bot.audio.formats import REALTIME_FRAME_BYTES
 from bot.persona import default_persona
 from bot.session.audio_routing import VAD_TAIL_MARGIN_MS, AudioRouting
 from bot.session.lifetime import SessionLifetime
@@ -53,7 +53,7 @@ async def settle() -> None:
 # -- audio routing -------------------------------------------------------------------------------------------------
 
 
-async def test_routing_pushes_resampled_room_audio_and_reports_levels_until_detached() -> None:
+async def test_routing_pushes_room_audio_as_it_is_and_hands_on_the_levels_until_detached() -> None:
     clock, voice, player, talk = Clock(), Voice(), Player(), Talk()
     state = make_state(clock, silence_ms=700)
     tasks = TaskSet(1)
@@ -65,16 +65,16 @@ async def test_routing_pushes_resampled_room_audio_and_reports_levels_until_deta
     )
     assert voice.tail_ms == 700 + VAD_TAIL_MARGIN_MS and voice.gate is not None and voice.gate(5) and not voice.gate(7)
     assert voice.handler is not None and voice.user_handler is not None and player.started_handler is not None
-    tone = np.repeat(8000 * np.sin(2 * np.pi * 440 * np.arange(960) / 48_000), 2).astype("<i2").tobytes()
-    assert len(tone) == DISCORD_FRAME_BYTES
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(480) / 24_000)).astype("<i2").tobytes()
+    assert len(tone) == REALTIME_FRAME_BYTES
     for _ in range(5):
         voice.handler(tone)
-    voice.user_handler(5, tone)
+    voice.user_handler(5, tone, -15.1)  # the level the voice link measured, handed on (not measured again)
     player.started_handler("item-1", 12.5)
     await settle()
-    assert talk.audio and sum(map(len, talk.audio)) <= 5 * 960
+    assert talk.audio == [tone] * 5  # 24 kHz mono already: pushed untouched, frame by frame
     [(user_id, level_dbfs, at_s)] = levels
-    assert user_id == 5 and at_s == clock.now_s and level_dbfs == pytest.approx(-15.1, abs=0.2)
+    assert user_id == 5 and at_s == clock.now_s and level_dbfs == -15.1
     assert played == [12.5]
     routing.play("item-1", b"\0" * 480)
     assert player.queued == {"item-1": 480}
@@ -104,12 +104,14 @@ async def test_turn_taking_labels_answers_and_keeps_spoken_over_turns_as_context
     turns.turn_committed("u1", None)
     await settle()
     assert talk.labels == [("u1", None, "alice")] and talk.responses == 1 and record.figures.answered_turns == 1
+    assert player.lead_ins == 1  # asking for the answer starts the anti-clipping lead-in while the model thinks
     player.feed("a1", b"\0" * 4800)  # the bot is answering; a quiet turn over it does not interrupt
     turns.speech_started()
     turns.speech_stopped()
     turns.turn_committed("u2", "a1")
     await settle()
     assert talk.responses == 1 and talk.interrupts == [] and record.figures.ignored_barge_ins == 1
+    assert player.lead_ins == 1  # a turn not answered starts none
     assert turns.user_transcript("u2", "mm-hm") == frozenset()
 
 
@@ -120,10 +122,10 @@ async def test_turn_taking_name_mode_waits_for_the_words(store: SettingsStore) -
     turns.user_transcript("u1", "what a match")
     turns.turn_committed("u2", "u1")
     await settle()
-    assert talk.responses == 0
+    assert talk.responses == 0 and _player.lead_ins == 0
     turns.user_transcript("u2", "Aiko, who won?")
     await settle()
-    assert talk.responses == 1
+    assert talk.responses == 1 and _player.lead_ins == 1
 
 
 async def test_turn_taking_gate_follows_mode_privacy_and_the_floor(store: SettingsStore) -> None:

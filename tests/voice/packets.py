@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_FRAME_SAMPLES
+from bot.audio.resample import DiscordToRealtimeResampler
 from bot.audio.wav import read_wav
 from bot.voice.transport_crypto import encrypt_rtpsize
 
@@ -44,6 +45,18 @@ def frames_of(pcm16: bytes) -> list[bytes]:
 def mono(pcm16: bytes) -> npt.NDArray[np.float64]:
     """The left channel of interleaved stereo pcm16 as floats."""
     return np.frombuffer(pcm16, dtype="<i2").astype(np.float64)[0::2]
+
+
+def reference_24k(pcm16_48k_stereo: bytes) -> npt.NDArray[np.float64]:
+    """What the receiver should hear of a 48 kHz stereo source it decodes at 24 kHz mono: the bot's own
+    downsampling of the source, as floats."""
+    down = DiscordToRealtimeResampler()
+    return samples_24k(down.process(pcm16_48k_stereo) + down.flush())
+
+
+def samples_24k(pcm16_24k_mono: bytes) -> npt.NDArray[np.float64]:
+    """24 kHz mono pcm16 (what the receiver decodes to) as floats."""
+    return np.frombuffer(pcm16_24k_mono, dtype="<i2").astype(np.float64)
 
 
 def best_alignment(reference: npt.NDArray[np.float64], signal: npt.NDArray[np.float64], max_lag: int = 2000) -> int:

@@ -20,16 +20,27 @@ import discord.opus
 import numpy as np
 import pytest
 
+from bot.audio.formats import REALTIME, REALTIME_FRAME_BYTES
 from bot.voice.client import ReceivingVoiceClient
-from bot.voice.playback import PlaybackSource
+from bot.voice.opus_encoder import NATIVE_24K_MONO
+from bot.voice.playback import OpusPlaybackSource, PlaybackSource
+from bot.voice.sender import VoiceSender
 from tests.voice.dave_group import OP_INVALID_COMMIT_WELCOME, OP_WELCOME, Outgoing
 from tests.voice.dave_member import E2eeSpeaker, SimulatedMember
 from tests.voice.fake_gateway import FakeVoiceServer, LoopbackClient, wait_until
 from tests.voice.guild import lounge
-from tests.voice.packets import OPUS_SILENCE, aligned_snr_db, mono, speech_48k_stereo, tone_48k_stereo
+from tests.voice.packets import (
+    OPUS_SILENCE,
+    aligned_snr_db,
+    mono,
+    reference_24k,
+    samples_24k,
+    speech_48k_stereo,
+    tone_48k_stereo,
+)
 
 ALICE, CAROL, DAVE = 5, 7, 8
-FRAME_BYTES = 3840
+FRAME_BYTES = REALTIME_FRAME_BYTES  # what the bot decodes each member's 20 ms frame to: 24 kHz mono
 
 
 class Heard:
@@ -37,7 +48,9 @@ class Heard:
 
     def __init__(self, vc: ReceivingVoiceClient) -> None:
         self.per_user: dict[int, list[bytes]] = defaultdict(list)
-        vc.set_user_audio_handler(lambda user, pcm: self.per_user[user].append(pcm))
+        self.room: list[bytes] = []
+        vc.set_user_audio_handler(lambda user, pcm, _level: self.per_user[user].append(pcm))
+        vc.set_room_audio_handler(self.room.append)
 
     def pcm(self, user_id: int) -> bytes:
         return b"".join(self.per_user[user_id])
@@ -127,8 +140,11 @@ async def test_the_bot_joins_an_established_group_and_hears_each_member_attribut
     await wait_until(lambda: vc.metrics.get("dave_decrypted") == voiced and not vc.room.active)
     assert alice.e2ee_frames + carol.e2ee_frames == voiced  # every voiced frame was end-to-end encrypted
     for user, source in ((ALICE, speech), (CAROL, tone)):
-        snr, corr, _ = aligned_snr_db(mono(source), mono(heard.pcm(user)))
+        # decoded straight to 24 kHz mono, 20 ms a frame, and matching the source downsampled
+        assert {len(frame) for frame in heard.per_user[user]} == {FRAME_BYTES}
+        snr, corr, _ = aligned_snr_db(reference_24k(source), samples_24k(heard.pcm(user)))
         assert corr > 0.95 and snr > 10, (user, snr, corr)
+    assert heard.room and {len(frame) for frame in heard.room} == {FRAME_BYTES}  # mixed at 24 kHz mono too
     metrics = vc.metrics.snapshot()
     assert metrics["decoded"] == voiced
     assert metrics.get("dave_failed", 0) == 0 and metrics.get("dave_unencrypted", 0) == 0
@@ -167,6 +183,36 @@ async def test_members_decrypt_what_the_bot_says(call: DaveCall) -> None:
         assert all(f.e2ee or f.opus == OPUS_SILENCE for f in member.heard)  # nothing in the clear
         pcm = decode(member)
         snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), mono(pcm))
+        assert corr > 0.95 and snr > 10, (user, snr, corr)
+
+
+async def test_members_decrypt_and_decode_the_bots_answer_encoded_at_24k_mono(call: DaveCall) -> None:
+    """The bot's own send path (the shared sender, the Opus source encoding the answer as it comes, 24 kHz mono):
+    each member decrypts every packet and decodes it as a Discord client does (48 kHz stereo); the stream says it is
+    mono, and it is the answer."""
+    server, vc = call.server, call.vc
+    sender = VoiceSender()
+    source = OpusPlaybackSource(prebuffer_ms=60, lead_silence_ms=0)
+    assert source.encoder_settings == NATIVE_24K_MONO and source.pcm_format == REALTIME
+    t = np.arange(24_000) / 24_000  # 1 s at 24 kHz
+    answer = np.rint(9000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    vc.play_source(source, sender=sender)
+    try:
+        for start in range(0, len(answer), 4800):
+            source.feed("item_a", answer[start : start + 4800])
+        await wait_until(lambda: source.played_ms("item_a") >= 999 and not source.is_playing)
+        await wait_until(lambda: all(e2ee_frames_heard(server.members[user]) >= 50 for user in (ALICE, CAROL)))
+    finally:
+        vc.stop()
+        sender.close()
+    reference = np.repeat(np.rint(9000 * np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)), 2)
+    for user in (ALICE, CAROL):
+        member = server.members[user]
+        assert member.undecryptable == 0
+        voiced = [f.opus for f in member.heard if f.opus != OPUS_SILENCE]
+        assert voiced and all(f.e2ee for f in member.heard if f.opus != OPUS_SILENCE)  # nothing in the clear
+        assert all(opus[0] & 0x04 == 0 for opus in voiced)  # the TOC's stereo bit: a mono stream
+        snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), mono(decode(member)))
         assert corr > 0.95 and snr > 10, (user, snr, corr)
 
 
@@ -212,7 +258,7 @@ async def test_a_member_joins_and_another_leaves_mid_sentence_without_a_frame_lo
     metrics = vc.metrics.snapshot()
     assert metrics.get("dave_decrypted") == voiced == alice.e2ee_frames
     assert metrics.get("dave_failed", 0) == 0 and metrics.get("lost", 0) == 0, sorted(metrics.items())
-    snr, corr, _ = aligned_snr_db(mono(speech), mono(heard.pcm(ALICE)))
+    snr, corr, _ = aligned_snr_db(reference_24k(speech), samples_24k(heard.pcm(ALICE)))
     assert corr > 0.95 and snr > 10, (snr, corr)
     assert len(dave.executed) == 4  # created, bot added, Dave added, Carol removed
     # The members heard the bot throughout. discord.py switches the bot's send key when it processes a commit, not
@@ -367,7 +413,7 @@ async def test_a_frame_of_the_previous_epoch_arriving_after_the_re_key_is_still_
     metrics = vc.metrics.snapshot()
     assert metrics.get("dave_decrypted") == len(frames)
     assert metrics.get("lost", 0) == 0 and metrics.get("dave_failed", 0) == 0, sorted(metrics.items())
-    _snr, corr, _ = aligned_snr_db(mono(tone_48k_stereo(600, 0.4)), mono(heard.pcm(ALICE)))
+    _snr, corr, _ = aligned_snr_db(reference_24k(tone_48k_stereo(600, 0.4)), samples_24k(heard.pcm(ALICE)))
     assert corr > 0.95
 
 
@@ -395,5 +441,5 @@ async def test_reordered_and_duplicated_e2ee_packets_play_once_in_order(call: Da
     # the receive path drops it before DAVE; either way it never plays twice.
     assert metrics.get("dave_decrypted") == len(packets)
     assert metrics.get("lost", 0) == 0, sorted(metrics.items())
-    snr, corr, _ = aligned_snr_db(mono(speech), mono(heard.pcm(ALICE)))
+    snr, corr, _ = aligned_snr_db(reference_24k(speech), samples_24k(heard.pcm(ALICE)))
     assert corr > 0.95 and snr > 10, (snr, corr, sorted(metrics.items()))

@@ -42,7 +42,7 @@ async def test_live_voice_round_trip() -> None:
             vc = await channel.connect(cls=ReceivingVoiceClient, timeout=30)
             assert isinstance(vc, ReceivingVoiceClient)
             heard: list[bytes] = []
-            vc.set_user_audio_handler(lambda _user, pcm: heard.append(pcm))
+            vc.set_user_audio_handler(lambda _user, pcm, _level: heard.append(pcm))
             source = OpusPlaybackSource()
             vc.play_source(source, sender=VoiceSender())  # the bot's own send path (DAVE-encrypted by discord.py)
             t = np.arange(24_000) / 24_000

@@ -8,11 +8,20 @@ from collections import defaultdict
 
 import numpy as np
 
+from bot.audio.formats import REALTIME_FRAME_BYTES
 from bot.voice.client import ReceivingVoiceClient
 from bot.voice.playback import PlaybackSource
 from tests.voice.fake_gateway import FakeVoiceServer, LoopbackClient, wait_until
 from tests.voice.guild import lounge
-from tests.voice.packets import Speaker, aligned_snr_db, mono, speech_48k_stereo, tone_48k_stereo
+from tests.voice.packets import (
+    Speaker,
+    aligned_snr_db,
+    mono,
+    reference_24k,
+    samples_24k,
+    speech_48k_stereo,
+    tone_48k_stereo,
+)
 
 ALICE, CAROL = 5, 7
 
@@ -21,7 +30,7 @@ class Heard:
     def __init__(self, vc: ReceivingVoiceClient) -> None:
         self.per_user: dict[int, list[bytes]] = defaultdict(list)
         self.room: list[bytes] = []
-        vc.set_user_audio_handler(lambda user, pcm: self.per_user[user].append(pcm))
+        vc.set_user_audio_handler(lambda user, pcm, _level: self.per_user[user].append(pcm))
         vc.set_room_audio_handler(self.room.append)
 
     def pcm(self, user_id: int) -> bytes:
@@ -61,15 +70,17 @@ async def test_two_users_speech_arrives_as_the_right_per_user_pcm(
     a_packets, c_packets = alice.packets(speech, silence_tail=5), carol.packets(tone, silence_tail=5)
     # Both talk at once, each at Discord's pace of one packet per 20 ms.
     await asyncio.gather(send_paced(server, a_packets, 0.02), send_paced(server, c_packets, 0.02))
-    await wait_until(lambda: len(heard.pcm(ALICE)) >= (len(a_packets) - 5) * 3840 and not voice.room.active)
+    await wait_until(
+        lambda: len(heard.pcm(ALICE)) >= (len(a_packets) - 5) * REALTIME_FRAME_BYTES and not voice.room.active
+    )
     for user, source in ((ALICE, speech), (CAROL, tone)):
-        snr, corr, _ = aligned_snr_db(mono(source), mono(heard.pcm(user)))
+        snr, corr, _ = aligned_snr_db(reference_24k(source), samples_24k(heard.pcm(user)))
         assert corr > 0.95 and snr > 10, (user, snr, corr)
     # The room stream mixed both while they overlapped and attributes the frames to both.
-    assert heard.room and all(len(f) == 3840 for f in heard.room)
+    assert heard.room and all(len(f) == REALTIME_FRAME_BYTES for f in heard.room)
     # One frame per 20 ms while Alice (the longer speaker) talks, then the 300 ms silence tail.
     assert len(heard.room) >= (len(a_packets) - 5) + 15
-    assert heard.room[-15:] == [bytes(3840)] * 15
+    assert heard.room[-15:] == [bytes(REALTIME_FRAME_BYTES)] * 15
     assert voice.room.dropped_frames == 0
     assert voice.speakers_between(0, float("inf")) == {ALICE, CAROL}
     assert voice.metrics.get("decoded") == len(a_packets) + len(c_packets) - 10
@@ -101,7 +112,7 @@ async def test_loss_reorder_duplicates_and_garbage_are_survived(
     metrics = voice.metrics.snapshot()
     assert metrics["lost"] == 3 and metrics["duplicate"] >= 1, sorted(metrics.items())
     assert metrics.get("internal_error", 0) == 0
-    snr, corr, _ = aligned_snr_db(mono(speech), mono(heard.pcm(ALICE)))
+    snr, corr, _ = aligned_snr_db(reference_24k(speech), samples_24k(heard.pcm(ALICE)))
     assert corr > 0.9 and snr > 5, (snr, corr)
 
 
@@ -180,8 +191,8 @@ async def test_dave_call_before_the_group_is_ready_passes_plain_frames() -> None
             await server.speaking(ALICE, 5555)
             tone = tone_48k_stereo(800, 0.4)
             await send_paced(server, Speaker(ssrc=5555).packets(tone))
-            await wait_until(lambda: len(heard.pcm(ALICE)) == 20 * 3840)
-            _snr, corr, _ = aligned_snr_db(mono(tone), mono(heard.pcm(ALICE)))
+            await wait_until(lambda: len(heard.pcm(ALICE)) == 20 * REALTIME_FRAME_BYTES)
+            _snr, corr, _ = aligned_snr_db(reference_24k(tone), samples_24k(heard.pcm(ALICE)))
             assert corr > 0.95
             assert vc.metrics.get("dave_passthrough") == 20
             await vc.disconnect(force=True)

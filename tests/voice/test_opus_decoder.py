@@ -7,9 +7,11 @@ import ctypes
 import discord.opus
 import pytest
 
+from bot.audio.formats import REALTIME, REALTIME_FRAME_BYTES
+from bot.audio.resample import DiscordToRealtimeResampler
 from bot.voice.libopus import bind_libopus
-from bot.voice.opus_decoder import OpusDecodeError, OpusDecoder, speaker_decoder
-from tests.voice.packets import frames_of, speech_48k_stereo
+from bot.voice.opus_decoder import OpusDecodeError, OpusDecoder, speaker_decoder, speaker_decoder_24k_mono
+from tests.voice.packets import aligned_snr_db, frames_of, samples_24k, speech_48k_stereo
 
 
 def lib() -> ctypes.CDLL:
@@ -66,3 +68,19 @@ def test_a_corrupt_packet_is_a_clear_error_and_the_decoder_goes_on(packets: list
     decoder.close()
     with pytest.raises(OpusDecodeError, match="closed"):
         decoder.decode(packets[0], fec=False)
+
+
+def test_speakers_decode_straight_to_24k_mono_with_concealment_and_fec(packets: list[bytes]) -> None:
+    """What the receiver uses by default: libopus decodes the 48 kHz stereo stream at 24 kHz mono, which matches
+    decoding it whole and downsampling it (the bot's resampler), frame for frame 480 samples."""
+    decoder = speaker_decoder_24k_mono()
+    assert isinstance(decoder, OpusDecoder) and decoder.pcm_format == REALTIME
+    direct = [decoder.decode(p, fec=False) for p in packets[:50]]
+    assert {len(frame) for frame in direct} == {REALTIME_FRAME_BYTES}
+    full = OpusDecoder(lib())
+    down = DiscordToRealtimeResampler()
+    resampled = down.process(b"".join(full.decode(p, fec=False) for p in packets[:50])) + down.flush()
+    snr, corr, _ = aligned_snr_db(samples_24k(resampled), samples_24k(b"".join(direct)))
+    assert corr > 0.98 and snr > 15, (snr, corr)
+    assert len(decoder.decode(None, fec=False)) == REALTIME_FRAME_BYTES  # a lost frame, concealed
+    assert len(decoder.decode(packets[51], fec=True)) == REALTIME_FRAME_BYTES  # rebuilt from the next one's FEC

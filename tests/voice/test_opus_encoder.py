@@ -5,10 +5,18 @@ from __future__ import annotations
 import ctypes
 
 import discord.opus
+import numpy as np
 import pytest
 
 from bot.voice.libopus import bind_libopus
-from bot.voice.opus_encoder import OpusEncodeError, OpusEncoder, answer_encoder
+from bot.voice.opus_encoder import (
+    DISCORD_48K_STEREO,
+    NATIVE_24K_MONO,
+    OpusEncodeError,
+    OpusEncoder,
+    answer_encoder,
+    encoder_settings,
+)
 from tests.voice.packets import aligned_snr_db, frames_of, mono, speech_48k_stereo
 
 DISCORDPY_BITRATE_BPS = 128 * 1024  # what discord.py's Encoder(bitrate=128) sets
@@ -61,3 +69,27 @@ def test_bad_input_is_a_clear_error() -> None:
     encoder.close()
     with pytest.raises(OpusEncodeError, match="closed"):
         encoder.encode(bytes(3840))
+
+
+def test_the_answer_is_encoded_from_24k_mono_as_a_mono_stream_discord_clients_decode() -> None:
+    """The default: the answer's own format (no resampler), low-delay CELT. A Discord client decodes the stream at
+    48 kHz stereo (discord.py's decoder here) and hears the answer."""
+    assert encoder_settings("24k-mono") == NATIVE_24K_MONO and encoder_settings("48k-stereo") == DISCORD_48K_STEREO
+    with pytest.raises(ValueError, match="voice encoding"):
+        encoder_settings("8k")
+    encoder = answer_encoder(NATIVE_24K_MONO)
+    t = np.arange(24_000) / 24_000
+    answer = np.rint(9000 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()
+    frames = [answer[i : i + NATIVE_24K_MONO.frame_bytes] for i in range(0, len(answer), NATIVE_24K_MONO.frame_bytes)]
+    packets = encode_all_at(encoder, frames, NATIVE_24K_MONO.frame_samples)
+    assert all(packet[0] & 0x04 == 0 for packet in packets)  # the TOC's stereo bit: mono
+    assert all(packet[0] >> 3 >= 16 for packet in packets)  # configurations 16-31: CELT only (the low-delay mode)
+    reference = np.repeat(np.rint(9000 * np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)), 2)
+    snr, corr, _ = aligned_snr_db(mono(reference.astype("<i2").tobytes()), mono(decode_all(packets)))
+    assert corr > 0.99 and snr > 15, (snr, corr)
+    with pytest.raises(ValueError, match="expected 480 mono pcm16 samples"):
+        encoder.encode(bytes(3840), 480)
+
+
+def encode_all_at(encoder: object, frames: list[bytes], frame_samples: int) -> list[bytes]:
+    return [encoder.encode(frame, frame_samples) for frame in frames]  # type: ignore[attr-defined]

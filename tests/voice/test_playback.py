@@ -6,7 +6,7 @@ import discord
 import numpy as np
 import pytest
 
-from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, REALTIME, REALTIME_FRAME_BYTES
 from bot.audio.resample import RealtimeToDiscordResampler
 from bot.voice.playback import OPUS_SILENCE_FRAME, OpusPlaybackSource, PlaybackSource
 
@@ -282,3 +282,76 @@ def test_clear_lets_a_cut_item_play_again_and_the_default_cap_is_a_minute() -> N
 def test_a_cap_below_the_prebuffer_is_refused() -> None:
     with pytest.raises(ValueError, match="max_buffered_ms"):
         PlaybackSource(prebuffer_ms=100, max_buffered_ms=50)
+
+
+# -- the answer's own format, and the lead-in while the model thinks ------------------------------------------------
+
+
+def test_a_24k_mono_source_plays_the_answer_as_it_came_in_960_byte_frames() -> None:
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=0, pcm_format=REALTIME)
+    answer = tone_24k(0.1)
+    source.feed("a", answer[:1001])  # an odd byte waits for the rest of its sample
+    source.feed("a", answer[1001:])
+    frames = read_n(source, 6)
+    assert all(len(frame) == REALTIME_FRAME_BYTES for frame in frames)
+    assert b"".join(frames[:5]) == answer  # no resampler: sample for sample
+    assert frames[5] is source.silence_frame
+    assert source.played_ms("a") == pytest.approx(100)
+
+
+def test_the_lead_in_runs_while_the_model_thinks_and_adds_no_delay_to_a_later_answer() -> None:
+    clock_s = [50.0]
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=200, clock=lambda: clock_s[0], pcm_format=REALTIME)
+    assert not source.is_active
+    source.start_lead_in()  # the session asked for an answer
+    assert source.is_active and not source.is_playing  # the sender reads it; turn-taking still hears silence
+    for _ in range(15):  # the model thinks for 300 ms: all of it lead silence
+        assert source.read() is source.silence_frame
+        clock_s[0] += 0.02
+    source.feed("a", tone_24k(0.02))  # the first delta: one frame
+    frames = read_n(source, 2)
+    assert frames[0] is not source.silence_frame  # at the next read: no lead silence left, no start-up buffer
+    assert source.played_ms("a") == pytest.approx(20)
+    assert not source.is_active  # once played out, the lead-in is over
+
+
+def test_an_answer_arriving_within_the_lead_in_gets_only_the_rest_of_the_lead_silence() -> None:
+    clock_s = [50.0]
+    source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=200, clock=lambda: clock_s[0], pcm_format=REALTIME)
+    source.start_lead_in()
+    for _ in range(4):  # 80 ms of lead silence already sent
+        source.read()
+        clock_s[0] += 0.02
+    source.feed("a", tone_24k(0.3))
+    frames = read_n(source, 10)
+    assert [f is source.silence_frame for f in frames] == [True] * 6 + [False] * 4  # 200 ms in all, not 280
+
+
+def test_a_lead_in_with_no_answer_ends_after_its_bound_and_a_barge_in_ends_it_at_once() -> None:
+    clock_s = [50.0]
+    source = PlaybackSource(lead_silence_ms=200, max_lead_in_ms=1000, clock=lambda: clock_s[0])
+    source.start_lead_in()
+    clock_s[0] += 0.99
+    assert source.is_active
+    clock_s[0] += 0.02
+    assert not source.is_active  # no answer within the bound: the sender ends the stream
+    source.feed("late", tone_24k(0.1))
+    assert first_audio_index(read_n(source, 20)) == 10  # the usual lead silence
+
+    source = PlaybackSource(lead_silence_ms=200, clock=lambda: clock_s[0])
+    source.start_lead_in()
+    assert source.clear() == {} and not source.is_active
+
+
+def test_no_lead_in_starts_while_audio_plays_or_just_after_it() -> None:
+    clock_s = [50.0]
+    source = PlaybackSource(prebuffer_ms=0, lead_silence_ms=200, clock=lambda: clock_s[0])
+    source.feed("a", tone_24k(0.3))
+    read_n(source, 12)  # 200 ms lead silence, then the answer
+    source.start_lead_in()  # playing: nothing to warm up
+    read_n(source, 20)
+    assert not source.is_playing and not source.is_active
+    clock_s[0] += 0.1
+    source.start_lead_in()  # 100 ms after the last audio: no lead silence is due, so no lead-in either
+    assert not source.is_active
+    assert PlaybackSource(lead_silence_ms=0).is_active is False  # no lead silence configured: nothing to start

@@ -7,16 +7,18 @@ import random
 import davey
 import numpy as np
 
-from bot.audio.formats import DISCORD_FRAME_BYTES
+from bot.audio.formats import DISCORD_FRAME_BYTES, REALTIME_FRAME_BYTES
+from bot.audio.level import rms_dbfs
 from bot.voice.dave import DAVE_MAGIC_MARKER, DaveDecryptStep, is_dave_frame
 from bot.voice.metrics import VoiceMetrics
-from bot.voice.opus_decoder import FrameDecoder, OpusDecoder, speaker_decoder
+from bot.voice.opus_decoder import FrameDecoder, OpusDecoder, speaker_decoder, speaker_decoder_24k_mono
 from bot.voice.receiver import DecodedFrame, VoiceReceiver
 from tests.voice.packets import (
     KEY,
     Speaker,
     aligned_snr_db,
-    mono,
+    reference_24k,
+    samples_24k,
     speech_48k_stereo,
     tone_48k_stereo,
 )
@@ -40,6 +42,8 @@ class Collected:
 
 
 def make_receiver(**kwargs: object) -> tuple[VoiceReceiver, Collected]:
+    """A receiver as the voice client makes it: speakers decoded straight to 24 kHz mono."""
+    kwargs.setdefault("decoder_factory", speaker_decoder_24k_mono)
     got = Collected()
     receiver = VoiceReceiver(KEY, on_frame=got.on_frame, on_silence=got.on_silence, **kwargs)  # type: ignore[arg-type]
     return receiver, got
@@ -53,12 +57,13 @@ def test_speech_decodes_to_the_source() -> None:
     for datagram in speaker.packets(speech, silence_tail=5):
         receiver.receive_datagram(datagram)
     pcm = got.pcm(ALICE)
-    assert all(len(f.pcm16) == DISCORD_FRAME_BYTES for f in got.frames)
-    assert len(pcm) == -(-len(speech) // DISCORD_FRAME_BYTES) * DISCORD_FRAME_BYTES
-    snr, corr, lag = aligned_snr_db(mono(speech), mono(pcm))
+    assert all(len(f.pcm16) == REALTIME_FRAME_BYTES for f in got.frames)
+    assert all(f.level_dbfs == rms_dbfs(f.pcm16) for f in got.frames)  # measured once, on the socket thread
+    assert len(pcm) == -(-len(speech) // DISCORD_FRAME_BYTES) * REALTIME_FRAME_BYTES  # a frame per packet
+    snr, corr, lag = aligned_snr_db(reference_24k(speech), samples_24k(pcm))
     assert corr > 0.95, corr
     assert snr > 10, snr
-    assert lag < 960  # Opus' look-ahead, well under a frame
+    assert lag < 480  # Opus' look-ahead, well under a frame (24 kHz)
     assert got.silences == [(11, ALICE)] * 5
     assert receiver.metrics.get("decoded") == len(got.frames)
     assert receiver.metrics.get("silence") == 5
@@ -86,7 +91,7 @@ def test_two_speakers_are_kept_apart() -> None:
         receiver.receive_datagram(b)
         receiver.receive_datagram(a)
     for user, source in ((ALICE, low), (BOB, high)):
-        snr, corr, _ = aligned_snr_db(mono(source), mono(got.pcm(user)))
+        snr, corr, _ = aligned_snr_db(reference_24k(source), samples_24k(got.pcm(user)))
         assert corr > 0.98 and snr > 15, (user, snr, corr)
 
 
@@ -122,8 +127,8 @@ def test_reorder_duplicates_loss_and_garbage_are_survived_and_counted() -> None:
     assert metrics.get("runt", 0) + metrics.get("bad_rtp", 0) + metrics.get("decrypt_failed", 0) >= 1
     assert metrics.get("internal_error", 0) == 0
     pcm = got.pcm(ALICE)
-    assert len(pcm) == len(datagrams) * DISCORD_FRAME_BYTES  # every slot played: real or concealed
-    snr, corr, _ = aligned_snr_db(mono(speech), mono(pcm))
+    assert len(pcm) == len(datagrams) * REALTIME_FRAME_BYTES  # every slot played: real or concealed
+    snr, corr, _ = aligned_snr_db(reference_24k(speech), samples_24k(pcm))
     assert corr > 0.9 and snr > 8, (snr, corr)
 
 
@@ -139,7 +144,7 @@ def test_wrong_key_is_dropped_without_disturbing_another_speaker() -> None:
         receiver.receive_datagram(a)
     assert receiver.metrics.get("decrypt_failed") == len(bad_packets)
     assert got.pcm(BOB) == b""
-    assert len(got.pcm(ALICE)) == len(good_packets) * DISCORD_FRAME_BYTES
+    assert len(got.pcm(ALICE)) == len(good_packets) * REALTIME_FRAME_BYTES
 
 
 def test_unknown_ssrc_is_parked_then_replayed_when_mapped() -> None:
@@ -154,7 +159,7 @@ def test_unknown_ssrc_is_parked_then_replayed_when_mapped() -> None:
     receiver.map_ssrc(51, ALICE)
     for datagram in datagrams[5:]:
         receiver.receive_datagram(datagram)
-    assert len(got.pcm(ALICE)) == len(datagrams) * DISCORD_FRAME_BYTES
+    assert len(got.pcm(ALICE)) == len(datagrams) * REALTIME_FRAME_BYTES
 
 
 def test_unknown_ssrc_parking_is_bounded() -> None:
@@ -233,7 +238,7 @@ def test_dave_passthrough_decodes_when_call_is_not_e2ee() -> None:
     tone = tone_48k_stereo(400, 0.2)
     for datagram in Speaker(ssrc=92).packets(tone):
         receiver.receive_datagram(datagram)
-    snr, corr, _ = aligned_snr_db(mono(tone), mono(got.pcm(ALICE)))
+    snr, corr, _ = aligned_snr_db(reference_24k(tone), samples_24k(got.pcm(ALICE)))
     assert corr > 0.98 and snr > 15, (snr, corr)
 
 
@@ -279,7 +284,7 @@ def test_padding_only_packets_are_dropped_without_inventing_audio() -> None:
     assert len(got.frames) == len(opus_frames) == metrics["decoded"]  # one frame per real packet, nothing made up
     assert not any(frame.concealed for frame in got.frames)
     assert metrics.get("plc", 0) == metrics.get("fec", 0) == metrics.get("lost", 0) == 0
-    snr, corr, _ = aligned_snr_db(mono(speech), mono(got.pcm(ALICE)))
+    snr, corr, _ = aligned_snr_db(reference_24k(speech), samples_24k(got.pcm(ALICE)))
     assert corr > 0.95 and snr > 10, (snr, corr)
 
 

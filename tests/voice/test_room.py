@@ -3,13 +3,15 @@ from __future__ import annotations
 import gc
 import random
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
 
-from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME
+from bot.audio.formats import DISCORD_FRAME_BYTES, DISCORD_SILENCE_FRAME, REALTIME, REALTIME_FRAME_BYTES
 from bot.voice.room import RoomMixer, SpeakerTimeline
+
+SILENCE = DISCORD_SILENCE_FRAME
 
 
 class Clock:
@@ -49,7 +51,7 @@ def test_one_speaker_then_tail_then_idle() -> None:
         room.push(7, frame(value))
     out = run(room, clock, 10)
     assert out[:3] == [frame(1000), frame(2000), frame(3000)]
-    assert out[3:8] == [DISCORD_SILENCE_FRAME] * 5
+    assert out[3:8] == [SILENCE] * 5
     assert out[8:] == [None, None]
     assert room.timeline.speakers_between(100.0, 100.05) == {7}
 
@@ -61,7 +63,7 @@ def test_a_longer_tail_set_later_applies_to_the_next_run() -> None:
     assert room.tail_ms == 200
     room.push(7, frame(1))
     out = run(room, clock, 13)
-    assert out[1:11] == [DISCORD_SILENCE_FRAME] * 10 and out[11:] == [None, None]
+    assert out[1:11] == [SILENCE] * 10 and out[11:] == [None, None]
     with pytest.raises(ValueError, match="tail_ms"):
         room.set_tail_ms(-5)
 
@@ -92,9 +94,9 @@ def test_priming_waits_for_a_second_frame_or_the_prime_time() -> None:
     clock = Clock()
     room = RoomMixer(clock, prime_frames=2, prime_ms=40)
     room.push(1, frame(9))
-    assert room.tick() == DISCORD_SILENCE_FRAME  # waiting for a second frame
+    assert room.tick() == SILENCE  # waiting for a second frame
     clock.advance_ms(20)
-    assert room.tick() == DISCORD_SILENCE_FRAME
+    assert room.tick() == SILENCE
     clock.advance_ms(20)
     assert room.tick() == frame(9)  # waited 40 ms: play it
 
@@ -286,3 +288,96 @@ def test_room_and_packet_core_stay_pure() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# -- jitter priming ----------------------------------------------------------------------------------------------------
+
+
+def play_stream(
+    room: RoomMixer, clock: Clock, arrivals_ms: list[float], ticks: int, ends_ms: Sequence[float] = ()
+) -> list[bytes | None]:
+    """Frames of user 1 (frame ``n`` holds the value ``n + 1``) arriving at the given instants, the ends of their
+    talk spurts (the silence frame) at ``ends_ms``, and the room ticking every 20 ms (at 5, 25, 45 ... ms), in time
+    order."""
+    events = [(at_ms, 1, n) for n, at_ms in enumerate(arrivals_ms)] + [(5.0 + 20 * k, 0, k) for k in range(ticks)]
+    events += [(at_ms, 2, 0) for at_ms in ends_ms]
+    out: list[bytes | None] = []
+    start_s = clock.now_s
+    for at_ms, kind, n in sorted(events):
+        clock.now_s = start_s + at_ms / 1000
+        if kind == 1:
+            room.push(1, frame(n + 1), -20.0)
+        elif kind == 2:
+            room.end_of_speech(1)
+        else:
+            out.append(room.tick())
+    return out
+
+
+def test_a_steady_stream_is_primed_with_one_frame_only() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, tail_ms=0)
+    out = play_stream(room, clock, [20.0 * n for n in range(50)], 52)
+    assert out[0] == frame(1)  # the first frame plays at the first tick after it arrived: no priming wait
+    assert out[:50] == [frame(n + 1) for n in range(50)]
+    assert room.underruns == 0 and room.priming_target(1) == 1
+
+
+def test_priming_adapts_to_a_jittery_speaker_and_comes_back_down_when_steady() -> None:
+    """Twenty short talk spurts (0.5 s, then 0.5 s of pause) with up to 35 ms of network jitter. One frame of priming
+    runs dry in nearly every spurt (an audible gap each time); the adaptive target learns the jitter in the first
+    spurts and keeps the rest whole."""
+    rng = random.Random(7)
+    arrivals: list[float] = []
+    ends: list[float] = []
+    for spurt in range(20):
+        sent = [1000.0 * spurt + 20.0 * n for n in range(25)]
+        arrivals += [at + rng.uniform(0, 35) for at in sent]
+        ends.append(sent[-1] + 20 + 36)  # the silence frames follow the last one
+    fixed_clock, adaptive_clock = Clock(), Clock()
+    fixed = RoomMixer(fixed_clock, tail_ms=0, max_prime_frames=1)
+    adaptive = RoomMixer(adaptive_clock, tail_ms=0)
+    play_stream(fixed, fixed_clock, arrivals, 1000, ends)
+    play_stream(adaptive, adaptive_clock, arrivals, 1000, ends)
+    assert fixed.underruns >= 15  # about one gap per spurt
+    assert adaptive.underruns <= 4 and adaptive.priming_target(1) > 1
+
+    # Five seconds of a steady stream bring the target back down.
+    target = adaptive.priming_target(1)
+    adaptive_clock.advance_ms(1000)
+    play_stream(adaptive, adaptive_clock, [20.0 * n for n in range(600)], 610)
+    assert adaptive.priming_target(1) < target
+
+
+def test_a_speaker_ending_a_talk_spurt_is_not_an_underrun() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, tail_ms=0)
+    room.push(1, frame(1))
+    room.end_of_speech(1)
+    assert room.tick() == frame(1)
+    clock.advance_ms(20)
+    assert room.tick() is None
+    clock.advance_ms(20)
+    room.push(1, frame(2))  # the next talk spurt, soon after
+    assert room.underruns == 0 and room.priming_target(1) == 1
+
+
+def test_the_level_handed_in_decides_who_is_voiced_and_is_not_measured_again() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, tail_ms=0)
+    room.push(1, frame(3000), -90.0)  # the receiver measured this frame as silence
+    room.push(2, frame(3000), -10.0)
+    room.tick()
+    assert room.timeline.speakers_between(0, 1000) == {2}
+
+
+def test_the_voice_clients_room_mixes_24k_mono_frames() -> None:
+    clock = Clock()
+    room = RoomMixer(clock, tail_ms=20, pcm_format=REALTIME)
+    one = np.full(REALTIME_FRAME_BYTES // 2, 1000, dtype="<i2").tobytes()
+    two = np.full(REALTIME_FRAME_BYTES // 2, -300, dtype="<i2").tobytes()
+    room.push(1, one + one[:100])  # a frame and a bit: the bit waits for the rest of its frame
+    room.push(2, two)
+    mixed = np.full(REALTIME_FRAME_BYTES // 2, 700, dtype="<i2").tobytes()
+    assert run(room, clock, 3) == [mixed, bytes(REALTIME_FRAME_BYTES), None]
+    assert room.silence_frame == bytes(REALTIME_FRAME_BYTES)

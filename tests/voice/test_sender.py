@@ -173,6 +173,42 @@ def test_idle_sources_are_not_read_and_cost_no_packets() -> None:
         sender.close()
 
 
+def test_the_lead_in_speaks_silence_while_the_model_thinks_and_the_answer_follows_at_the_next_tick() -> None:
+    clock_s = [10.0]
+    sender, voice = VoiceSender(threaded=False), RecordingVoice()
+    playback = OpusPlaybackSource(lead_silence_ms=200, max_lead_in_ms=1000, clock=lambda: clock_s[0])
+    sender.add(voice, playback)
+
+    def ticks(count: int) -> None:
+        for _ in range(count):
+            sender.tick()
+            clock_s[0] += 0.02
+
+    try:
+        playback.start_lead_in()  # the session asked for an answer
+        ticks(15)  # the model thinks for 300 ms
+        assert voice.speaking == [True] and voice.packets == [OPUS_SILENCE_FRAME] * 15
+        playback.feed("a", tone_24k(0.1))  # its first audio
+        ticks(1)
+        assert voice.packets[15] != OPUS_SILENCE_FRAME  # on the next tick: no lead silence or start-up wait added
+        ticks(20)
+        assert voice.audio_packets() == 5
+        assert voice.packets[20:] == [OPUS_SILENCE_FRAME] * TRAILING_SILENCE_FRAMES
+        assert voice.speaking == [True, False]
+
+        # No answer within the bound: the lead-in ends like an answer does.
+        clock_s[0] += 1.0
+        sent = len(voice.packets)
+        playback.start_lead_in()
+        ticks(60)
+        lead_in = voice.packets[sent:]
+        assert set(lead_in) == {OPUS_SILENCE_FRAME}
+        assert len(lead_in) - TRAILING_SILENCE_FRAMES in (50, 51)  # 1 s of ticks (the clock here adds up floats)
+        assert voice.speaking == [True, False, True, False]
+    finally:
+        sender.close()
+
+
 def test_a_barge_in_ends_the_audio_at_the_next_tick() -> None:
     sender, voice, playback = VoiceSender(threaded=False), RecordingVoice(), source()
     sender.add(voice, playback)
