@@ -17,10 +17,11 @@ It reports, per assistant item, the milliseconds actually played, for ``conversa
 The lead-in. After a pause, Discord's receivers clip the first word of a stream unless some silence comes first
 (``lead_silence_ms``). That silence need not delay the answer: :meth:`start_lead_in`, called when the session asks
 for an answer, starts it at once, while the model thinks (the source counts as :attr:`is_active`, so the sender
-switches SPEAKING on and sends Opus silence frames). When the answer's first audio arrives, only what is left of the
-lead silence is played before it (none, once the model took longer than the lead-in), and it goes out at the next
-read without the start-up buffer. If no answer comes within ``max_lead_in_ms``, the lead-in stops (the sender then
-ends the stream as after an answer), and a later answer gets the usual lead silence.
+switches SPEAKING on and sends Opus silence frames). When the answer's first audio arrives it goes out at the next
+read, without the start-up buffer and without waiting for the rest of the lead silence: the stream is already warm,
+and a real model takes longer to start speaking than the lead silence lasts, so an answer adds no delay of its own.
+If no answer comes within ``max_lead_in_ms``, the lead-in stops (the sender then ends the stream as after an
+answer), and a later answer gets the usual lead silence.
 
 The queue is bounded: once ``max_buffered_ms`` of audio waits to be played (a server streaming without end), the
 rest of that item is dropped, not queued (counted in :attr:`PlaybackSource.dropped_ms`): the answer is cut where
@@ -139,7 +140,6 @@ class PlaybackSource(discord.AudioSource):
         self._lead_left = 0
         self._max_lead_in_s = max_lead_in_ms / 1000
         self._lead_in_since_s: float | None = None  # a lead-in runs while the model thinks (start_lead_in)
-        self._lead_in_reads = 0
         self._last_audio_s: float | None = None  # clock time of the last frame with audio; None: never
         self._previous_read_audio = False
         self._clock = clock
@@ -179,7 +179,6 @@ class PlaybackSource(discord.AudioSource):
             if self._buffered_bytes > 0 or self._resampler_holds or self._started or not self._idle_long_enough():
                 return
             self._lead_in_since_s = self._clock()
-            self._lead_in_reads = 0
 
     @property
     def is_active(self) -> bool:
@@ -285,13 +284,11 @@ class PlaybackSource(discord.AudioSource):
             if not primed:
                 if pending:
                     self._waited_reads += 1
-                if lead_in:
-                    self._lead_in_reads += 1
                 self._last_read_item = None
                 return self.silence_frame
             self._started = True
             if lead_in:
-                self._lead_left = max(0, self._lead_frames - self._lead_in_reads)  # only what is left of it
+                self._lead_left = 0  # the lead-in warmed the stream up: the answer goes out now
             elif self._idle_long_enough():
                 self._lead_left = self._lead_frames
             self._lead_in_since_s = None

@@ -315,16 +315,17 @@ def test_the_lead_in_runs_while_the_model_thinks_and_adds_no_delay_to_a_later_an
     assert not source.is_active  # once played out, the lead-in is over
 
 
-def test_an_answer_arriving_within_the_lead_in_gets_only_the_rest_of_the_lead_silence() -> None:
+def test_an_answer_arriving_within_the_lead_in_goes_out_at_the_next_read() -> None:
+    """Issue 16: the lead-in runs while the model thinks; if the answer comes sooner, it adds no delay."""
     clock_s = [50.0]
     source = PlaybackSource(prebuffer_ms=60, lead_silence_ms=200, clock=lambda: clock_s[0], pcm_format=REALTIME)
     source.start_lead_in()
     for _ in range(4):  # 80 ms of lead silence already sent
-        source.read()
+        assert source.read() is source.silence_frame
         clock_s[0] += 0.02
     source.feed("a", tone_24k(0.3))
     frames = read_n(source, 10)
-    assert [f is source.silence_frame for f in frames] == [True] * 6 + [False] * 4  # 200 ms in all, not 280
+    assert [f is source.silence_frame for f in frames] == [False] * 10  # not the 120 ms left of the lead silence
 
 
 def test_a_lead_in_with_no_answer_ends_after_its_bound_and_a_barge_in_ends_it_at_once() -> None:
