@@ -18,9 +18,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import fit, texts
+from bot import texts
 from bot.session.guards import is_manager
 from bot.store import StoreUnavailable
+from bot.texts import fit
 
 if TYPE_CHECKING:
     from bot.app import VoiceBot
@@ -48,7 +49,7 @@ async def manager_only(interaction: discord.Interaction[Any]) -> bool:
 
 
 def fit_embed(embed: discord.Embed) -> discord.Embed:
-    """``embed`` cut to Discord's limits (see :mod:`bot.fit`); colour, URL and images are kept."""
+    """``embed`` cut to Discord's limits (see :mod:`bot.texts.fit`); colour, URL and images are kept."""
     fitted = fit.fit_embed(
         fit.EmbedText(
             title=embed.title or "",

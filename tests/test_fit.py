@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import fit
-from bot.fit import EmbedField, EmbedText, clip, fit_embed, join_within
+from bot.texts import fit
+from bot.texts.fit import EmbedField, EmbedText, clip, fit_embed, join_within
 
 
 def test_clip_leaves_short_text_alone_and_marks_a_cut() -> None:

@@ -5,7 +5,7 @@ Layers, bottom up:
 1. **pure** -- audio DSP (``bot.audio``), persona and tools (``bot.persona``, ``bot.tools``), the shared-room rules
    (``bot.room``), the store's records and interface (``bot.store``, ``bot.store.records``,
    ``bot.store.interface``), the Realtime protocol core (every ``bot.realtime`` module but its I/O drivers),
-   configuration, secrets, user-facing texts, Discord's size limits (``bot.fit``), the session limits
+   configuration, secrets, user-facing texts, Discord's size limits (``bot.texts.fit``), the session limits
    (``bot.session.limits``) and the Prometheus metrics every room feeds (``bot.ops.metrics``, with the store
    timing). They import no asyncio, discord, websockets or davey, even transitively, and no bot module outside
    this layer.
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IO_LIBRARIES = ("asyncio", "discord", "websockets", "davey")
 PURE_PACKAGES = ("bot.audio", "bot.persona", "bot.tools", "bot.room")
 PURE_MODULES = (
-    "bot", "bot.config", "bot.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits",
+    "bot", "bot.config", "bot.texts.fit", "bot.secret", "bot.texts", "bot.session", "bot.session.limits",
     "bot.store", "bot.store.records", "bot.store.interface",
     "bot.ops", "bot.ops.metrics", "bot.ops.store_timing",
 )  # fmt: skip

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 import discord
 
 from bot import texts
-from bot.fit import EMBED_FIELD_VALUE_CHARS, join_within
 from bot.ops import metrics
 from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
 from bot.session.state import SessionState
 from bot.store import SettingsStore
+from bot.texts.fit import EMBED_FIELD_VALUE_CHARS, join_within
 
 _log = logging.getLogger(__name__)
 

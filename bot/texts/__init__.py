@@ -1,6 +1,8 @@
-"""Every sentence the bot says to users, in one place (short, friendly, ready for translation).
+"""Every sentence the bot says to users, in one place (short, friendly, ready for translation), and how a reply is
+made to fit Discord's size limits (:mod:`.fit`).
 
-Nothing here may contain a secret: messages are built from ids, names and numbers only.
+Nothing here may contain a secret: messages are built from ids, names and numbers only. Pure logic (no asyncio,
+discord or websockets); of the bot it imports only the session limits' reasons (:mod:`bot.session.limits`).
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ from typing import Any
 import discord
 import pytest
 
-from bot import fit, texts
+from bot import texts
 from bot.app import VoiceBot
 from bot.persona import FACT_KEYS, default_persona
 from bot.session.record import SessionRecord
 from bot.session.state import SessionState
 from bot.store import GuildSettings
 from bot.store.sqlite import SqliteStore
+from bot.texts import fit
 from cogs._base import UserFacingError, fit_embed, report_error
 from cogs.voice import help_embed
 from cogs.voice_admin import settings_embed

@@ -16,7 +16,7 @@ from tests.cogs.conftest import make_bot
 ROOT = Path(__file__).resolve().parents[2]
 #: What users read that names commands: every sentence the bot says, and the README.
 WHERE_COMMANDS_ARE_NAMED = {
-    p.name: p.read_text(encoding="utf-8") for p in (ROOT / "bot" / "texts.py", ROOT / "README.md")
+    p.name: p.read_text(encoding="utf-8") for p in (ROOT / "bot" / "texts" / "__init__.py", ROOT / "README.md")
 }
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 MANAGER_ONLY = {"settings", "export", "forget", "set", "create", "edit", "fact", "import", "delete"}
