@@ -107,7 +107,7 @@ class PersonaAdminCog(BotCog, group_name="persona-admin", group_description="Cho
             _, toml = with_fact(persona, fact, value)
         except PersonaError as error:
             raise UserFacingError(texts.persona_invalid(error.reason)) from error
-        await self._save(guild.id, key, toml)
+        await save_persona(self.bot, guild.id, key, toml)
         await reply(interaction, texts.fact_saved(key, fact, removed=not value.strip()))
 
     @app_commands.command(name="import", description="Add or replace a server persona from a TOML file")
@@ -126,7 +126,7 @@ class PersonaAdminCog(BotCog, group_name="persona-admin", group_description="Cho
             persona, toml = parse_server_persona(data, source=file.filename)
         except PersonaError as error:
             raise UserFacingError(texts.persona_invalid(str(error))) from error
-        created = await self._save(guild.id, key, toml)
+        created = await save_persona(self.bot, guild.id, key, toml)
         await reply(interaction, texts.persona_imported(key, persona.name, created))
 
     @app_commands.command(name="export", description="Download a persona as a TOML file")
@@ -217,14 +217,16 @@ class PersonaAdminCog(BotCog, group_name="persona-admin", group_description="Cho
             raise UserFacingError(texts.bad_persona(key, error.reason)) from error
         return persona
 
-    async def _save(self, guild_id: int, key: str, toml: str) -> bool:
-        """Store a checked persona; returns whether it is new. Too many personas is the member's answer."""
-        try:
-            return await self.bot.store.put_persona(guild_id, key, toml, max_count=MAX_SERVER_PERSONAS)
-        except StoreUnavailable:
-            raise
-        except StoreError as error:
-            raise UserFacingError(texts.too_many_personas(MAX_SERVER_PERSONAS)) from error
+
+async def save_persona(bot: VoiceBot, guild_id: int, key: str, toml: str) -> bool:
+    """Store a checked persona; returns whether it is new. Too many personas is the member's answer (a
+    :class:`UserFacingError`); a store that cannot answer stays :class:`StoreUnavailable`."""
+    try:
+        return await bot.store.put_persona(guild_id, key, toml, max_count=MAX_SERVER_PERSONAS)
+    except StoreUnavailable:
+        raise
+    except StoreError as error:
+        raise UserFacingError(texts.too_many_personas(MAX_SERVER_PERSONAS)) from error
 
 
 class PersonaForm(discord.ui.Modal):
@@ -278,12 +280,12 @@ class PersonaForm(discord.ui.Modal):
             await reply(interaction, texts.persona_invalid(error.reason))
             return
         try:
-            created = await self.bot.store.put_persona(self.guild_id, self.key, toml, max_count=MAX_SERVER_PERSONAS)
+            created = await save_persona(self.bot, self.guild_id, self.key, toml)
+        except UserFacingError as error:
+            await reply(interaction, str(error))
+            return
         except StoreUnavailable:
             await reply(interaction, texts.STORE_UNAVAILABLE)
-            return
-        except StoreError:
-            await reply(interaction, texts.too_many_personas(MAX_SERVER_PERSONAS))
             return
         await reply(interaction, texts.persona_saved(self.key, persona.name, created))
 
