@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ SILENCE_FRAMES = 5
 #: that a hiccup of the machine (the loop or the socket thread held up for 200 ms of wall time at 10x, 2 s of audio)
 #: does not end a turn in the middle.
 VAD_SILENCE_MS = 2000
+#: How long a sample waits for the turn's short-lived tasks to finish (wall seconds).
+TASK_SETTLE_S = 2.0
+TASK_SETTLE_POLL_S = 0.02
 ANSWER_MS = 300
 WARM_UP_FRACTION = 0.2
 #: Growth allowed from the end of the warm-up to the end. The unbounded speaker timeline alone grew about 23 MB in
@@ -124,7 +128,26 @@ async def _say(lounge: Room, user_id: int, opus_frames: list[bytes], speed: floa
         await asyncio.sleep(max(0.0, start + (index + 1) * period_s - loop.time()))
 
 
-def _sample(lounge: Room, audio_s: float) -> dict[str, float]:
+async def _settle_tasks(baseline: int | None) -> None:
+    """Give the turn's short-lived tasks (a store write, a post) up to :data:`TASK_SETTLE_S` to finish before the
+    sample, so a task caught in flight on a busy machine is not taken for a leak. A leaked task never finishes, so
+    it still shows in the sample."""
+    if baseline is None:
+        return
+    for _ in range(round(TASK_SETTLE_S / TASK_SETTLE_POLL_S)):
+        if len(asyncio.all_tasks()) <= baseline:
+            return
+        await asyncio.sleep(TASK_SETTLE_POLL_S)
+
+
+def _task_names() -> Counter[str]:
+    """What each live task runs, counted (so a failed check can say which tasks grew)."""
+    return Counter(getattr(task.get_coro(), "__qualname__", "?") for task in asyncio.all_tasks())
+
+
+def _sample(lounge: Room, audio_s: float, first_tasks: Counter[str] | None) -> dict[str, Any]:
+    """The figures after a turn; ``tasks_beyond_first`` names the tasks alive now that were not at the first
+    sample."""
     voice, playback = lounge.session.voice, lounge.session.playback
     assert isinstance(voice, ReceivingVoiceClient) and isinstance(playback, PlaybackSource)
     return {
@@ -132,6 +155,7 @@ def _sample(lounge: Room, audio_s: float) -> dict[str, float]:
         "rss_mb": round(_rss_mb(), 2),
         "blocks": sys.getallocatedblocks(),
         "tasks": len(asyncio.all_tasks()),
+        "tasks_beyond_first": sorted((_task_names() - (first_tasks or Counter())).elements()),
         "threads": threading.active_count(),
         "fds": _open_fds(),
         "timeline_segments": len(voice.room.timeline),
@@ -146,7 +170,8 @@ async def _soak(audio_s: float, speed: float) -> dict[str, Any]:
     turn_audio_s = (len(frames) + SILENCE_FRAMES) * FRAME_MS / 1000
     turns = max(3, math.ceil(audio_s / turn_audio_s))
     model = _Model()
-    samples: list[dict[str, float]] = []
+    samples: list[dict[str, Any]] = []
+    first_tasks: Counter[str] | None = None
     answered = 0
     started = time.monotonic()
     cpu_started = time.process_time()
@@ -162,12 +187,14 @@ async def _soak(audio_s: float, speed: float) -> dict[str, Any]:
                 answer = f"**Aiko:** answer {number}"
                 await eventually(lambda answer=answer: answer in lounge.posts(), 60.0)  # type: ignore[misc]
                 await eventually(lambda: not session.playback.is_playing, 60.0)
+                await _settle_tasks(samples[0]["tasks"] if samples else None)
                 answered += 1
                 lounge.bot.posted.clear()
                 lounge.voice_server.voice_datagrams.clear()
                 lounge.voice_server.received_json.clear()
                 lounge.voice_server.heartbeat_acks.clear()
-                samples.append(_sample(lounge, number * turn_audio_s))
+                samples.append(_sample(lounge, number * turn_audio_s, first_tasks))
+                first_tasks = first_tasks if first_tasks is not None else _task_names()
             labels_right = sum(
                 NAMES[SPEAKERS[index % len(SPEAKERS)]] in label for index, label in enumerate(model.labels)
             )

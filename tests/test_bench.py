@@ -205,6 +205,21 @@ def test_soak_benchmark_runs_the_whole_bot_and_judges_every_claim() -> None:
     assert result["turns"] == result["turns_heard"] == result["turns_answered"] >= 3
     assert result["audio_s"] >= soak.QUICK_AUDIO_S and len(result["samples"]) == result["turns"]
     assert set(result["checks"]) >= {"every turn answered", "no more threads", "no more file descriptors"}
-    assert all(result["checks"].values()), result["checks"]
+    grown = [sample["tasks_beyond_first"] for sample in result["samples"]]
+    assert all(result["checks"].values()), (result["checks"], grown)
     markdown = "\n".join(soak.iter_markdown(result))
     assert markdown.startswith("## 6. Soak") and markdown.count("| yes |") == len(result["checks"])
+
+
+def test_soak_checks_catch_growth_after_the_warm_up() -> None:
+    """A task, thread or descriptor that outlives its turn grows the count sample by sample; each check says so."""
+    flat = {"rss_mb": 50.0, "blocks": 1000, "tasks": 20, "threads": 4, "fds": 30, "receiver_streams": 3}
+    samples = [{**flat, "audio_s": 10.0 * number} for number in range(1, 11)]
+    result = {"audio_s": 100.0, "turns": 10, "turns_heard": 10, "turns_answered": 10, "samples": samples}
+    assert all(soak.checks(result).values())
+    for key in ("tasks", "threads", "fds"):
+        leaking = [{**sample, key: sample[key] + index} for index, sample in enumerate(samples)]
+        judged = soak.checks({**result, "samples": leaking})
+        assert [name for name, passed in judged.items() if not passed] == [
+            {"tasks": "no more asyncio tasks", "threads": "no more threads", "fds": "no more file descriptors"}[key]
+        ]
