@@ -14,7 +14,7 @@ import base64
 import itertools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -262,15 +262,15 @@ class Peer:
             }
         )
 
-    async def start_response(self) -> str:
+    async def start_response(self, request: Mapping[str, Any] | None = None) -> str:
+        """``response.created``; for the client's ``response.create`` ``request``, with its metadata echoed, as the
+        API does."""
         response_id = self.new_id("resp")
-        await self.send(
-            {
-                "type": "response.created",
-                "event_id": self.new_id("ev"),
-                "response": {"id": response_id, "object": "realtime.response", "status": "in_progress"},
-            }
-        )
+        response: dict[str, Any] = {"id": response_id, "object": "realtime.response", "status": "in_progress"}
+        metadata = (request or {}).get("response", {}).get("metadata")
+        if metadata is not None:
+            response["metadata"] = metadata
+        await self.send({"type": "response.created", "event_id": self.new_id("ev"), "response": response})
         return response_id
 
     async def finish_response(
@@ -352,19 +352,30 @@ class Peer:
             )
         return item_id
 
-    async def answer_with_audio(self, pcm16: bytes, transcript: str, *, usage: bool = True) -> tuple[str, str]:
-        """A whole spoken response; returns (response_id, item_id)."""
-        response_id = await self.start_response()
+    async def answer_with_audio(
+        self, pcm16: bytes, transcript: str, *, usage: bool = True, request: Mapping[str, Any] | None = None
+    ) -> tuple[str, str]:
+        """A whole spoken response (to ``request``, see :meth:`start_response`); returns (response_id, item_id)."""
+        response_id = await self.start_response(request)
         item_id = await self.stream_audio(response_id, pcm16, transcript)
         await self.finish_response(response_id, usage=usage)
         return response_id, item_id
 
-    async def error(self, code: str, message: str, error_type: str = "invalid_request_error") -> None:
+    async def error(
+        self,
+        code: str,
+        message: str,
+        error_type: str = "invalid_request_error",
+        *,
+        about: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An ``error`` event; ``about``: the client event it is about (its ``event_id`` is quoted, as the API does)."""
+        event_id = (about or {}).get("event_id")
         await self.send(
             {
                 "type": "error",
                 "event_id": self.new_id("ev"),
-                "error": {"type": error_type, "code": code, "message": message, "event_id": None},
+                "error": {"type": error_type, "code": code, "message": message, "event_id": event_id},
             }
         )
 

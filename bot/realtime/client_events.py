@@ -184,8 +184,21 @@ def function_output_item(call_id: str, output: str) -> dict[str, Any]:
     }
 
 
-def response_create() -> dict[str, Any]:
-    return {"type": "response.create"}
+def response_create(request_id: str | None = None) -> dict[str, Any]:
+    """``response.create``; ``request_id`` names the request twice: as the event's ``event_id`` (an ``error`` about
+    it carries that id) and in the response's ``metadata`` (the ``response.created`` it causes echoes it), so each
+    outcome can be matched to the request that caused it."""
+    if request_id is None:
+        return {"type": "response.create"}
+    return {
+        "type": "response.create",
+        "event_id": f"evt_{request_id}",
+        "response": {"metadata": {REQUEST_METADATA_KEY: request_id}},
+    }
+
+
+#: The key of the response metadata that names the bot's request (see :func:`response_create`).
+REQUEST_METADATA_KEY = "bot_request"
 
 
 def response_cancel(response_id: str | None = None) -> dict[str, Any]:

@@ -70,6 +70,8 @@ class ItemTruncated:
 @dataclass(frozen=True, slots=True)
 class ResponseCreated:
     response_id: str
+    #: The ``metadata`` the response was created with (the request's, echoed by the server); empty if none.
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,12 @@ def _opt_obj(obj: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
+def _metadata(response: Mapping[str, Any]) -> dict[str, str]:
+    """A response's ``metadata``: its string entries (a server may send none, ``null``, or anything)."""
+    metadata = _opt_obj(response, "metadata") or {}
+    return {str(key): value for key, value in metadata.items() if isinstance(value, str)}
+
+
 def _audio(e: Mapping[str, Any]) -> AudioDelta:
     try:
         pcm16 = base64.b64decode(_str(e, "delta"), validate=True)
@@ -234,7 +242,7 @@ _GA_AND_BETA: dict[str, _Parser] = {
     "conversation.item.added": _item_added,
     "conversation.item.created": _item_added,
     "conversation.item.truncated": lambda e: ItemTruncated(_str(e, "item_id"), _int(e, "audio_end_ms")),
-    "response.created": lambda e: ResponseCreated(_str(_obj(e, "response"), "id")),
+    "response.created": lambda e: ResponseCreated(_str(_obj(e, "response"), "id"), _metadata(_obj(e, "response"))),
     "response.output_item.added": lambda e: OutputItemAdded(
         _str(e, "response_id"), _str(_obj(e, "item"), "id"), _str(_obj(e, "item"), "type")
     ),

@@ -10,6 +10,13 @@ flow: ``response.create`` is never sent while a response is active, and after a 
 one ``response.create`` follows, once that response is done and every call has its output. No state waits longer
 than its bound (:class:`Bounds`). A turn left unanswered when the connection drops is handed to the next
 connection's protocol (:meth:`carry`), which re-creates it and asks for the answer again.
+
+A request sent again after its timeout may have been only slow: the server then answers both. Each
+``response.create`` is named (its ``event_id`` and the response ``metadata``, see
+:func:`~bot.realtime.client_events.response_create`), so once one of them is answered (or the answer is given up)
+the others are *surplus*: the server's "already active" error about one is expected, and a response created for one
+is cancelled at once and never heard, shown or run (its tool calls included). A server that does not echo the
+metadata gets the old behaviour.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ RESPONSE_STALLED_TIMEOUT_S = 30.0
 SESSION_UPDATED_TIMEOUT_S = 10.0
 #: How often ``response.create`` is re-sent after its first timeout before the answer is given up.
 RESPONSE_CREATE_RETRIES = 1
+#: Surplus requests and their cancelled responses remembered (a server that never answers them cannot grow them).
+SURPLUS_KEPT = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +165,11 @@ class RealtimeProtocol:
         self._answer_owed = False
         self._requested_at_s = 0.0
         self._create_attempts = 0
+        self._requests_sent = 0
+        self._wanted_requests: dict[str, None] = {}  # sent for the answer now owed, no outcome seen yet
+        self._surplus_requests: dict[str, None] = {}  # sent, but their answer is no longer wanted
+        self._discarded_responses: dict[str, None] = {}  # created for a surplus request: cancelled, never heard
+        self._discarded_items: dict[str, None] = {}
         self._last_server_event_s = 0.0
         self._audio: dict[str, _AudioItem] = {}
         self._muted_items: set[str] = set()
@@ -302,7 +316,7 @@ class RealtimeProtocol:
         self._answer_owed = True
         if self._state is ResponseState.IDLE and not self._pending_calls:
             self._create_attempts = 1
-            self._send(ce.response_create())
+            self._send_create()
             self._set_state(ResponseState.REQUESTED, "response.create sent")
         else:
             self._follow_up = True
@@ -349,7 +363,7 @@ class RealtimeProtocol:
             if self._create_attempts <= self.bounds.response_create_retries:
                 self._create_attempts += 1
                 _log.warning("no response.created after %.1f s: asking again", self.bounds.response_created_s)
-                self._send(ce.response_create())
+                self._send_create()
                 self._requested_at_s = now
             else:
                 _log.warning("no response.created after %d requests: the answer is given up", self._create_attempts)
@@ -369,7 +383,21 @@ class RealtimeProtocol:
             self._pending_update = None
         return outputs
 
+    def _send_create(self) -> None:
+        self._requests_sent += 1
+        request_id = f"req_{self._requests_sent}"
+        self._wanted_requests[request_id] = None
+        _keep_newest(self._wanted_requests)  # a server that never echoes the metadata never resolves them
+        self._send(ce.response_create(request_id))
+
+    def _requests_answered(self) -> None:
+        """The answer the wanted requests asked for came (or is given up): any of them still unresolved is surplus."""
+        self._surplus_requests.update(self._wanted_requests)
+        self._wanted_requests.clear()
+        _keep_newest(self._surplus_requests)
+
     def _give_up(self, reason: str) -> out.AnswerFailed:
+        self._requests_answered()
         self._set_state(ResponseState.IDLE, reason)
         self._answer_owed = self._follow_up = False
         self._forget_turn()
@@ -428,6 +456,8 @@ class RealtimeProtocol:
     # -- server events -----------------------------------------------------------------------------------------
 
     def _handle(self, event: ev.ServerEvent) -> list[out.Output]:
+        if self._discarded_responses and self._is_discarded(event):
+            return self._on_discarded(event)
         match event:
             case ev.SessionUpdated(created=created):
                 if created:
@@ -465,8 +495,8 @@ class RealtimeProtocol:
             case ev.InputTranscriptFailed(item_id=item_id, message=message):
                 _log.info("transcription of %s failed: %s", item_id, self._text(message))
                 return []
-            case ev.ResponseCreated(response_id=response_id):
-                return self._on_response_created(response_id)
+            case ev.ResponseCreated(response_id=response_id, metadata=metadata):
+                return self._on_response_created(response_id, metadata)
             case ev.OutputItemAdded(response_id=response_id, item_id=item_id):
                 self._track(response_id).output_item_ids.append(item_id)
                 return []
@@ -500,7 +530,35 @@ class RealtimeProtocol:
             track = self._responses[response_id] = ResponseTrack(response_id)
         return track
 
-    def _on_response_created(self, response_id: str) -> list[out.Output]:
+    def _is_discarded(self, event: ev.ServerEvent) -> bool:
+        if isinstance(event, ev.TranscriptDone | ev.TranscriptDelta):
+            return event.item_id in self._discarded_items
+        return getattr(event, "response_id", None) in self._discarded_responses
+
+    def _on_discarded(self, event: ev.ServerEvent) -> list[out.Output]:
+        """An event of a response cancelled as surplus: never heard, shown or run; only its usage counts."""
+        match event:
+            case ev.OutputItemAdded(item_id=item_id):
+                self._discarded_items[item_id] = None
+                _keep_newest(self._discarded_items)
+            case ev.ResponseDone(response_id=response_id, usage=usage):
+                self._discarded_responses.pop(response_id, None)
+                if usage is not None:
+                    return [self._usage_report(self.usage.add(usage))]
+        return []
+
+    def _on_response_created(self, response_id: str, metadata: Mapping[str, str]) -> list[out.Output]:
+        request_id = metadata.get(ce.REQUEST_METADATA_KEY)
+        if request_id is not None and request_id in self._surplus_requests:
+            del self._surplus_requests[request_id]
+            _log.info("response %s answers a request already answered or given up: cancelled", response_id)
+            self._discarded_responses[response_id] = None
+            _keep_newest(self._discarded_responses)
+            self._send(ce.response_cancel(response_id))
+            return []
+        if request_id is not None and request_id in self._wanted_requests:
+            del self._wanted_requests[request_id]
+            self._requests_answered()
         if self._state is ResponseState.IDLE and self._follow_up and not self._pending_calls:
             self._follow_up = False  # the server answers on its own, and sees every output already sent
         self._active = self._track(response_id)
@@ -555,7 +613,13 @@ class RealtimeProtocol:
         if code in BENIGN_ERROR_CODES:
             _log.debug("server error %s ignored: %s", code, message)
             return []
+        request_id = event_id.removeprefix("evt_") if event_id is not None else ""
+        if code == ACTIVE_RESPONSE_CODE and request_id in self._surplus_requests:
+            del self._surplus_requests[request_id]
+            _log.debug("a surplus response.create was refused while its answer plays, as expected")
+            return []
         if code == ACTIVE_RESPONSE_CODE:
+            self._wanted_requests.pop(request_id, None)
             # Our response.create raced a response the server started: answer once that one is done.
             _log.info("a response was already active; the request is retried when it is done")
             if self._state is ResponseState.REQUESTED:
@@ -587,13 +651,19 @@ class RealtimeProtocol:
         if self._follow_up and self._state is ResponseState.IDLE and not self._pending_calls:
             self._follow_up = False
             self._create_attempts = 1
-            self._send(ce.response_create())
+            self._send_create()
             self._set_state(ResponseState.REQUESTED, "follow-up response.create sent")
 
     def _remember(self, role: Role, text: str) -> None:
         if text.strip():
             self.history.append((role, text))
             del self.history[: -self._max_history]
+
+
+def _keep_newest(entries: dict[str, None]) -> None:
+    """Drop the oldest entries beyond :data:`SURPLUS_KEPT`."""
+    while len(entries) > SURPLUS_KEPT:
+        del entries[next(iter(entries))]
 
 
 def _blank(event: Mapping[str, Any]) -> dict[str, Any]:

@@ -190,6 +190,37 @@ async def test_an_unanswered_response_create_is_retried_once_then_reported_and_t
     assert len(server.peers) == 1 and not of_type(events, out.Reconnecting)
 
 
+async def test_a_server_that_was_only_slow_answers_both_requests_and_only_the_first_answer_is_heard(
+    realtime_server: ServerFactory,
+) -> None:
+    async def slow(peer: Peer) -> None:
+        await peer.configured.wait()
+        await peer.expect("conversation.item.create")
+        first = await peer.expect("response.create")
+        second = await peer.expect("response.create", timeout_s=UNIT_S)  # the bot's retry, after its bound
+        await peer.answer_with_audio(tone_pcm16(200), "Hi there!", request=first)
+        surplus_id = await peer.start_response(second)  # the slow server gets round to the retry too
+        cancel = await peer.expect("response.cancel")
+        assert cancel["response_id"] == surplus_id
+        await peer.stream_audio(surplus_id, tone_pcm16(200, 880.0), "Hi there, again!")
+        await peer.finish_response(surplus_id, status="cancelled")
+        await idle(peer)
+
+    async with realtime_server(slow) as server:
+        session = session_for(server, bounds=SHORT)
+        await session.start()
+        await session.send_text("hello?")
+        # both responses' usage: the surplus one (cancelled) has been read to its end
+        events = await collect_until(session, has(out.UsageReport, 2))
+        assert not session.protocol.busy
+        await session.close()
+    [peer] = server.peers
+    assert [e["type"] for e in peer.received].count("response.cancel") == 1
+    heard = b"".join(e.pcm16 for e in of_type(events, out.AssistantAudio))
+    assert heard == tone_pcm16(200) and [e.text for e in of_type(events, out.AssistantTranscript)] == ["Hi there!"]
+    assert not of_type(events, out.AnswerFailed) and server.schema_problems == []
+
+
 async def test_a_server_that_never_confirms_the_configuration_fails_start_in_bounded_time(
     realtime_server: ServerFactory,
 ) -> None:

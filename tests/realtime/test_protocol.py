@@ -399,6 +399,102 @@ def test_an_unanswered_request_is_sent_once_more_then_given_up_at_the_named_boun
     assert wire.kinds() == [] and wire.proto.state is ResponseState.IDLE and not wire.proto.answer_owed
 
 
+def created_for(request: dict[str, Any], response_id: str) -> dict[str, Any]:
+    """``response.created`` answering the bot's ``request``, its metadata echoed as the API does."""
+    event = created(response_id)
+    event["response"]["metadata"] = request["response"]["metadata"]
+    return event
+
+
+def refused(request: dict[str, Any]) -> dict[str, Any]:
+    """The API's error for a ``response.create`` sent while a response is active, quoting its event id."""
+    return {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "code": "conversation_already_has_active_response",
+            "message": "Conversation already has an active response in progress",
+            "event_id": request["event_id"],
+        },
+    }
+
+
+def slow_server_asked_twice() -> tuple[Wire, Clock, dict[str, Any], dict[str, Any]]:
+    """The bot asks, hears nothing for the bound, and asks again: the two requests."""
+    clock = Clock()
+    wire = Wire(now=clock)
+    wire.proto.send_text("hi")
+    [_, first] = wire.drain()
+    clock.now_s = RESPONSE_CREATED_TIMEOUT_S
+    wire.proto.check_timers()
+    [second] = wire.drain()
+    assert first["type"] == second["type"] == "response.create" and first["event_id"] != second["event_id"]
+    return wire, clock, first, second
+
+
+def test_a_retried_request_the_server_refuses_while_the_first_one_plays_asks_for_nothing_more() -> None:
+    wire, _, first, second = slow_server_asked_twice()
+    wire.feed(created_for(first, "r1"))
+    assert wire.feed(refused(second)) == []  # expected: not reported, and not a reason to ask again
+    assert wire.feed(audio("r1", "a1", bytes(96))) == [out.AssistantAudio("a1", bytes(96))]
+    wire.feed(done("r1"))
+    assert wire.drain() == [] and not wire.proto.busy and not wire.proto.answer_owed
+
+
+def test_a_retried_request_the_server_answers_after_the_first_answer_is_cancelled_and_never_heard() -> None:
+    wire, _, first, second = slow_server_asked_twice()
+    wire.feed(created_for(first, "r1"))
+    wire.feed(audio("r1", "a1", bytes(96)))
+    wire.feed(done("r1"))
+    assert wire.feed(created_for(second, "r2")) == []
+    assert wire.drain() == [{"type": "response.cancel", "response_id": "r2"}]
+    item = {"type": "message", "role": "assistant", "id": "a2", "content": []}
+    surplus = [
+        {"type": "response.output_item.added", "response_id": "r2", "output_index": 0, "item": item},
+        audio("r2", "a2", bytes(96)),
+        call("r2", "c2"),
+        {
+            "type": "response.output_audio_transcript.done",
+            "response_id": "r2",
+            "item_id": "a2",
+            "output_index": 0,
+            "content_index": 0,
+            "transcript": "hi again!",
+        },
+    ]
+    assert [wire.feed(event) for event in surplus] == [[], [], [], []]  # not heard, not run, not shown
+    finished = wire.feed(done("r2", status="cancelled", usage={"input_tokens": 10, "output_tokens": 2}))
+    assert [type(o) for o in finished] == [out.UsageReport]  # what it cost still counts
+    assert wire.drain() == [] and not wire.proto.busy and wire.proto.state is ResponseState.IDLE
+    assert ("assistant", "hi again!") not in wire.proto.history
+
+
+def test_a_request_answered_only_after_it_was_given_up_is_cancelled() -> None:
+    wire, clock, first, second = slow_server_asked_twice()
+    clock.now_s = 2 * RESPONSE_CREATED_TIMEOUT_S
+    assert [type(o) for o in wire.proto.check_timers()] == [out.AnswerFailed]  # the user was told
+    assert wire.feed(created_for(second, "r1")) == [] and wire.feed(audio("r1", "a1", bytes(96))) == []
+    assert wire.drain() == [{"type": "response.cancel", "response_id": "r1"}]
+    assert wire.feed(refused(first)) == []
+
+
+def test_each_request_of_a_tool_turn_is_answered_once() -> None:
+    """Naming requests changes nothing for requests answered in time: the tool flow's follow-up is heard."""
+    wire = Wire()
+    wire.proto.request_response()
+    [request] = wire.drain()
+    wire.feed(created_for(request, "r1"))
+    [requested] = wire.feed(call("r1", "c1"))
+    assert isinstance(requested, out.ToolCallRequested)
+    wire.feed(done("r1"))
+    wire.proto.tool_output("c1", '{"name": "Aiko"}')
+    [output, follow_up] = wire.drain()
+    assert output["type"] == "conversation.item.create" and follow_up["type"] == "response.create"
+    assert follow_up["event_id"] != request["event_id"]
+    wire.feed(created_for(follow_up, "r2"))
+    assert wire.feed(audio("r2", "a2", bytes(96))) == [out.AssistantAudio("a2", bytes(96))]
+
+
 def test_a_stalled_response_is_cancelled_and_given_up() -> None:
     clock = Clock()
     wire = Wire(now=clock)
