@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.fakeserver.peer import VAD_SILENCE_MS, Peer
@@ -117,7 +117,7 @@ class _Conversation:
                     event = await self._next_event(_FOREVER)
                     kind = event.get("type")
                     if kind == "response.create":
-                        await (self._answer_turn() if heard else self._speak(REQUEST_ANSWER))
+                        await (self._answer_turn(event) if heard else self._speak(REQUEST_ANSWER, event))
                         heard = False
                     elif kind == "input_audio_buffer.commit":
                         self._peer.consume_audio()
@@ -157,11 +157,12 @@ class _Conversation:
             text = f"({seconds:.1f} s of speech; the local server recognises no words)"
             await self._peer.user_transcript(self._peer.last_user_item_id, text)
 
-    async def _answer_turn(self) -> None:
+    async def _answer_turn(self, request: Mapping[str, Any] | None = None) -> None:
+        """Answer the turn just heard (``request``: the client's ``response.create``, if it asked)."""
         if TOOL_NAME not in _tool_names(self._peer.session):
-            await self._speak(NO_TOOL_ANSWER)
+            await self._speak(NO_TOOL_ANSWER, request)
             return
-        response_id = await self._peer.start_response()
+        response_id = await self._peer.start_response(request)
         arguments = json.dumps({"query": FIXED_QUERY})
         [call_id] = await self._peer.call_tools([(TOOL_NAME, arguments)], response_id=response_id)
         await self._peer.finish_response(response_id, usage=False)
@@ -174,13 +175,15 @@ class _Conversation:
                 if event.get("type") == "conversation.item.create" and item.get("call_id") == call_id:
                     output = str(item.get("output", ""))
                 elif event.get("type") == "response.create":
+                    follow_up = event
                     break
         except TimeoutError:
             self._say(f"no tool output and response.create within {TOOL_WAIT_S:.0f} s; listening again")
             return
-        await self._speak(sentence_for(output) if output is not None else "I got no answer from my tool.")
+        await self._speak(sentence_for(output) if output is not None else "I got no answer from my tool.", follow_up)
 
-    async def _speak(self, text: str) -> None:
+    async def _speak(self, text: str, request: Mapping[str, Any] | None = None) -> None:
+        """One spoken response (to ``request``, whose metadata it echoes, as the API does)."""
         pcm16 = await asyncio.to_thread(self._voice.render, text)
-        await self._peer.answer_with_audio(pcm16, text, usage=False)
+        await self._peer.answer_with_audio(pcm16, text, usage=False, request=request)
         self._say(f"said: {text}")

@@ -108,13 +108,16 @@ async def test_without_create_response_the_answer_waits_for_response_create() ->
         await client.until("input_audio_buffer.committed")
         with pytest.raises(TimeoutError):
             await client.until("response.created", timeout_s=0.3)
-        await client.send({"type": "response.create"})
+        await client.send({"type": "response.create", "response": {"metadata": {"bot_request": "req_1"}}})
+        created = await client.until("response.created")
+        assert created["response"]["metadata"] == {"bot_request": "req_1"}  # echoed, as the API does
         call = await client.until("response.function_call_arguments.done")
         assert json.loads(call["arguments"]) == {"query": FIXED_QUERY}
         await client.until("response.done")
         output = {"type": "function_call_output", "call_id": call["call_id"], "output": '{"age": 24}'}
         await client.send({"type": "conversation.item.create", "item": output})
-        await client.send({"type": "response.create"})
+        await client.send({"type": "response.create", "response": {"metadata": {"bot_request": "req_2"}}})
+        assert (await client.until("response.created"))["response"]["metadata"] == {"bot_request": "req_2"}
         transcript = await client.until("response.output_audio_transcript.done")
         assert transcript["transcript"] == "My age is 24."
         await client.until("response.done")
