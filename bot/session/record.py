@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import discord
@@ -27,7 +28,7 @@ from bot.room.attribution import speaker_label
 from bot.room.latency import LatencyWindow
 from bot.room.turn_timing import SEGMENTS, TurnTimings
 from bot.session.state import SessionState
-from bot.store import SettingsStore
+from bot.store import STORE_CALL_TIMEOUT_S, SettingsStore, StoreOutcomeUnknown
 from bot.texts.fit import EMBED_FIELD_VALUE_CHARS, join_within
 
 _log = logging.getLogger(__name__)
@@ -101,6 +102,11 @@ class SessionRecord:
         self._write_lock = asyncio.Lock()
         #: The writes started by answers' usage, until they end (awaited by :meth:`settle`).
         self._writes: set[asyncio.Task[bool]] = set()
+        #: Followers of writes that outlasted their bound while running (see :meth:`_hand_over`).
+        self._in_doubt: set[asyncio.Task[None]] = set()
+        #: How often each member asked to be forgotten in this session: talk time written before that is never put
+        #: back.
+        self._forgets: Counter[int] = Counter()
         self._transcript_notice_posted = False
         self._name_mode_tip_posted = False
 
@@ -223,9 +229,15 @@ class SessionRecord:
         return await asyncio.shield(self._write(elapsed_s))
 
     async def settle(self) -> None:
-        """Wait for the writes the answers started (each keeps what it could not write in :attr:`unwritten`)."""
+        """Wait for the writes the answers started (each keeps what it could not write in :attr:`unwritten`), and
+        for writes whose outcome is unknown, at most :data:`~bot.store.STORE_CALL_TIMEOUT_S` for those."""
         while self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+        await self._outcomes_known()
+
+    async def _outcomes_known(self) -> None:
+        if self._in_doubt:
+            await asyncio.wait(set(self._in_doubt), timeout=STORE_CALL_TIMEOUT_S)
 
     async def _write(self, elapsed_s: float | None) -> bool:
         async with self._write_lock:
@@ -249,34 +261,63 @@ class SessionRecord:
         if any(counters):
             pending.seconds, pending.input_tokens, pending.output_tokens, pending.cost_usd = 0.0, 0, 0, 0.0
             seconds, input_tokens, output_tokens, cost_usd = counters
-            try:
-                await self._store.add_usage(
+
+            def restore_counters() -> None:
+                self.unwritten.seconds += seconds
+                self.unwritten.input_tokens += input_tokens
+                self.unwritten.output_tokens += output_tokens
+                self.unwritten.cost_usd += cost_usd
+
+            await self._hand_over(
+                self._store.add_usage(
                     guild_id,
                     day,
                     seconds=seconds,
                     input_tokens=input_tokens,
                     output_tokens=output_tokens,
                     cost_usd=cost_usd,
-                )
-            except BaseException:
-                pending.seconds += seconds
-                pending.input_tokens += input_tokens
-                pending.output_tokens += output_tokens
-                pending.cost_usd += cost_usd
-                raise
+                ),
+                restore_counters,
+            )
         for user_id in list(pending.talk_s):
             talk_s = pending.talk_s.pop(user_id)
-            try:
-                await self._store.add_user_usage(guild_id, day, user_id, talk_s)
-            except BaseException:
-                pending.talk_s[user_id] = pending.talk_s.get(user_id, 0.0) + talk_s
-                raise
+
+            def restore_talk(
+                user_id: int = user_id, talk_s: float = talk_s, forgets: int = self._forgets[user_id]
+            ) -> None:
+                if self._forgets[user_id] == forgets:  # not forgotten since: put back
+                    self.unwritten.talk_s[user_id] = self.unwritten.talk_s.get(user_id, 0.0) + talk_s
+
+            await self._hand_over(self._store.add_user_usage(guild_id, day, user_id, talk_s), restore_talk)
+
+    async def _hand_over(self, write: Awaitable[None], restore: Callable[[], None]) -> None:
+        """Await one store write; if it fails, ``restore`` puts its figures back. A write whose outcome is unknown
+        (it outlasted its bound while running) is followed until it ends, and restored only if it then fails."""
+        try:
+            await write
+        except StoreOutcomeUnknown as unknown:
+            task = asyncio.get_running_loop().create_task(self._follow(unknown.outcome, restore))
+            self._in_doubt.add(task)
+            task.add_done_callback(self._in_doubt.discard)
+            raise
+        except BaseException:
+            restore()
+            raise
+
+    @staticmethod
+    async def _follow(outcome: Awaitable[object], restore: Callable[[], None]) -> None:
+        try:
+            await outcome
+        except Exception:
+            restore()
 
     async def forget_member(self, user_id: int) -> None:
         """Drop ``user_id``'s talk time not yet written and their place in the recent speakers, after the write
         under way (so what it held is in the store, where the caller deletes it, or dropped here)."""
         self._recent_speakers.pop(user_id, None)
+        self._forgets[user_id] += 1
         async with self._write_lock:
+            await self._outcomes_known()  # a write that may still land lands before the caller deletes
             self.unwritten.talk_s.pop(user_id, None)
 
     # -- status --------------------------------------------------------------------------------------------------

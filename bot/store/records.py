@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -34,6 +35,16 @@ class StoreError(Exception):
 
 class StoreUnavailable(StoreError):
     """The store did not answer in time or failed (locked, unreachable, full): the data is fine, try again later."""
+
+
+class StoreOutcomeUnknown(StoreUnavailable):
+    """A call outlasted its bound while it was already running, so it may still land. ``outcome`` settles when the
+    call ends (raising if it failed): a caller that would write the same figures again waits for it instead, so
+    nothing is counted twice."""
+
+    def __init__(self, message: str, outcome: Awaitable[object]) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True, slots=True)

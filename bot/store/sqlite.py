@@ -31,6 +31,7 @@ from bot.store.records import (
     GuildSettings,
     Privacy,
     StoreError,
+    StoreOutcomeUnknown,
     StoreRows,
     StoreUnavailable,
     TalkTime,
@@ -168,6 +169,11 @@ def _migrate(db: sqlite3.Connection) -> None:
             _log.info("settings store migrating to schema version %d", version)
         if current != SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _retrieved(outcome: asyncio.Future[Any]) -> None:
+    if not outcome.cancelled():
+        outcome.exception()
 
 
 def _connect(path: Path, busy_timeout_s: float, deadline: float, must_exist: bool) -> sqlite3.Connection:
@@ -397,11 +403,14 @@ class SqliteStore:
             async with asyncio.timeout(self._call_timeout_s):
                 return await asyncio.wrap_future(future)
         except TimeoutError:
-            future.cancel()  # still queued: it never runs; already running: SQLite's busy timeout ends it
+            queued = future.cancel()  # still queued: it never runs; already running: it may still land
             _log.warning("settings store: %s took longer than %.1f s", what, self._call_timeout_s)
-            raise StoreUnavailable(
-                f"the settings store did not answer within {self._call_timeout_s:g} s ({what})"
-            ) from None
+            message = f"the settings store did not answer within {self._call_timeout_s:g} s ({what})"
+            if queued:
+                raise StoreUnavailable(message) from None
+            outcome = asyncio.wrap_future(future)
+            outcome.add_done_callback(_retrieved)  # whoever does not wait for it is not warned about its error
+            raise StoreOutcomeUnknown(message, outcome) from None
 
     def _guarded(self, what: str, work: Callable[..., T], *args: Any) -> T:
         try:

@@ -24,8 +24,16 @@ from bot.store import GuildSettings, Privacy, SettingsStore
 from bot.store.sqlite import SqliteStore
 from tests.session.doubles import Clock, Player, Talk, Voice
 from tests.store.doubles import FailingWrites
+from tests.store.locking import Locker, locked_store_file
 
 DAY = "2026-11-30"
+
+
+@pytest.fixture
+async def locked(tmp_path: Path) -> AsyncIterator[tuple[Path, Locker]]:
+    """A migrated store file, write-locked by another process."""
+    async with locked_store_file(tmp_path) as held:
+        yield held
 
 
 def make_state(clock: Clock, **settings: object) -> SessionState:
@@ -312,6 +320,41 @@ async def test_usage_arriving_while_a_write_is_under_way_is_neither_lost_nor_cou
     usage = await store.usage(1, DAY)
     assert (usage.seconds, usage.input_tokens, usage.output_tokens) == (10.0, 100, 50)
     assert dict(await store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.02), 7: pytest.approx(0.02)}
+
+
+async def test_a_write_that_outlasts_its_bound_and_then_lands_is_counted_once(
+    locked: tuple[Path, Locker],
+) -> None:
+    """The store's call gives up waiting while SQLite still waits for the lock; once it is released the write lands.
+    Its figures are not put back for the next step (which would write them a second time)."""
+    path, locker = locked
+    store = await SqliteStore.open(path, busy_timeout_s=20.0, call_timeout_s=0.3)
+    clock = Clock()
+    record = SessionRecord(make_state(clock), store, member_names=dict)
+    record.voiced_frame(5, clock.now_s)
+    assert not await record.write_usage(30.0)  # not known to be written
+    assert record.unwritten.seconds == 0.0  # in doubt: not put back yet
+    await locker.release()
+    await record.settle()  # the write under way lands
+    assert await record.write_usage(30.0)
+    usage = await store.usage(1, DAY)
+    assert usage.seconds == 30.0  # once
+    assert dict(await store.top_talkers(1, DAY, 5)) == {5: pytest.approx(0.02)}
+    await store.close()
+
+
+async def test_a_write_that_outlasts_its_bound_and_then_fails_is_put_back(locked: tuple[Path, Locker]) -> None:
+    path, locker = locked
+    store = await SqliteStore.open(path, busy_timeout_s=0.8, call_timeout_s=0.3)
+    clock = Clock()
+    record = SessionRecord(make_state(clock), store, member_names=dict)
+    assert not await record.write_usage(30.0)  # the call's bound passes while SQLite still waits for the lock
+    await record.settle()  # then SQLite's own wait ends: the write failed
+    assert record.unwritten.seconds == 30.0  # put back for the next step
+    await locker.release()
+    assert await record.write_usage(30.0)
+    assert (await store.usage(1, DAY)).seconds == 30.0
+    await store.close()
 
 
 async def test_close_waits_for_the_answers_writes_and_logs_what_it_gives_up(

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.store import SCHEMA_VERSION, GuildSettings, Privacy, StoreError, StoreUnavailable, TalkTime, Usage
+from bot.store import (
+    SCHEMA_VERSION,
+    GuildSettings,
+    Privacy,
+    StoreError,
+    StoreOutcomeUnknown,
+    StoreUnavailable,
+    TalkTime,
+    Usage,
+)
 from bot.store.sqlite import DB_FILENAME, SqliteStore
+from tests.store.locking import Locker, locked_store_file
 
 V1_SCHEMA = (
     "CREATE TABLE guild_settings (guild_id INTEGER PRIMARY KEY, persona TEXT, voice TEXT, interruptions INTEGER "
@@ -32,6 +40,13 @@ V3_SCHEMA = (
     "CREATE TABLE user_usage (guild_id INTEGER NOT NULL, day TEXT NOT NULL, user_id INTEGER NOT NULL, "
     "seconds REAL NOT NULL DEFAULT 0, PRIMARY KEY (guild_id, day, user_id))",
 )
+
+
+@pytest.fixture
+async def locked(tmp_path: Path) -> AsyncIterator[tuple[Path, Locker]]:
+    """A migrated store file, write-locked by another process."""
+    async with locked_store_file(tmp_path) as held:
+        yield held
 
 
 def old_database(path: Path, version: int, statements: tuple[str, ...]) -> None:
@@ -126,45 +141,6 @@ async def test_only_ids_and_numbers_are_stored_about_users(tmp_path: Path) -> No
 
 # -- a locked file never stalls the event loop ---------------------------------------------------------------------
 
-LOCKER = """
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-db.execute("UPDATE guild_settings SET voice = voice")
-print("locked", flush=True)
-sys.stdin.readline()
-db.execute("COMMIT")
-"""
-
-
-class Locker:
-    """A second process holding the file's write lock until :meth:`release`."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def release(self) -> None:
-        assert self.process.stdin is not None
-        if self.process.returncode is None:
-            self.process.stdin.write(b"\n")
-            await self.process.stdin.drain()
-            assert await self.process.wait() == 0
-
-
-@pytest.fixture
-async def locked(tmp_path: Path) -> AsyncIterator[tuple[Path, Locker]]:
-    """A migrated store file, write-locked by another process."""
-    path = tmp_path / DB_FILENAME
-    await (await SqliteStore.open(path)).close()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", LOCKER, str(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    assert process.stdout is not None
-    assert await asyncio.wait_for(process.stdout.readline(), 30) == b"locked\n"
-    locker = Locker(process)
-    yield path, locker
-    await locker.release()
-
 
 class Ticker:
     """Counts the event loop's turns: a task that wakes every few milliseconds while the loop is free."""
@@ -240,13 +216,18 @@ async def test_a_call_that_outlasts_its_bound_fails_and_the_store_recovers(
     path, locker = locked
     store = await SqliteStore.open(path, busy_timeout_s=20.0, call_timeout_s=0.3)
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable, match=r"did not answer within 0.3 s \(adding talk time\)"):
+    with pytest.raises(StoreOutcomeUnknown, match=r"did not answer within 0.3 s \(adding talk time\)") as caught:
         await store.add_user_usage(1, "2026-11-24", 10, 1.0)
     assert ticker.between(started, time.monotonic()) >= 2
+    queued = asyncio.create_task(store.add_user_usage(1, "2026-11-24", 30, 3.0))  # behind it on the thread
+    with pytest.raises(StoreUnavailable, match="did not answer") as never_ran:
+        await queued
+    assert not isinstance(never_ran.value, StoreOutcomeUnknown)  # cancelled before it started: it never lands
     await locker.release()
-    # The thread finishes the write it had started once the lock goes; later calls queue behind it and succeed.
+    # The thread finishes the write it had started once the lock goes (its outcome says so); later calls succeed.
+    await caught.value.outcome
     await store.add_user_usage(1, "2026-11-24", 20, 2.0)
-    assert (await store.top_talkers(1, "2026-11-01"))[0] == TalkTime(20, 2.0)
+    assert await store.top_talkers(1, "2026-11-01") == [TalkTime(20, 2.0), TalkTime(10, 1.0)]
     await store.close()
 
 
