@@ -262,7 +262,8 @@ class _ReceiveSide:
     """One conversation's receive path, threaded like :mod:`bot.voice.client`: a voice socket thread hands each
     datagram to the :class:`VoiceReceiver` (decrypt, jitter buffer, Opus decode) and decoded frames to the event loop;
     there a room clock, started by the first frame, ticks the :class:`RoomMixer` every 20 ms (drift-free) until the
-    room goes idle, and hands each mix to the resampler and the session."""
+    room goes idle, and hands each mix to the resampler and the session. (The bot's client no longer paces the room
+    so: it sends a slot when it is complete and keeps the clock for deadlines; ``--only wire`` measures that path.)"""
 
     def __init__(self, conversation: _Conversation, loop: asyncio.AbstractEventLoop) -> None:
         self._conversation = conversation
@@ -313,14 +314,15 @@ class _ReceiveSide:
         frames = 0
         while True:
             mixed = self.room.tick()
-            if mixed is None:
+            if mixed is None and not self.room.active:
                 self._receiver.flush()
                 return
-            handed_s = time.monotonic()
-            pcm = self._resampler.process(mixed)
-            if pcm:
-                conversation.pending_frames.append((handed_s, len(pcm)))
-                conversation.session.push_audio(pcm)
+            if mixed is not None:
+                handed_s = time.monotonic()
+                pcm = self._resampler.process(mixed)
+                if pcm:
+                    conversation.pending_frames.append((handed_s, len(pcm)))
+                    conversation.session.push_audio(pcm)
             frames += 1
             due_s = start_s + frames * _FRAME_S
             await asyncio.sleep(max(0.0, due_s - self._loop.time()))

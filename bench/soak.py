@@ -9,9 +9,10 @@ Opus silence frames Discord clients end a spurt with. The Realtime script hears 
 speaker label, sends the transcript and, when the bot asks, answers with a short tone; the speakers wait until the
 answer has played before the next turn.
 
-Faster than real time: the speakers send a packet every 20 ms / ``speed`` and the bot's room clock ticks as fast
-(:attr:`~bot.voice.client.ReceivingVoiceClient.room_tick_s`, the one knob); the rest is the bot as it runs, and the
-answers play at real pace on the bot's sender thread.
+Faster than real time: the speakers send a packet every 20 ms / ``speed`` and the bot's room keeps time as fast (its
+frame period, :attr:`~bot.voice.client.ReceivingVoiceClient.room_tick_s`, the one knob: the mixer's deadlines and
+silence tail, and the room clock's checks); the rest is the bot as it runs, and the answers play at real pace on the
+bot's sender thread.
 
 It runs in a fresh process, so the figures are the bot's and its harness'. After each turn it samples RSS,
 Python's allocated memory blocks, asyncio tasks, threads, open file descriptors, and the bot's bounded state
@@ -47,7 +48,7 @@ from tests.whole_bot import ALICE, BOB, CAROL, LOUNGE_ID, Room, eventually, room
 #: Seconds of speech the default run sends through the bot (the issue asks for at least 30 minutes).
 AUDIO_S = 1800.0
 QUICK_AUDIO_S = 40.0
-#: How much faster than real time the speakers talk and the room clock ticks.
+#: How much faster than real time the speakers talk and the room keeps time.
 SPEED = 10.0
 #: The speech fixture said this many times per turn (about 10 s of speech).
 PHRASES_PER_TURN = 4

@@ -159,7 +159,8 @@ class RealtimeSession:
 
     def push_audio(self, pcm16_24k_mono: bytes) -> None:
         """Send 24 kHz mono pcm16 (dropped, and counted, while reconnecting). Never waits: the frame is queued for
-        the send loop, so the room clock calls it directly for every frame (no task per frame)."""
+        the send loop, so the voice client's room handler calls it directly for every frame, as the frame is delivered
+        (no task per frame)."""
         if self._closed or self._ws is None or not self._proto.ready:
             self.dropped_audio_bytes += len(pcm16_24k_mono)
             return

@@ -11,9 +11,11 @@ Built only on discord.py 2.7's own extension points:
   ``loop.call_soon_threadsafe``.
 
 Speakers are decoded at 24 kHz mono (the Realtime API's format) and each frame's level is measured once, on the
-socket thread. On the event loop, frames go to a :class:`~bot.voice.room.RoomMixer`, ticked every 20 ms while the
-room is active by the loop's one :class:`~bot.voice.room_clock.RoomClock` (shared by every connection); each mixed
-frame is handed to the room-audio handler. Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
+socket thread. On the event loop, frames go to a :class:`~bot.voice.room.RoomMixer`; a slot it completes (with one
+steady speaker: every frame, as it arrives) is handed to the room-audio handler in the same call, so a frame does not
+wait for a clock. The loop's one :class:`~bot.voice.room_clock.RoomClock` (shared by every connection) checks each
+active room's deadline :data:`CLOCK_CHECKS_PER_FRAME` times a frame: a slot a late speaker held up, the silence tail
+in real time, the end of the room. Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ OP_CLIENTS_CONNECT = 11
 OP_CLIENT_CONNECT = 12
 OP_CLIENT_DISCONNECT = 13
 
+#: How often the room clock checks the rooms' deadlines, per frame period: every 10 ms, so a deadline (a frame period
+#: and the mixer's 10 ms grace after the last slot) is passed by at most 10 ms. Each wake-up of the clock costs the
+#: event loop ~0.2 ms of CPU on the benchmark machine (one cheap check per active room besides): every 5 ms would cost
+#: ~18 ms of CPU a second per bot process more than every 20 ms, every 10 ms half that (bench/FINDINGS.md, issue 16).
+CLOCK_CHECKS_PER_FRAME = 2
+
 #: ``handler(pcm16_24k_mono)``: one mixed 20 ms frame of the room.
 RoomAudioHandler = Callable[[bytes], None]
 #: ``handler(user_id, pcm16_24k_mono, level_dbfs)``: one decoded frame of one speaker and its RMS level.
@@ -64,14 +72,15 @@ class ReceivingVoiceClient(discord.VoiceClient):
         call_user_ids: users the voice gateway reported in the call (op 11/12, minus op 13).
     """
 
-    #: Seconds between two ticks of the room clock, each mixing 20 ms of audio. Real time; only the soak benchmark
+    #: Seconds one 20 ms slot of the room lasts: the mixer's frame period (its deadlines, priming waits and silence
+    #: tail) and, divided by :data:`CLOCK_CHECKS_PER_FRAME`, the room clock's tick. Real time; only the soak benchmark
     #: (``bench/soak.py``) shortens it, with its speakers sending as much faster, to run hours of audio in minutes.
-    #: Read when the shared clock starts.
+    #: Read when a client is made (the mixer) and when the shared clock starts.
     room_tick_s: float = FRAME_MS / 1000
 
     def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
         self.metrics = VoiceMetrics()
-        self.room = RoomMixer(time.monotonic, pcm_format=REALTIME)
+        self.room = RoomMixer(time.monotonic, pcm_format=REALTIME, frame_period_s=ReceivingVoiceClient.room_tick_s)
         self.call_user_ids: set[int] = set()
         self._room_handler: RoomAudioHandler | None = None
         self._user_handler: UserAudioHandler | None = None
@@ -146,9 +155,16 @@ class ReceivingVoiceClient(discord.VoiceClient):
         """Socket thread: a speaker's talk spurt ended."""
         if user_id is not None:
             with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self.room.end_of_speech, user_id)
+                self.loop.call_soon_threadsafe(self._end_of_speech, user_id)
+
+    def _end_of_speech(self, user_id: int) -> None:
+        """A speaker's talk spurt ended: what they still had queued can go now."""
+        self.room.end_of_speech(user_id)
+        self._hand_over_ready()
 
     def _deliver_frame(self, user_id: int, pcm16: bytes, level_dbfs: float) -> None:
+        """A decoded frame on the event loop: to the per-user handler, then (if the gate lets it) to the room, and
+        a slot it completes straight to the room handler; the clock is woken for the room's deadlines."""
         if self._user_handler is not None:
             try:
                 self._user_handler(user_id, pcm16, level_dbfs)
@@ -157,9 +173,12 @@ class ReceivingVoiceClient(discord.VoiceClient):
         if self._gate is not None and not self._passes_gate(user_id):
             return
         self.room.push(user_id, pcm16, level_dbfs)
+        self._hand_over_ready()
         clock = self._room_clock
         if clock is None:
-            clock = self._room_clock = shared_room_clock(self.loop, lambda: ReceivingVoiceClient.room_tick_s)
+            clock = self._room_clock = shared_room_clock(
+                self.loop, lambda: ReceivingVoiceClient.room_tick_s / CLOCK_CHECKS_PER_FRAME
+            )
         clock.wake(self, self._tick_room)
 
     def _passes_gate(self, user_id: int) -> bool:
@@ -170,21 +189,34 @@ class ReceivingVoiceClient(discord.VoiceClient):
             _log.exception("audio gate failed; the frame is not sent")
             return False
 
-    def _tick_room(self) -> bool:
-        """One 20 ms step of this room, on the shared clock. False: the room is idle (the clock lets it go)."""
+    def _hand_over_ready(self) -> None:
+        """Every slot the mixer has complete, to the room handler now."""
         try:
-            mixed = self.room.tick()
+            while (mixed := self.room.take_ready()) is not None:
+                self._hand_over(mixed)
         except Exception:
-            _log.exception("room mixer failed; the room goes idle")
-            return False
-        if mixed is None:
-            self._receiver.flush()
-            return False
+            _log.exception("room mixer failed; what it holds waits for the room clock")
+
+    def _hand_over(self, mixed: bytes) -> None:
         if self._room_handler is not None:
             try:
                 self._room_handler(mixed)
             except Exception:
                 _log.exception("room audio handler failed")
+
+    def _tick_room(self) -> bool:
+        """This room's deadline check, on the shared clock. False: the room is idle (the clock lets it go)."""
+        try:
+            mixed = self.room.tick()
+        except Exception:
+            _log.exception("room mixer failed; the room goes idle")
+            return False
+        if mixed is not None:
+            self._hand_over(mixed)
+            self._hand_over_ready()  # a slot sent without a late speaker may leave the next one complete
+        if not self.room.active:
+            self._receiver.flush()
+            return False
         return True
 
     # -- the API for the layer above ---------------------------------------------------------------------------------
@@ -199,7 +231,8 @@ class ReceivingVoiceClient(discord.VoiceClient):
         return self.channel.id
 
     def set_room_audio_handler(self, handler: RoomAudioHandler | None) -> None:
-        """Call ``handler`` on the event loop with each mixed 20 ms 24 kHz mono frame while the room is active."""
+        """Call ``handler`` on the event loop with each mixed 20 ms 24 kHz mono frame while the room is active: as
+        soon as each is complete (usually inside the delivery of a speaker's frame), or at its deadline."""
         self._room_handler = handler
 
     def set_user_audio_handler(self, handler: UserAudioHandler | None) -> None:

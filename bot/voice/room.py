@@ -1,23 +1,36 @@
-"""The room: per-user frame queues mixed into one 20 ms-clocked stream, and a timeline of who spoke when.
+"""The room: per-user frame queues mixed into one stream of 20 ms slots, and a timeline of who spoke when.
 
-Pure (no asyncio, no discord); the clock is injected. A driver calls :meth:`RoomMixer.tick` every 20 ms:
+Pure (no asyncio, no discord); the clock is injected. The Realtime input buffer the stream feeds is a buffer, not a
+loudspeaker: it needs no real-time pacing, only the speakers mixed in step and the silence after speech sent in real
+time. So a slot leaves as soon as it is complete, and a clock is only a deadline:
 
-- while anyone has audio, each tick takes one frame per speaker, mixes them (:func:`~bot.audio.mixer.mix_pcm16`)
-  and returns the mix;
-- after the last speaker runs dry it returns silence for ``tail_ms`` more (so server-side VAD hears the end of
-  speech), then ``None``: the room is idle and nothing needs sending.
+- :meth:`RoomMixer.take_ready` (called after each :meth:`~RoomMixer.push` and :meth:`~RoomMixer.end_of_speech`)
+  mixes the next slot at once when every speaker who is playing has a frame ready, and returns it. With one steady
+  speaker (the common case) each frame leaves the moment it is pushed; two steady speakers leave as one mix when the
+  second of their two frames arrives. (Someone who starts talking while another plays joins the slot after the one
+  that left without them: while both talk on, the newcomer's frames wait for the other's next ones, less than a
+  frame, as every frame waited for the room clock before.)
+- :meth:`RoomMixer.tick` (called often by a driver: every half frame in the bot) is the deadline. Once the last
+  slot is one frame period plus :data:`DEFAULT_DEADLINE_GRACE_MS` old, it mixes whatever is ready (a speaker whose
+  frame is late is left out and plays from a later slot; their queue ran dry); after the last speaker it returns
+  silence for ``tail_ms`` more, one slot per frame period from the last slot on (so server-side VAD hears the end of
+  speech in real time); then the room is idle (:attr:`RoomMixer.active` is false) and nothing needs sending.
 
 Frames are 20 ms of pcm16 in the mixer's ``pcm_format``: the bot's voice client mixes 24 kHz mono (the Realtime
 API's format, what its receiver decodes to); the default is Discord's 48 kHz stereo. Each frame comes with its
-level, measured once by the receiver; the mixer only compares it with the voiced floor.
+level, measured once by the receiver; the mixer only compares it with the voiced floor. A frame lasts
+``frame_period_s`` of the injected clock: 20 ms, unless a benchmark runs the room faster than real time.
 
 Jitter priming. A speaker's queue starts being played once it holds its priming target of frames or its first frame
-has waited that many frames' time (``prime_ms`` overrides the time). The target starts at ``prime_frames``: one
-frame, no wait, where the stream is steady. It adapts per speaker: a queue that runs dry mid-talk-spurt (the next
-frame arrives within ``STARVED_WINDOW_S``, so it was late, not the end of the speech) is an underrun (counted in
-:attr:`RoomMixer.underruns`) and raises that speaker's target by a frame, up to ``max_prime_frames``; every
-``STEADY_FRAMES_TO_LOWER`` frames played without an underrun lower it again by one. A queue longer than
-``max_queue_frames`` loses its oldest frames (counted).
+has waited that many frames' time (``prime_ms`` overrides the time), and while it plays it keeps ``target - 1``
+frames in reserve: a frame of it is ready when its queue holds ``target`` frames (or the speaker ended the talk
+spurt), and the deadline takes the reserve when a frame is late. The target starts at ``prime_frames``: one frame,
+no wait, no reserve, where the stream is steady. It adapts per speaker: a queue that runs dry mid-talk-spurt (the
+next frame arrives within ``STARVED_WINDOW_FRAMES`` frames, so it was late, not the end of the speech) is an underrun
+(counted in :attr:`RoomMixer.underruns`) and raises that speaker's target by a frame, up to ``max_prime_frames``;
+every ``STEADY_FRAMES_TO_LOWER`` frames played without an underrun lower it again by one. A speaker still priming is
+not waited for: the others' slots go on, and they join once primed. A queue longer than ``max_queue_frames`` loses
+its oldest frames (counted).
 """
 
 from __future__ import annotations
@@ -39,17 +52,24 @@ DEFAULT_VOICED_FLOOR_DBFS = -55.0
 DEFAULT_PRIME_FRAMES = 1
 #: The most a jittery speaker's priming target grows to (60 ms).
 DEFAULT_MAX_PRIME_FRAMES = 3
-#: A frame arriving this soon after its queue ran dry was late (an underrun), not the start of new speech.
-STARVED_WINDOW_S = 0.1
+#: A frame arriving this many frames' time after its queue ran dry was late (an underrun), not the start of new
+#: speech (100 ms).
+STARVED_WINDOW_FRAMES = 5
 #: Frames played in a row without an underrun before a raised priming target comes down by one (5 s).
 STEADY_FRAMES_TO_LOWER = 250
 DEFAULT_MAX_QUEUE_FRAMES = 15
 #: Timeline segments kept (one per change of who is voiced): about 0.5 MB at most, and at least 5.5 minutes of
 #: speech even if the speakers changed every single frame (hours of ordinary conversation).
 DEFAULT_TIMELINE_SEGMENTS = 16_384
-#: Frames of the same speakers this close together belong to one segment (the room clock ticks every 20 ms; a loop
-#: that runs late catches up, so a tick may come a little later).
+#: Frames of the same speakers this close together belong to one segment (a slot leaves when its frames arrive, 20 ms
+#: apart give or take the network's jitter, or at the deadline, a frame period and the grace after the last slot).
 DEFAULT_JOIN_GAP_S = 0.05
+#: How late past one frame period after the last slot a frame may come and still make the next slot, before the
+#: deadline sends the slot without it (that speaker's queue ran dry: an underrun, which raises their priming
+#: target). Half a frame: on the wire benchmark 99.99% of one steady speaker's frames reached the mixer at most
+#: 27.2 ms after the one before (bench/FINDINGS.md, issue 16, "Slots leave when complete"); and it only delays what
+#: the deadline sends (the start of the silence tail, a mix waiting for a late speaker), never a frame in time.
+DEFAULT_DEADLINE_GRACE_MS = 10.0
 #: Distinct sets of voiced users shared between segments before the table starts again.
 MAX_INTERNED_SETS = 256
 _EPSILON_S = 1e-6
@@ -161,9 +181,9 @@ class SpeakerTimeline:
 
 
 class RoomMixer:
-    """Per-user pcm16 in ``pcm_format`` (any size, usually 20 ms frames), one mixed 20 ms stream out.
+    """Per-user pcm16 in ``pcm_format`` (any size, usually 20 ms frames), one mixed stream of 20 ms slots out.
 
-    Not thread-safe: push and tick from one thread (the event loop).
+    Not thread-safe: push, take_ready and tick from one thread (the event loop).
     """
 
     def __init__(
@@ -178,25 +198,37 @@ class RoomMixer:
         timeline: SpeakerTimeline | None = None,
         voiced_floor_dbfs: float = DEFAULT_VOICED_FLOOR_DBFS,
         pcm_format: PcmFormat = DISCORD,
+        frame_period_s: float = FRAME_MS / 1000,
+        deadline_grace_ms: float = DEFAULT_DEADLINE_GRACE_MS,
     ) -> None:
+        """``now`` is the clock (seconds). ``frame_period_s`` is how long a 20 ms frame lasts on it (real time but
+        for a benchmark running faster); ``prime_ms``, ``deadline_grace_ms`` and the tail are in audio ms, scaled
+        with it."""
         max_prime = max_prime_frames if max_prime_frames is not None else max(prime_frames, DEFAULT_MAX_PRIME_FRAMES)
         if tail_ms < 0 or prime_frames < 1 or max_prime < prime_frames or max_queue_frames < max_prime:
             raise ValueError(
                 "need tail_ms >= 0, prime_frames >= 1 and prime_frames <= max_prime_frames <= max_queue_frames"
             )
+        if frame_period_s <= 0 or deadline_grace_ms < 0:
+            raise ValueError("need frame_period_s > 0 and deadline_grace_ms >= 0")
         self._now = now
+        self._period_s = frame_period_s
+        self._s_per_audio_ms = frame_period_s / FRAME_MS
+        self._grace_s = deadline_grace_ms * self._s_per_audio_ms
         self._tail_frames = int(tail_ms // FRAME_MS)
         self._prime_frames = prime_frames
         self._max_prime_frames = max_prime
-        self._prime_s = prime_ms / 1000 if prime_ms is not None else None
+        self._prime_s = prime_ms * self._s_per_audio_ms if prime_ms is not None else None
         self._max_queue = max_queue_frames
         self.pcm_format = pcm_format
         self._frame_bytes = pcm_format.bytes_for_ms(FRAME_MS)
-        #: The silent frame :meth:`tick` returns while someone primes and during the tail.
+        #: The silent slot sent while someone primes and during the tail.
         self.silence_frame = bytes(self._frame_bytes)
         self.underruns = 0
         self._queues: dict[int, _Queue] = {}
         self._tail_left = 0
+        #: When the deadline sends the next slot (None: the room is idle; the next slot is due at once).
+        self._due_s: float | None = None
         self.timeline = timeline if timeline is not None else SpeakerTimeline()
         self.dropped_frames = 0
         self._voiced_floor_dbfs = voiced_floor_dbfs
@@ -213,8 +245,8 @@ class RoomMixer:
 
     @property
     def active(self) -> bool:
-        """True while the stream runs (speech queued, or the silence tail not yet over)."""
-        return self._tail_left > 0 or any(q.frames for q in self._queues.values())
+        """True while the stream runs (speech queued, or slots still to come: the tail, or a deadline to check)."""
+        return self._due_s is not None or any(q.frames for q in self._queues.values())
 
     def priming_target(self, user_id: int) -> int:
         """Frames ``user_id``'s queue waits for before it plays (the adaptive target; ``prime_frames`` if unknown)."""
@@ -223,7 +255,8 @@ class RoomMixer:
 
     def push(self, user_id: int, pcm16: bytes, level_dbfs: float | None = None) -> None:
         """Queue a user's decoded audio (pcm16 in :attr:`pcm_format`) with its level, measured once by the receiver
-        (``None``: measured here, per frame). Partial frames are carried to the next push."""
+        (``None``: measured here, per frame). Partial frames are carried to the next push. Nothing is mixed here:
+        call :meth:`take_ready` next."""
         queue = self._queues.get(user_id)
         if queue is None:
             queue = self._queues[user_id] = _Queue(self._prime_frames)
@@ -240,7 +273,8 @@ class RoomMixer:
         if not queue.frames:
             now_s = self._now()
             queue.first_at_s = now_s
-            if queue.starved_at_s is not None and now_s - queue.starved_at_s <= STARVED_WINDOW_S:
+            starved_window_s = STARVED_WINDOW_FRAMES * self._period_s
+            if queue.starved_at_s is not None and now_s - queue.starved_at_s <= starved_window_s:
                 self._underrun(queue)
             queue.starved_at_s = None
         queue.spurt_ended = False
@@ -255,8 +289,8 @@ class RoomMixer:
             self.dropped_frames += 1
 
     def end_of_speech(self, user_id: int) -> None:
-        """The user sent a silence frame: play what is queued at once (no more priming wait); their queue running
-        dry now is the end of the speech, not an underrun."""
+        """The user sent a silence frame: play what is queued at once (no more priming wait, no reserve kept);
+        their queue running dry now is the end of the speech, not an underrun. Call :meth:`take_ready` next."""
         queue = self._queues.get(user_id)
         if queue is None:
             return
@@ -269,9 +303,50 @@ class RoomMixer:
         """Drop a user's queue (they left)."""
         self._queues.pop(user_id, None)
 
-    def tick(self) -> bytes | None:
-        """The next 20 ms of the room: a mix, silence (the tail), or ``None`` when idle."""
+    def take_ready(self) -> bytes | None:
+        """The next slot, mixed now, if it is complete: every speaker who is playing has a frame ready (a steady
+        speaker's frame is ready as soon as it is pushed) and at least one has. ``None``: wait for more frames or
+        the deadline (:meth:`tick`). Call it until it returns ``None``: a slot may leave others complete behind it."""
         now_s = self._now()
+        if not self._complete(now_s):
+            return None
+        self._due_s = now_s + self._period_s + self._grace_s
+        return self._mix_slot(now_s)
+
+    def tick(self) -> bytes | None:
+        """The deadline check, called often (every half frame in the bot): a complete slot (as
+        :meth:`take_ready`), else, once the last slot is a frame period and the grace old, the slot the deadline
+        sends (a mix of what is ready, silence while someone primes, the tail), else ``None`` (nothing due, or the
+        room went idle: see :attr:`active`). Deadline slots follow each other a frame period apart."""
+        now_s = self._now()
+        if self._complete(now_s):
+            self._due_s = now_s + self._period_s + self._grace_s
+            return self._mix_slot(now_s)
+        due_s = self._due_s
+        if due_s is not None and now_s < due_s - _EPSILON_S:
+            return None
+        slot = self._mix_slot(now_s)
+        self._due_s = None if slot is None else (due_s if due_s is not None else now_s) + self._period_s
+        return slot
+
+    def _complete(self, now_s: float) -> bool:
+        """Whether the next slot can leave now: every playing queue has a frame ready, or ended its talk spurt."""
+        ready = False
+        for queue in self._queues.values():
+            if not queue.primed:
+                if not queue.frames or not self._primes_now(queue, now_s):
+                    continue  # priming (or silent): not waited for
+                queue.primed = True
+            held = len(queue.frames)
+            if held >= queue.target or (held and queue.spurt_ended):
+                ready = True
+            elif not queue.spurt_ended:
+                return False  # its next frame is not here yet (or it is its reserve): wait for it or the deadline
+        return ready
+
+    def _mix_slot(self, now_s: float) -> bytes | None:
+        """One slot: a frame of every playing speaker who has one, mixed; silence while someone primes or during
+        the tail; ``None`` when there is nothing left to send. A playing queue found dry stops playing here."""
         frames: list[bytes] = []
         voiced: set[int] = set()
         for user_id, queue in self._queues.items():
@@ -281,9 +356,7 @@ class RoomMixer:
                     if not queue.spurt_ended:
                         queue.starved_at_s = now_s
                 continue
-            if not queue.primed and (
-                len(queue.frames) >= queue.target or now_s - queue.first_at_s >= self._prime_wait_s(queue) - _EPSILON_S
-            ):
+            if not queue.primed and self._primes_now(queue, now_s):
                 queue.primed = True
             if queue.primed:
                 frame, level_dbfs = queue.frames.popleft()
@@ -306,8 +379,12 @@ class RoomMixer:
             return self.silence_frame
         return None
 
+    def _primes_now(self, queue: _Queue, now_s: float) -> bool:
+        """A queue not yet playing starts: it holds its target, or its first frame waited the priming time."""
+        return len(queue.frames) >= queue.target or now_s - queue.first_at_s >= self._prime_wait_s(queue) - _EPSILON_S
+
     def _prime_wait_s(self, queue: _Queue) -> float:
-        return self._prime_s if self._prime_s is not None else queue.target * FRAME_MS / 1000
+        return self._prime_s if self._prime_s is not None else queue.target * self._period_s
 
     def _underrun(self, queue: _Queue) -> None:
         self.underruns += 1

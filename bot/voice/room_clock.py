@@ -1,10 +1,16 @@
-"""One 20 ms clock on the event loop for every active room in the process.
+"""One clock on the event loop for every active room in the process: the rooms' deadlines, not their pace.
+
+A room sends a slot as soon as it is complete, from the delivery of the frame that completes it
+(:mod:`bot.voice.room`); the clock only checks each room's deadline (a late speaker, the silence tail in real time,
+the room going idle). It ticks more often than once a frame (the voice client: every 10 ms) so a deadline is passed
+by less than a frame.
 
 Each voice connection used to run its own ``asyncio.sleep`` loop while its room was active: at 100 busy rooms, 5,000
 timer wake-ups and task steps a second on the event loop (``bench/FINDINGS.md``, section 4). A :class:`RoomClock`
-is one task, drift-free against ``start + n × tick``, that ticks every room woken on it, in the order they were
-woken, and ends when none is left (the next :meth:`RoomClock.wake` starts it again). A room's tick returns whether
-it is still active; a room that raises is dropped (logged) without disturbing the others.
+is one task, against ``start + n × tick``, that ticks every room woken on it, in the order they were woken, and ends
+when none is left (the next :meth:`RoomClock.wake` starts it again). Ticks missed while the loop was held up are
+skipped, not caught up (each room keeps its own deadlines, so one tick does what the missed ones would have). A
+room's tick returns whether it is still active; a room that raises is dropped (logged) without disturbing the others.
 
 Event loop only: :meth:`wake` and the ticks run on the loop the clock was made for.
 """
@@ -20,15 +26,15 @@ from bot.audio.formats import FRAME_MS
 
 _log = logging.getLogger(__name__)
 
-#: ``tick() -> still active``: one 20 ms step of one room.
+#: ``tick() -> still active``: one check of one room.
 RoomTick = Callable[[], bool]
 
 
 class RoomClock:
     """Ticks every woken room every ``tick_s()`` seconds (a callable, read at each start, so a benchmark may speed
-    the clock up) until each goes idle."""
+    the clock up) until each goes idle. The default is half a frame."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, tick_s: Callable[[], float] = lambda: FRAME_MS / 1000) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, tick_s: Callable[[], float] = lambda: FRAME_MS / 2000) -> None:
         self._loop = loop
         self._tick_s = tick_s
         self._rooms: dict[object, RoomTick] = {}
@@ -65,9 +71,17 @@ class RoomClock:
                     active = False
                 if not active and self._rooms.get(key) is tick:
                     del self._rooms[key]
-            ticks += 1
             if self._rooms:
-                await asyncio.sleep(max(0.0, start_s + ticks * tick_s - self._loop.time()))
+                ticks, wait_s = next_tick(start_s, ticks, tick_s, self._loop.time())
+                await asyncio.sleep(wait_s)
+
+
+def next_tick(start_s: float, ticks: int, tick_s: float, now_s: float) -> tuple[int, float]:
+    """After tick number ``ticks`` (counted from 0 at ``start_s``): the number of the next tick and the wait until it,
+    on the grid ``start_s + n × tick_s``. When the loop was held up past it, one tick runs at once (the latest
+    grid point passed) and the others missed are skipped, not caught up."""
+    following = max(ticks + 1, int((now_s - start_s) / tick_s))
+    return following, max(0.0, start_s + following * tick_s - now_s)
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomClock] = weakref.WeakKeyDictionary()

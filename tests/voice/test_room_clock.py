@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.voice.room_clock import RoomClock, shared_room_clock
+from bot.voice.room_clock import RoomClock, next_tick, shared_room_clock
 
 
 class Room:
@@ -75,3 +75,13 @@ async def test_a_stopped_room_is_not_ticked_again_and_the_loop_has_one_clock() -
     ticked = room.ticked
     await asyncio.sleep(0.02)
     assert ticked > 0 and room.ticked == ticked and clock.rooms == 0
+
+
+def test_the_clock_keeps_its_grid_and_skips_ticks_missed_while_the_loop_was_held_up() -> None:
+    ticks, wait_s = next_tick(10.0, 0, 0.005, 10.001)
+    assert ticks == 1 and wait_s == pytest.approx(0.004)  # on time: the next grid point
+    assert next_tick(10.0, 3, 0.005, 10.0205) == (4, 0.0)  # a little late for tick 4: it runs at once
+    # Held up for 100 ms after tick 3: one tick at once, then the grid again; not twenty in a row to catch up.
+    assert next_tick(10.0, 3, 0.005, 10.1161) == (23, 0.0)
+    ticks, wait_s = next_tick(10.0, 23, 0.005, 10.1162)
+    assert ticks == 24 and wait_s == pytest.approx(0.0038)
