@@ -27,8 +27,10 @@ frames in reserve: a frame of it is ready when its queue holds ``target`` frames
 spurt), and the deadline takes the reserve when a frame is late. The target starts at ``prime_frames``: one frame,
 no wait, no reserve, where the stream is steady. It adapts per speaker: a queue that runs dry mid-talk-spurt (the
 next frame arrives within ``STARVED_WINDOW_FRAMES`` frames, so it was late, not the end of the speech) is an underrun
-(counted in :attr:`RoomMixer.underruns`) and raises that speaker's target by a frame, up to ``max_prime_frames``;
-every ``STEADY_FRAMES_TO_LOWER`` frames played without an underrun lower it again by one. A speaker still priming is
+(counted in :attr:`RoomMixer.underruns`); a second one within ``STEADY_FRAMES_TO_LOWER`` frames played raises that
+speaker's target by a frame, up to ``max_prime_frames`` (one isolated late frame does not: it costs one gap, while a
+raised target costs a frame of latency on every frame for seconds); every ``STEADY_FRAMES_TO_LOWER`` frames played
+without an underrun lower it again by one. A speaker still priming is
 not waited for: the others' slots go on, and they join once primed. A queue longer than ``max_queue_frames`` loses
 its oldest frames (counted).
 """
@@ -84,7 +86,9 @@ class _Queue:
     first_at_s: float = 0.0
     starved_at_s: float | None = None  # ran dry mid-spurt at this instant (None: not starved, or the spurt ended)
     spurt_ended: bool = False  # the speaker sent the silence frame after the frames queued
-    steady: int = 0  # frames played since the last underrun
+    steady: int = 0  # frames played since the last underrun, while the target is raised
+    played: int = 0  # frames played in all
+    last_underrun_at: int | None = None  # :attr:`played` at the last underrun
 
 
 class SpeakerTimeline:
@@ -360,6 +364,7 @@ class RoomMixer:
                 queue.primed = True
             if queue.primed:
                 frame, level_dbfs = queue.frames.popleft()
+                queue.played += 1
                 frames.append(frame)
                 if level_dbfs > self._voiced_floor_dbfs:  # a speaker's silence is not speech
                     voiced.add(user_id)
@@ -387,7 +392,12 @@ class RoomMixer:
         return self._prime_s if self._prime_s is not None else queue.target * self._period_s
 
     def _underrun(self, queue: _Queue) -> None:
+        """Count a late frame; a second one within :data:`STEADY_FRAMES_TO_LOWER` frames played raises the target (one
+        isolated late frame, a hiccup of the network or the machine, does not: a reserve held for the next 5 s
+        would add a frame to every one of its frames for one gap)."""
         self.underruns += 1
         queue.steady = 0
-        if queue.target < self._max_prime_frames:
+        repeated = queue.last_underrun_at is not None and queue.played - queue.last_underrun_at < STEADY_FRAMES_TO_LOWER
+        queue.last_underrun_at = queue.played
+        if repeated and queue.target < self._max_prime_frames:
             queue.target += 1
