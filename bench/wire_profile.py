@@ -70,7 +70,8 @@ def _instrument_child() -> None:
     def init(self: VoiceSender, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         ticks: list[tuple[float, float, float, int]] = []  # start_s, wall_s, cpu_s, packets
-        sleeps: list[tuple[float, float]] = []  # asked_s, overslept_s
+        sleeps: list[tuple[float, float, float]] = []  # asked_s, overslept_s, at_s
+        schedstat: list[tuple[float, int, int]] = []  # at_s, on-CPU ns, waiting-for-a-CPU ns (this thread, Linux)
         tick, sleep = self.tick, self._sleep
         last_flush = [time.monotonic()]
 
@@ -82,13 +83,21 @@ def _instrument_child() -> None:
             ticks.append((start_s, end_s - start_s, time.thread_time() - start_cpu_s, self.stats.packets_sent - sent))
             if end_s - last_flush[0] > _FLUSH_EVERY_S:
                 last_flush[0] = end_s
-                data = {"ticks": ticks, "sleeps": sleeps, "switch_interval_s": sys.getswitchinterval()}
+                with contextlib.suppress(OSError, ValueError):
+                    stat = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat").read_text().split()
+                    schedstat.append((end_s, int(stat[0]), int(stat[1])))
+                data = {
+                    "ticks": ticks,
+                    "sleeps": sleeps,
+                    "schedstat": schedstat,
+                    "switch_interval_s": sys.getswitchinterval(),
+                }
                 path.write_text(json.dumps(data))
 
         def timed_sleep(wait_s: float) -> None:
             before_s = time.monotonic()
             sleep(wait_s)
-            sleeps.append((wait_s, time.monotonic() - before_s - wait_s))
+            sleeps.append((wait_s, time.monotonic() - before_s - wait_s, before_s))
 
         self.tick = timed_tick  # type: ignore[method-assign]
         self._sleep = timed_sleep
@@ -182,7 +191,7 @@ def summarise_ticks(data: dict[str, Any], from_s: float, to_s: float) -> str:
     wall_ms = [t[1] * 1000 for t in busy]
     cpu_ms = [t[2] * 1000 for t in busy]
     wait_ms = [w - c for w, c in zip(wall_ms, cpu_ms, strict=True)]
-    overslept_ms = [s[1] * 1000 for s in data["sleeps"]]
+    overslept_ms = [s[1] * 1000 for s in data["sleeps"] if from_s <= s[2] <= to_s]
     packets = [t[3] for t in busy]
 
     def row(label: str, values: list[float]) -> str:
@@ -206,6 +215,20 @@ def summarise_ticks(data: dict[str, Any], from_s: float, to_s: float) -> str:
         row("tick wall - CPU (waiting: GIL, CPU)", wait_ms),
         row("sleep overshoot (wake-up: CPU, then GIL)", overslept_ms),
     ]
+    stats = [s for s in data.get("schedstat", []) if from_s <= s[0] <= to_s]
+    if len(stats) >= 2:
+        (t0, cpu0, queue0), (t1, cpu1, queue1) = stats[0], stats[-1]
+        wall_s = t1 - t0
+        cpu_s, queue_s = (cpu1 - cpu0) / 1e9, (queue1 - queue0) / 1e9
+        asked_s = sum(s[0] for s in data["sleeps"] if t0 <= s[2] <= t1)
+        other_s = wall_s - cpu_s - queue_s - asked_s
+        lines += [
+            "",
+            f"the sender thread over {wall_s:.1f} s (Linux schedstat): on a CPU {100 * cpu_s / wall_s:.1f}%, "
+            f"runnable but waiting for a CPU {100 * queue_s / wall_s:.1f}%, sleeping as asked (the 20 ms clock) "
+            f"{100 * asked_s / wall_s:.1f}%, blocked otherwise (waiting for the GIL, a lock) "
+            f"{100 * other_s / wall_s:.1f}%",
+        ]
     return "\n".join(lines) + "\n"
 
 
