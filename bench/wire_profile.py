@@ -17,8 +17,9 @@ In the bot processes (``spawn`` imports this module in each child, see :func:`_i
 sleep how much longer than asked it slept (the wake-up waits for the CPU and then for the GIL). The summary goes to
 ``<out>-ticks.txt``: a tick interval over 25 ms is exactly what makes the wire bench count an underrun on the
 connections sent late in that tick. ``WIRE_PROFILE_SWITCH_INTERVAL_S`` sets ``sys.setswitchinterval`` in the bot
-processes (to measure its effect on the sender); ``WIRE_PROFILE_SOCKET_SEND=1`` sends packets with ``socket.send``,
-which releases the GIL, as discord.py's ``sendall`` did before :mod:`bot.voice.udp_send` (the "before").
+processes (to measure its effect on the sender); ``WIRE_PROFILE_SOCKET_SEND=1`` sends packets with ``socket.send``
+and encodes with libopus loaded as ``ctypes.CDLL``, both releasing the GIL, as before :mod:`bot.voice.udp_send` and
+``bind_libopus_holding_gil`` (the "before"); ``WIRE_PROFILE_SENDER_NICE`` sets the sender thread's nice value.
 
 Nothing here is run by ``python -m bench``; the results are quoted in ``bench/FINDINGS.md``.
 """
@@ -44,6 +45,7 @@ from typing import Any
 _TICKS_DIR_ENV = "WIRE_PROFILE_TICKS_DIR"
 _SWITCH_ENV = "WIRE_PROFILE_SWITCH_INTERVAL_S"
 _SOCKET_SEND_ENV = "WIRE_PROFILE_SOCKET_SEND"
+_SENDER_NICE_ENV = "WIRE_PROFILE_SENDER_NICE"
 _FLUSH_EVERY_S = 5.0
 _LATE_INTERVAL_MS = 25.0
 
@@ -55,15 +57,26 @@ def _instrument_child() -> None:
     directory = os.environ.get(_TICKS_DIR_ENV)
     if not directory:
         return
+    from bot.voice.sender import VoiceSender
+
     switch_s = os.environ.get(_SWITCH_ENV)
     if switch_s:
         sys.setswitchinterval(float(switch_s))
+    nice = os.environ.get(_SENDER_NICE_ENV)
+    if nice:
+        original_run = VoiceSender._run
+
+        def run(self: VoiceSender) -> None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(nice))
+            original_run(self)
+
+        VoiceSender._run = run  # type: ignore[method-assign]
     if os.environ.get(_SOCKET_SEND_ENV):
-        from bot.voice import udp_send
+        from bot.voice import libopus, opus_encoder, udp_send
 
         udp_send.bind_libc_send = lambda: None  # type: ignore[assignment]  # the "before": socket.send
-    from bot.voice.sender import VoiceSender
-
+        opus_encoder.bind_libopus_holding_gil = libopus.bind_libopus  # type: ignore[attr-defined]  # releasing
     original_init = VoiceSender.__init__
     path = Path(directory) / f"ticks-{os.getpid()}.json"
 
