@@ -262,8 +262,62 @@ _MODES = {
 }
 
 
+_DUMP_THREAD = re.compile(r'^Thread (?P<tid>\d+) \([^)]*\): "(?P<name>[^"]*)"', re.MULTILINE)
+
+
+def _task_cpu_ticks(pid: int) -> dict[int, tuple[int, int]]:
+    """(user, system) clock ticks of each thread of ``pid``, from ``/proc/<pid>/task/<tid>/stat``."""
+    ticks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = (task / "stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            ticks[int(task.name)] = (int(fields[11]), int(fields[12]))
+    return ticks
+
+
+def summarise_thread_cpu(
+    names: dict[int, str], before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float
+) -> str:
+    """CPU per thread kind (user and system, ms per wall second) between two :func:`_task_cpu_ticks` readings."""
+    hz = os.sysconf("SC_CLK_TCK")
+    user: collections.Counter[str] = collections.Counter()
+    system: collections.Counter[str] = collections.Counter()
+    for tid, (user_after, system_after) in after.items():
+        user_before, system_before = before.get(tid, (0, 0))
+        kind = thread_kind(names[tid], []) if tid in names else "other (no Python thread: libraries' own)"
+        user[kind] += user_after - user_before
+        system[kind] += system_after - system_before
+    total_user, total_system = sum(user.values()), sum(system.values())
+
+    def ms_per_s(count: int) -> float:
+        return 1000 * count / hz / seconds
+
+    lines = ["| thread | user ms/s | system ms/s | share of the process |", "| --- | --- | --- | --- |"]
+    for kind in sorted(user, key=lambda k: -(user[k] + system[k])):
+        share = 100 * (user[kind] + system[kind]) / max(total_user + total_system, 1)
+        lines.append(f"| {kind} | {ms_per_s(user[kind]):.1f} | {ms_per_s(system[kind]):.1f} | {share:.1f}% |")
+    lines.append(f"| the process | {ms_per_s(total_user):.1f} | {ms_per_s(total_system):.1f} | 100% |")
+    return "\n".join(lines) + "\n"
+
+
+def _thread_cpu(pid: int, out: str, seconds: float) -> None:
+    """Each thread's CPU over ``seconds`` (names from a ``py-spy dump``), into ``<out>-thread-cpu.txt``."""
+    dumped = subprocess.run(
+        [_py_spy(), "dump", "--pid", str(pid), "--nonblocking"], check=False, capture_output=True, text=True
+    )
+    names = {int(m["tid"]): m["name"] for m in _DUMP_THREAD.finditer(dumped.stdout)}
+    before, start_s = _task_cpu_ticks(pid), time.monotonic()
+    time.sleep(seconds)
+    after, wall_s = _task_cpu_ticks(pid), time.monotonic() - start_s
+    header = f"# /proc/{pid}/task/*/stat over {wall_s:.1f} s, thread names from py-spy dump (no py-spy running)\n\n"
+    Path(f"{out}-thread-cpu.txt").write_text(header + summarise_thread_cpu(names, before, after, wall_s))
+
+
 def _profile(pid: int, out: str, seconds_each: float, rate: int) -> None:
-    """py-spy record in each mode, one after the other, then three dumps; summaries next to ``out``."""
+    """Each thread's CPU, then py-spy record in each mode, one after the other, then three dumps; summaries next to
+    ``out``."""
+    _thread_cpu(pid, out, seconds_each)
     for mode, flags in _MODES.items():
         raw = f"{out}-{mode}.raw"
         command = [

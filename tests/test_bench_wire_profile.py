@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.wire_profile import summarise_raw, summarise_ticks, thread_kind
+import os
+
+from bench.wire_profile import summarise_raw, summarise_thread_cpu, summarise_ticks, thread_kind
 
 RAW = "\n".join(
     [
@@ -45,3 +47,15 @@ def test_tick_intervals_over_25_ms_are_counted_within_the_window_only() -> None:
     assert "busy tick-to-tick intervals over 25 ms: 1 of 4 (25.0%)" in text
     assert "| sleep overshoot (wake-up: CPU, then GIL) | 4.00 |" in text  # the sleep at 9 s is outside
     assert "switch interval: 5 ms" in text
+
+
+def test_thread_cpu_is_summed_per_thread_kind_in_ms_per_second() -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    names = {1: "MainThread", 2: "voice-socket-reader:0x1", 3: "voice-socket-reader:0x2"}
+    before = {1: (0, 0), 2: (hz, 0), 3: (0, 0)}
+    after = {1: (hz, hz), 2: (2 * hz, 0), 3: (hz, hz), 4: (0, hz)}  # thread 4 was not in the dump
+    text = summarise_thread_cpu(names, before, after, 2.0)
+    assert "| event loop (MainThread) | 500.0 | 500.0 | 33.3% |" in text
+    assert "| discord.py socket readers | 1000.0 | 500.0 | 50.0% |" in text
+    assert "| other (no Python thread: libraries' own) | 0.0 | 500.0 | 16.7% |" in text
+    assert "| the process | 1500.0 | 1500.0 | 100% |" in text
