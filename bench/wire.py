@@ -21,8 +21,8 @@ socket (:class:`_Probes`; no bot code is changed, every call goes on to the orig
 receiver by discord.py's socket reader (``VoiceReceiver.receive_datagram``: the socket wait, and the RTP sequence
 that pairs it with the gateway's stamp), an append returned from ``send`` and a
 message returned from ``recv`` on the Realtime WebSocket (``ClientConnection``), and a packet handed to the UDP
-socket (``VoiceConnectionState.send_packet``, with whether ``send_audio_packet`` was given audio or the Opus silence
-frame). What is computed from them is in :mod:`bench.wire_stats`.
+socket (the bot's ``ReceivingConnectionState.send_packet``, with whether ``send_audio_packet`` was given audio or
+the Opus silence frame). What is computed from them is in :mod:`bench.wire_stats`.
 
 Busy, as the load benchmark defines it: each conversation's speaker talks 0.72 s every :data:`TURN_PERIOD_S`
 (random phases) and every turn is answered with :data:`ANSWER_MS` of audio. Each level runs :data:`RUNS` runs of
@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 import discord
-from discord.voice_state import VoiceConnectionState
 from websockets.asyncio.client import ClientConnection
 
 from bench import wire_stats
@@ -65,6 +64,7 @@ from bot.realtime.retry import RetryPolicy
 from bot.session.guild_session import GuildSession
 from bot.session.wiring import GuildSessionFactory
 from bot.store.sqlite import SqliteStore
+from bot.voice.connection_state import ReceivingConnectionState
 from bot.voice.playback import OPUS_SILENCE_FRAME
 from bot.voice.receiver import VoiceReceiver
 from cogs.persona import PersonaCog
@@ -122,7 +122,7 @@ class _Probes:
         probes = self
         receive = VoiceReceiver.receive_datagram
         send, recv = ClientConnection.send, ClientConnection.recv
-        send_audio_packet, send_packet = discord.VoiceClient.send_audio_packet, VoiceConnectionState.send_packet
+        send_audio_packet, send_packet = discord.VoiceClient.send_audio_packet, ReceivingConnectionState.send_packet
 
         def receive_datagram(receiver: VoiceReceiver, data: bytes) -> None:
             arrived_s = time.monotonic()
@@ -152,7 +152,7 @@ class _Probes:
             probes._audible.value = data != OPUS_SILENCE_FRAME
             send_audio_packet(voice, data, encode=encode)
 
-        def state_send_packet(state: VoiceConnectionState, packet: bytes) -> None:
+        def state_send_packet(state: ReceivingConnectionState, packet: bytes) -> None:
             probes.packets[id(state)].append(Packet(time.monotonic(), getattr(probes._audible, "value", True)))
             send_packet(state, packet)
 
@@ -160,7 +160,7 @@ class _Probes:
         ClientConnection.send = ws_send  # type: ignore[method-assign,assignment]
         ClientConnection.recv = ws_recv  # type: ignore[method-assign,assignment]
         discord.VoiceClient.send_audio_packet = voice_send_audio_packet  # type: ignore[method-assign,assignment]
-        VoiceConnectionState.send_packet = state_send_packet  # type: ignore[method-assign,assignment]
+        ReceivingConnectionState.send_packet = state_send_packet  # type: ignore[method-assign,assignment]
 
 
 def _append_audio(message: str) -> tuple[int, int]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from discord.voice_state import VoiceConnectionState
 
+from bot.voice.udp_send import send_datagram
+
 
 class ReceivingConnectionState(VoiceConnectionState):
     """The connection state ``ReceivingVoiceClient.create_connection_state`` returns."""
@@ -27,6 +29,10 @@ class ReceivingConnectionState(VoiceConnectionState):
     async def soft_disconnect(self, **kwargs: Any) -> None:
         self._release_socket_reader()
         await super().soft_disconnect(**kwargs)
+
+    def send_packet(self, packet: bytes | bytearray) -> None:
+        """Send one RTP packet (discord.py's ``send_audio_packet`` calls this; it drops a packet on ``OSError``)."""
+        send_datagram(self.socket, packet)
 
     def _release_socket_reader(self) -> None:
         self._socket_reader.pause()

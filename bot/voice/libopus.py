@@ -34,6 +34,28 @@ def bind_libopus() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(name)
     except OSError:
         return None
+    return _typed(lib)
+
+
+@functools.cache
+def bind_libopus_holding_gil() -> ctypes.CDLL | None:
+    """libopus typed as by :func:`bind_libopus`, but loaded with :class:`ctypes.PyDLL`: its calls keep the GIL.
+
+    For the answer encoder, which runs on the one sender thread: a 20 ms frame encodes in tens of microseconds,
+    and a ``CDLL`` call gives the GIL away for that long; under load another thread takes it, and the sender then
+    waits up to a switch interval (5 ms) to get it back, per frame per connection (``bench/FINDINGS.md``, issue 16).
+    """
+    name = ctypes.util.find_library("opus")
+    if name is None:
+        return None
+    try:
+        lib = ctypes.PyDLL(name)
+    except OSError:
+        return None
+    return _typed(lib)
+
+
+def _typed(lib: ctypes.CDLL) -> ctypes.CDLL:
     state, size, char_p, err_p = ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)
     lib.opus_encoder_create.argtypes = [size, ctypes.c_int, ctypes.c_int, err_p]
     lib.opus_encoder_create.restype = state

@@ -5,7 +5,9 @@ encoder is the largest CPU cost per conversation (bench part 2). Complexity 5 ha
 speech fixture at 128 kbps (20.1 dB both, one-off measurement recorded in ``bench/FINDINGS.md``). At this bitrate the
 analysis that the higher complexities add buys nothing audible, and the answer audio has nothing above 12 kHz anyway.
 
-:func:`answer_encoder` uses the direct binding in :mod:`bot.voice.libopus`. Where libopus cannot be bound (e.g.
+:func:`answer_encoder` uses the direct binding in :mod:`bot.voice.libopus`, loaded so that a call keeps the GIL
+(``bind_libopus_holding_gil``: the one sender thread encodes every guild's answer, and must not give the GIL away
+once per frame). Where libopus cannot be bound (e.g.
 Windows, where discord.py ships its own DLL), it falls back to ``discord.opus.Encoder`` at its default complexity,
 and logs that once. Either way the result has discord.py's ``encode(pcm, frame_size)``.
 
@@ -23,7 +25,7 @@ from typing import Protocol
 import discord.opus
 
 from bot.audio.formats import DISCORD, DISCORD_FRAME_SAMPLES, FRAME_MS, REALTIME, PcmFormat
-from bot.voice.libopus import MAX_PACKET_BYTES, OPUS_OK, OpusCodecError, bind_libopus
+from bot.voice.libopus import MAX_PACKET_BYTES, OPUS_OK, OpusCodecError, bind_libopus_holding_gil
 
 _log = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ class OpusEncoder:
 def answer_encoder(settings: EncoderSettings = DISCORD_48K_STEREO) -> FrameEncoder:
     """The encoder for the bot's voice: ours with ``settings`` if libopus binds, else discord.py's (48 kHz stereo
     only: its ``Encoder`` takes no other format)."""
-    lib = bind_libopus()
+    lib = bind_libopus_holding_gil()  # the sender thread encodes: see bind_libopus_holding_gil
     if lib is None:
         if settings.pcm_format != DISCORD:
             raise OpusEncodeError("libopus could not be bound: only 48 kHz stereo can be encoded (discord.py's)")

@@ -19,6 +19,11 @@ Per connection it behaves as a Discord client should:
   dropped only after ``MAX_CONSECUTIVE_FAILURES`` frames in a row fail (a DAVE transition or a socket hiccup does
   not silence a guild for good). The other connections carry on regardless.
 
+Under load the ticks run late when the thread waits for the GIL or for a CPU, not on its own work (a few ms per
+tick; profiled in ``bench/FINDINGS.md``, issue 16). So the per-packet calls that used to hand the GIL to another
+thread mid-tick keep it: the answer's Opus encoder (``bind_libopus_holding_gil``) and the UDP send
+(:mod:`bot.voice.udp_send`).
+
 After a stall (the process was descheduled) the clock restarts instead of sending the missed frames back to
 back, because a burst would drain the sources faster than real time and cause underruns (measured in the load
 benchmark). The thread starts with the first connection and ends when none is left.

@@ -8,7 +8,7 @@ import discord.opus
 import numpy as np
 import pytest
 
-from bot.voice.libopus import bind_libopus
+from bot.voice.libopus import bind_libopus, bind_libopus_holding_gil
 from bot.voice.opus_encoder import (
     DISCORD_48K_STEREO,
     NATIVE_24K_MONO,
@@ -46,6 +46,32 @@ def test_at_full_complexity_it_encodes_exactly_as_discordpy_does(speech_frames: 
     ours = OpusEncoder(lib(), complexity=10, bitrate_bps=DISCORDPY_BITRATE_BPS)
     theirs = discord.opus.Encoder()
     assert encode_all(ours, speech_frames) == encode_all(theirs, speech_frames)  # same settings, same packets
+
+
+def test_the_answer_encoder_keeps_the_gil_and_encodes_exactly_as_the_releasing_binding(
+    speech_frames: list[bytes],
+) -> None:
+    holding = bind_libopus_holding_gil()
+    assert isinstance(holding, ctypes.PyDLL)  # PyDLL calls keep the GIL; CDLL calls give it away
+    assert not isinstance(lib(), ctypes.PyDLL)
+    encoder = answer_encoder(NATIVE_24K_MONO)
+    assert isinstance(encoder, OpusEncoder) and encoder._lib is holding
+
+    def encoder_on(library: ctypes.CDLL) -> OpusEncoder:
+        settings = NATIVE_24K_MONO
+        return OpusEncoder(
+            library,
+            complexity=settings.complexity,
+            bitrate_bps=settings.bitrate_bps,
+            pcm_format=settings.pcm_format,
+            application=settings.application,
+        )
+
+    frames = [np.frombuffer(f, "<i2")[0::4].tobytes() for f in speech_frames]  # left channel at 24 kHz: 480 samples
+    holding_encoder, releasing_encoder = encoder_on(holding), encoder_on(lib())
+    packets = [holding_encoder.encode(f, 480) for f in frames]
+    assert len(packets) == len(speech_frames) and all(packets)
+    assert packets == [releasing_encoder.encode(f, 480) for f in frames]  # the same library, the same packets
 
 
 def test_the_complexity_setting_takes_effect_and_keeps_the_quality(speech_frames: list[bytes]) -> None:
