@@ -56,7 +56,7 @@ from websockets.asyncio.client import ClientConnection
 from bench import wire_stats
 from bench.loopback_server import ServerProcess
 from bench.timing import Options, percentile
-from bench.wire_gateway import ALICE, SPEAKER_SSRC_BASE, GatewayProcess, GatewayRecords
+from bench.wire_gateway import ALICE, SPEAKER_SSRC_BASE, VOICE_HEARTBEAT_INTERVAL_MS, GatewayProcess, GatewayRecords
 from bench.wire_stats import Append, Conversation, Packet, ServerTurn
 from bot.config import load_config
 from bot.persona.library import PersonaLibrary
@@ -501,7 +501,8 @@ def iter_markdown(result: dict[str, Any]) -> Iterator[str]:
         "machine, one bot process per core). A conversation is busy as the load benchmark has always defined it: "
         f"its speaker talks 0.72 s every {TURN_PERIOD_S:g} s and every turn is answered with {ANSWER_MS} ms of "
         f"audio, streamed at twice real time after a {MODEL_DELAY_MS} ms stand-in model delay. Every call uses DAVE "
-        "(a real MLS group on the loopback voice gateway). Inbound = a speaker's datagram in the bot's socket (the "
+        "(a real MLS group on the loopback voice gateway, which asks for Discord's voice heartbeat, every "
+        f"{VOICE_HEARTBEAT_INTERVAL_MS / 1000:g} s). Inbound = a speaker's datagram in the bot's socket (the "
         "gateway's sendto returned; loopback delivers at once) -> the append carrying the start of its audio "
         "returned from the Realtime socket's send; socket wait p99 = how long datagrams sat in the socket before "
         "discord.py's reader thread handed them to the bot's receiver (part of inbound). Outbound = the answer's "

@@ -13,9 +13,9 @@ Built only on discord.py 2.7's own extension points:
 Speakers are decoded at 24 kHz mono (the Realtime API's format) and each frame's level is measured once, on the
 socket thread. On the event loop, frames go to a :class:`~bot.voice.room.RoomMixer`; a slot it completes (with one
 steady speaker: every frame, as it arrives) is handed to the room-audio handler in the same call, so a frame does not
-wait for a clock. The loop's one :class:`~bot.voice.room_clock.RoomClock` (shared by every connection) checks each
-active room's deadline :data:`CLOCK_CHECKS_PER_FRAME` times a frame: a slot a late speaker held up, the silence tail
-in real time, the end of the room. Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
+wait for a clock. The loop's one :class:`~bot.voice.room_clock.RoomClock` (shared by every connection) keeps each
+active room's deadline and checks the room only when it passes: a slot a late speaker held up, the silence tail in
+real time, the end of the room. Use with ``await channel.connect(cls=ReceivingVoiceClient)``.
 """
 
 from __future__ import annotations
@@ -51,12 +51,6 @@ OP_CLIENTS_CONNECT = 11
 OP_CLIENT_CONNECT = 12
 OP_CLIENT_DISCONNECT = 13
 
-#: How often the room clock checks the rooms' deadlines, per frame period: every 10 ms, so a deadline (a frame period
-#: and the mixer's 10 ms grace after the last slot) is passed by at most 10 ms. Each wake-up of the clock costs the
-#: event loop ~0.2 ms of CPU on the benchmark machine (one cheap check per active room besides): every 5 ms would cost
-#: ~18 ms of CPU a second per bot process more than every 20 ms, every 10 ms half that (bench/FINDINGS.md, issue 16).
-CLOCK_CHECKS_PER_FRAME = 2
-
 #: ``handler(pcm16_24k_mono)``: one mixed 20 ms frame of the room.
 RoomAudioHandler = Callable[[bytes], None]
 #: ``handler(user_id, pcm16_24k_mono, level_dbfs)``: one decoded frame of one speaker and its RMS level.
@@ -73,9 +67,8 @@ class ReceivingVoiceClient(discord.VoiceClient):
     """
 
     #: Seconds one 20 ms slot of the room lasts: the mixer's frame period (its deadlines, priming waits and silence
-    #: tail) and, divided by :data:`CLOCK_CHECKS_PER_FRAME`, the room clock's tick. Real time; only the soak benchmark
-    #: (``bench/soak.py``) shortens it, with its speakers sending as much faster, to run hours of audio in minutes.
-    #: Read when a client is made (the mixer) and when the shared clock starts.
+    #: tail). Real time; only the soak benchmark (``bench/soak.py``) shortens it, with its speakers sending as much
+    #: faster, to run hours of audio in minutes. Read when a client is made.
     room_tick_s: float = FRAME_MS / 1000
 
     def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
@@ -161,10 +154,11 @@ class ReceivingVoiceClient(discord.VoiceClient):
         """A speaker's talk spurt ended: what they still had queued can go now."""
         self.room.end_of_speech(user_id)
         self._hand_over_ready()
+        self._keep_deadline()
 
     def _deliver_frame(self, user_id: int, pcm16: bytes, level_dbfs: float) -> None:
         """A decoded frame on the event loop: to the per-user handler, then (if the gate lets it) to the room, and
-        a slot it completes straight to the room handler; the clock is woken for the room's deadlines."""
+        a slot it completes straight to the room handler; the clock keeps the room's next deadline."""
         if self._user_handler is not None:
             try:
                 self._user_handler(user_id, pcm16, level_dbfs)
@@ -174,12 +168,19 @@ class ReceivingVoiceClient(discord.VoiceClient):
             return
         self.room.push(user_id, pcm16, level_dbfs)
         self._hand_over_ready()
+        self._keep_deadline()
+
+    def _keep_deadline(self) -> None:
+        """Move the room's timer on the shared clock to the mixer's next deadline (every slot moves it)."""
         clock = self._room_clock
         if clock is None:
-            clock = self._room_clock = shared_room_clock(
-                self.loop, lambda: ReceivingVoiceClient.room_tick_s / CLOCK_CHECKS_PER_FRAME
-            )
-        clock.wake(self, self._tick_room)
+            clock = self._room_clock = shared_room_clock(self.loop)
+        try:
+            due_s = self.room.next_due_s
+        except Exception:
+            _log.exception("room mixer failed; the room goes idle")
+            due_s = None
+        clock.schedule(self, self._tick_room, due_s)
 
     def _passes_gate(self, user_id: int) -> bool:
         assert self._gate is not None
@@ -204,20 +205,20 @@ class ReceivingVoiceClient(discord.VoiceClient):
             except Exception:
                 _log.exception("room audio handler failed")
 
-    def _tick_room(self) -> bool:
-        """This room's deadline check, on the shared clock. False: the room is idle (the clock lets it go)."""
+    def _tick_room(self) -> float | None:
+        """This room at its deadline, on the shared clock: its next deadline, or ``None`` when it went idle."""
         try:
             mixed = self.room.tick()
         except Exception:
             _log.exception("room mixer failed; the room goes idle")
-            return False
+            return None
         if mixed is not None:
             self._hand_over(mixed)
             self._hand_over_ready()  # a slot sent without a late speaker may leave the next one complete
         if not self.room.active:
             self._receiver.flush()
-            return False
-        return True
+            return None
+        return self.room.next_due_s
 
     # -- the API for the layer above ---------------------------------------------------------------------------------
 

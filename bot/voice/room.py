@@ -10,7 +10,7 @@ time. So a slot leaves as soon as it is complete, and a clock is only a deadline
   second of their two frames arrives. (Someone who starts talking while another plays joins the slot after the one
   that left without them: while both talk on, the newcomer's frames wait for the other's next ones, less than a
   frame, as every frame waited for the room clock before.)
-- :meth:`RoomMixer.tick` (called often by a driver: every half frame in the bot) is the deadline. Once the last
+- :meth:`RoomMixer.tick` (called by a driver at :attr:`~RoomMixer.next_due_s`) is the deadline. Once the last
   slot is one frame period plus :data:`DEFAULT_DEADLINE_GRACE_MS` old, it mixes whatever is ready (a speaker whose
   frame is late is left out and plays from a later slot; their queue ran dry); after the last speaker it returns
   silence for ``tail_ms`` more, one slot per frame period from the last slot on (so server-side VAD hears the end of
@@ -252,6 +252,14 @@ class RoomMixer:
         """True while the stream runs (speech queued, or slots still to come: the tail, or a deadline to check)."""
         return self._due_s is not None or any(q.frames for q in self._queues.values())
 
+    @property
+    def next_due_s(self) -> float | None:
+        """When :meth:`tick` next has something to do, on the mixer's clock: the deadline of the next slot; now, when
+        frames wait and no slot has left yet; ``None`` when the room is idle."""
+        if self._due_s is not None:
+            return self._due_s
+        return self._now() if any(q.frames for q in self._queues.values()) else None
+
     def priming_target(self, user_id: int) -> int:
         """Frames ``user_id``'s queue waits for before it plays (the adaptive target; ``prime_frames`` if unknown)."""
         queue = self._queues.get(user_id)
@@ -318,7 +326,7 @@ class RoomMixer:
         return self._mix_slot(now_s)
 
     def tick(self) -> bytes | None:
-        """The deadline check, called often (every half frame in the bot): a complete slot (as
+        """The deadline check, called at :attr:`next_due_s` (an early call returns ``None``): a complete slot (as
         :meth:`take_ready`), else, once the last slot is a frame period and the grace old, the slot the deadline
         sends (a mix of what is ready, silence while someone primes, the tail), else ``None`` (nothing due, or the
         room went idle: see :attr:`active`). Deadline slots follow each other a frame period apart."""

@@ -1,95 +1,81 @@
-"""One clock on the event loop for every active room in the process: the rooms' deadlines, not their pace.
+"""One deadline clock on the event loop for every room in the process: a room is looked at only when it is due.
 
 A room sends a slot as soon as it is complete, from the delivery of the frame that completes it
-(:mod:`bot.voice.room`); the clock only checks each room's deadline (a late speaker, the silence tail in real time,
-the room going idle). It ticks more often than once a frame (the voice client: every 10 ms) so a deadline is passed
-by less than a frame.
+(:mod:`bot.voice.room`); the clock only keeps each room's deadline (a late speaker, the silence tail in real time,
+the room going idle). Each room has at most one timer on the loop (``call_later``), moved whenever its deadline
+moves: a steady speaker's frames each push the deadline a frame further, so while people talk in step the clock
+never wakes at all; it runs a room's check only when a deadline passes (about 15 times at the end of each talk
+spurt, for the tail). A cancelled timer costs the loop nothing (it drops them without waking).
 
-Each voice connection used to run its own ``asyncio.sleep`` loop while its room was active: at 100 busy rooms, 5,000
-timer wake-ups and task steps a second on the event loop (``bench/FINDINGS.md``, section 4). A :class:`RoomClock`
-is one task, against ``start + n × tick``, that ticks every room woken on it, in the order they were woken, and ends
-when none is left (the next :meth:`RoomClock.wake` starts it again). Ticks missed while the loop was held up are
-skipped, not caught up (each room keeps its own deadlines, so one tick does what the missed ones would have). A
-room's tick returns whether it is still active; a room that raises is dropped (logged) without disturbing the others.
+It replaces, in turn, a sleep loop per voice connection (5,000 timer wake-ups and task steps a second at 100 busy
+rooms: ``bench/FINDINGS.md``, section 4) and then one task ticking every active room every 10 ms (100 wake-ups a
+second per process whether or not anything was due; about 20 ms of CPU a second with five rooms).
 
-Event loop only: :meth:`wake` and the ticks run on the loop the clock was made for.
+A check returns the room's next deadline, or ``None`` when the room went idle; a check that raises drops that room
+(logged) without disturbing the others. Event loop only: :meth:`RoomClock.schedule` and the checks run on the loop
+the clock was made for. Deadlines are on ``now``'s clock (``time.monotonic``, the mixer's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Callable
 
-from bot.audio.formats import FRAME_MS
-
 _log = logging.getLogger(__name__)
 
-#: ``tick() -> still active``: one check of one room.
-RoomTick = Callable[[], bool]
+#: ``check() -> next deadline or None``: a room at its deadline (seconds on the clock's ``now``; ``None``: idle).
+RoomCheck = Callable[[], float | None]
 
 
 class RoomClock:
-    """Ticks every woken room every ``tick_s()`` seconds (a callable, read at each start, so a benchmark may speed
-    the clock up) until each goes idle. The default is half a frame."""
+    """Runs each room's check at that room's deadline, until the room goes idle."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, tick_s: Callable[[], float] = lambda: FRAME_MS / 2000) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, now: Callable[[], float] = time.monotonic) -> None:
         self._loop = loop
-        self._tick_s = tick_s
-        self._rooms: dict[object, RoomTick] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._now = now
+        self._timers: dict[object, asyncio.TimerHandle] = {}
 
     @property
     def rooms(self) -> int:
-        """Rooms being ticked."""
-        return len(self._rooms)
+        """Rooms with a deadline."""
+        return len(self._timers)
 
-    def wake(self, key: object, tick: RoomTick) -> None:
-        """Tick ``tick`` from the next clock tick on, until it returns False (a room already ticking stays as is).
-        If no room was ticking, the clock starts now, so the first tick comes at once."""
-        if key in self._rooms:
-            return
-        self._rooms[key] = tick
-        if self._task is None or self._task.done():
-            self._task = self._loop.create_task(self._run(), name="voice room clock")
+    def schedule(self, key: object, check: RoomCheck, due_s: float | None) -> None:
+        """Run ``check`` for room ``key`` at ``due_s`` (at once if it has passed), instead of its previous deadline;
+        ``None``: the room has no deadline (idle)."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if due_s is not None:
+            delay_s = max(0.0, due_s - self._now())
+            self._timers[key] = self._loop.call_later(delay_s, self._check, key, check)
 
     def stop(self, key: object) -> None:
-        """Stop ticking ``key`` (its connection closed)."""
-        self._rooms.pop(key, None)
+        """Forget ``key``'s deadline (its connection closed)."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
 
-    async def _run(self) -> None:
-        tick_s = self._tick_s()
-        start_s = self._loop.time()
-        ticks = 0
-        while self._rooms:
-            for key, tick in list(self._rooms.items()):
-                try:
-                    active = tick()
-                except Exception:
-                    _log.exception("a room's tick failed; that room goes idle")
-                    active = False
-                if not active and self._rooms.get(key) is tick:
-                    del self._rooms[key]
-            if self._rooms:
-                ticks, wait_s = next_tick(start_s, ticks, tick_s, self._loop.time())
-                await asyncio.sleep(wait_s)
-
-
-def next_tick(start_s: float, ticks: int, tick_s: float, now_s: float) -> tuple[int, float]:
-    """After tick number ``ticks`` (counted from 0 at ``start_s``): the number of the next tick and the wait until it,
-    on the grid ``start_s + n × tick_s``. When the loop was held up past it, one tick runs at once (the latest
-    grid point passed) and the others missed are skipped, not caught up."""
-    following = max(ticks + 1, int((now_s - start_s) / tick_s))
-    return following, max(0.0, start_s + following * tick_s - now_s)
+    def _check(self, key: object, check: RoomCheck) -> None:
+        del self._timers[key]
+        try:
+            due_s = check()
+        except Exception:
+            _log.exception("a room's deadline check failed; that room goes idle")
+            return
+        if key not in self._timers:  # the check did not set a deadline of its own meanwhile
+            self.schedule(key, check, due_s)
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomClock] = weakref.WeakKeyDictionary()
 
 
-def shared_room_clock(loop: asyncio.AbstractEventLoop, tick_s: Callable[[], float]) -> RoomClock:
-    """The one clock of ``loop`` (made on first use with ``tick_s``)."""
+def shared_room_clock(loop: asyncio.AbstractEventLoop) -> RoomClock:
+    """The one clock of ``loop`` (made on first use)."""
     clock = _clocks.get(loop)
     if clock is None:
-        clock = _clocks[loop] = RoomClock(loop, tick_s)
+        clock = _clocks[loop] = RoomClock(loop)
     return clock

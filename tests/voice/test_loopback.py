@@ -7,6 +7,7 @@ import random
 from collections import defaultdict
 
 import numpy as np
+import pytest
 
 from bot.audio.formats import REALTIME_FRAME_BYTES
 from bot.voice.client import ReceivingVoiceClient
@@ -253,25 +254,33 @@ async def test_receive_survives_a_voice_gateway_reconnect(server: FakeVoiceServe
 
 
 async def test_a_frame_reaches_the_room_handler_in_its_own_delivery_not_at_a_clock_tick(
-    server: FakeVoiceServer, voice: ReceivingVoiceClient
+    server: FakeVoiceServer, voice: ReceivingVoiceClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The mixer sends a slot as soon as it is complete: with one speaker, the frame that starts the room is handed
-    to the room handler inside the event-loop callback that delivered it from the socket thread (no task), before
-    the room clock's task ever ran; the clock's task sends only what is due by the deadline (the silence tail)."""
-    handed: list[tuple[str | None, bytes]] = []
+    """The mixer sends a slot as soon as it is complete: with one speaker, every frame is handed to the room handler
+    inside the event-loop callback that delivered it from the socket thread, never at a deadline check of the room
+    clock; the clock's checks send only what is due by the deadline (the silence tail)."""
+    handed: list[tuple[bool, bytes]] = []  # (handed during a deadline check, slot)
+    checking = False
+    deadline_check = voice._tick_room
 
-    def on_room_frame(pcm16: bytes) -> None:
-        task = asyncio.current_task()
-        handed.append((task.get_name() if task is not None else None, pcm16))
+    def check() -> float | None:
+        nonlocal checking
+        checking = True
+        try:
+            return deadline_check()
+        finally:
+            checking = False
 
-    voice.set_room_audio_handler(on_room_frame)
+    monkeypatch.setattr(voice, "_tick_room", check)
+    voice.set_room_audio_handler(lambda pcm16: handed.append((checking, pcm16)))
     speaker = Speaker(ssrc=4141)
     await server.speaking(ALICE, 4141)
     packets = speaker.packets(tone_48k_stereo(440, 0.3), silence_tail=5)
     await send_paced(server, packets, 0.02)
     await wait_until(lambda: voice.metrics.get("decoded") == len(packets) - 5 and not voice.room.active)
-    voiced = [(task, pcm16) for task, pcm16 in handed if any(pcm16)]
+    voiced = [at_deadline for at_deadline, pcm16 in handed if any(pcm16)]
     assert len(voiced) == len(packets) - 5  # every frame reached the room stream, once
-    assert handed[0] == voiced[0] and handed[0][0] is None  # the first slot: the first frame, in its delivery
-    silent = [task for task, pcm16 in handed if not any(pcm16)]
-    assert len(silent) >= 15 and set(silent) == {"voice room clock"}  # the 300 ms tail, paced by the clock
+    # each in its own delivery (a frame held up on a loaded machine may, exceptionally, leave at a deadline)
+    assert not voiced[0] and voiced.count(True) <= len(voiced) // 10
+    silent = [at_deadline for at_deadline, pcm16 in handed if not any(pcm16)]
+    assert len(silent) >= 15 and all(silent)  # the 300 ms tail, paced by the clock's deadlines

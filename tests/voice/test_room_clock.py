@@ -1,87 +1,103 @@
-"""The one room clock on the event loop: every active room ticked by one task, each until it goes idle."""
+"""The one room clock on the event loop: each room's check runs at that room's deadline, and only then."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from bot.voice.room_clock import RoomClock, next_tick, shared_room_clock
+from bot.voice.room_clock import RoomClock, shared_room_clock
 
 
 class Room:
-    def __init__(self, ticks: int, *, fail_at: int | None = None) -> None:
-        self.left = ticks
-        self.ticked = 0
-        self.fail_at = fail_at
-        self.tasks: set[asyncio.Task[object] | None] = set()
+    """A room due every ``period_s`` for ``checks`` checks, then idle; records when each check ran."""
 
-    def tick(self) -> bool:
-        self.tasks.add(asyncio.current_task())
-        self.ticked += 1
-        if self.fail_at is not None and self.ticked == self.fail_at:
+    def __init__(self, checks: int, period_s: float = 0.002, *, fail_at: int | None = None) -> None:
+        self.left = checks
+        self.period_s = period_s
+        self.fail_at = fail_at
+        self.checked_at: list[float] = []
+        self.due_s = time.monotonic()
+
+    def check(self) -> float | None:
+        now_s = time.monotonic()
+        self.checked_at.append(now_s)
+        if self.fail_at is not None and len(self.checked_at) == self.fail_at:
             raise RuntimeError("mixer bug")
         self.left -= 1
-        return self.left > 0
+        if self.left <= 0:
+            return None
+        self.due_s += self.period_s
+        return self.due_s
 
 
-async def test_every_room_is_ticked_by_one_task_until_it_goes_idle() -> None:
-    loop = asyncio.get_running_loop()
-    clock = RoomClock(loop, lambda: 0.002)
+async def until_idle(clock: RoomClock) -> None:
+    for _ in range(500):
+        if clock.rooms == 0:
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError("the rooms never went idle")
+
+
+async def test_each_room_is_checked_at_its_deadlines_until_it_goes_idle() -> None:
+    clock = RoomClock(asyncio.get_running_loop())
     short, long = Room(3), Room(8)
-    clock.wake("a", short.tick)
-    clock.wake("b", long.tick)
-    clock.wake("a", short.tick)  # already ticking: not added twice
+    clock.schedule("a", short.check, short.due_s)
+    clock.schedule("b", long.check, long.due_s)
     assert clock.rooms == 2
-    for _ in range(200):
-        await asyncio.sleep(0.002)
-        if clock.rooms == 0:
-            break
-    assert (short.ticked, long.ticked) == (3, 8)
-    assert len(short.tasks | long.tasks) == 1  # one task ticked both rooms
-    assert clock.rooms == 0
+    await until_idle(clock)
+    assert (len(short.checked_at), len(long.checked_at)) == (3, 8)
+    # never before a deadline: each check ran at or after the deadline it was given
+    assert all(at >= long.due_s - (7 - n) * long.period_s - 1e-6 for n, at in enumerate(long.checked_at))
 
-    again = Room(2)  # the clock starts again for the next active room
-    clock.wake("a", again.tick)
-    for _ in range(200):
-        await asyncio.sleep(0.002)
-        if clock.rooms == 0:
-            break
-    assert again.ticked == 2 and again.tasks.isdisjoint(short.tasks)
+    again = Room(2)  # a room that went idle gets a deadline again when it has something to do
+    clock.schedule("a", again.check, again.due_s)
+    await until_idle(clock)
+    assert len(again.checked_at) == 2
+
+
+async def test_a_deadline_moved_before_it_passes_wakes_nothing() -> None:
+    """While a steady speaker's frames keep pushing the room's deadline on, the check never runs."""
+    clock = RoomClock(asyncio.get_running_loop())
+    room = Room(1)
+    for _ in range(20):
+        clock.schedule("steady", room.check, time.monotonic() + 1.0)  # every frame moves it a second ahead
+        await asyncio.sleep(0.005)
+    assert room.checked_at == [] and clock.rooms == 1
+    clock.schedule("steady", room.check, time.monotonic())  # the speaker stopped: the deadline is due
+    await until_idle(clock)
+    assert len(room.checked_at) == 1
 
 
 async def test_a_failing_room_is_dropped_and_the_others_go_on(caplog: pytest.LogCaptureFixture) -> None:
-    clock = RoomClock(asyncio.get_running_loop(), lambda: 0.002)
+    clock = RoomClock(asyncio.get_running_loop())
     broken, fine = Room(10, fail_at=2), Room(5)
-    clock.wake("broken", broken.tick)
-    clock.wake("fine", fine.tick)
+    clock.schedule("broken", broken.check, broken.due_s)
+    clock.schedule("fine", fine.check, fine.due_s)
     clock.stop("nobody")  # stopping an unknown room is harmless
-    for _ in range(200):
-        await asyncio.sleep(0.002)
-        if clock.rooms == 0:
-            break
-    assert broken.ticked == 2 and fine.ticked == 5
-    assert "a room's tick failed" in caplog.text
+    await until_idle(clock)
+    assert len(broken.checked_at) == 2 and len(fine.checked_at) == 5
+    assert "a room's deadline check failed" in caplog.text
 
 
-async def test_a_stopped_room_is_not_ticked_again_and_the_loop_has_one_clock() -> None:
+async def test_a_stopped_room_is_not_checked_again_and_the_loop_has_one_clock() -> None:
     loop = asyncio.get_running_loop()
-    clock = shared_room_clock(loop, lambda: 0.002)
-    assert shared_room_clock(loop, lambda: 1.0) is clock
+    clock = shared_room_clock(loop)
+    assert shared_room_clock(loop) is clock
     room = Room(1000)
-    clock.wake("gone", room.tick)
+    clock.schedule("gone", room.check, room.due_s)
     await asyncio.sleep(0.02)
     clock.stop("gone")
-    ticked = room.ticked
+    checked = len(room.checked_at)
     await asyncio.sleep(0.02)
-    assert ticked > 0 and room.ticked == ticked and clock.rooms == 0
+    assert checked > 0 and len(room.checked_at) == checked and clock.rooms == 0
 
 
-def test_the_clock_keeps_its_grid_and_skips_ticks_missed_while_the_loop_was_held_up() -> None:
-    ticks, wait_s = next_tick(10.0, 0, 0.005, 10.001)
-    assert ticks == 1 and wait_s == pytest.approx(0.004)  # on time: the next grid point
-    assert next_tick(10.0, 3, 0.005, 10.0205) == (4, 0.0)  # a little late for tick 4: it runs at once
-    # Held up for 100 ms after tick 3: one tick at once, then the grid again; not twenty in a row to catch up.
-    assert next_tick(10.0, 3, 0.005, 10.1161) == (23, 0.0)
-    ticks, wait_s = next_tick(10.0, 23, 0.005, 10.1162)
-    assert ticks == 24 and wait_s == pytest.approx(0.0038)
+async def test_no_deadline_means_idle() -> None:
+    clock = RoomClock(asyncio.get_running_loop())
+    room = Room(3)
+    clock.schedule("quiet", room.check, room.due_s + 10.0)
+    clock.schedule("quiet", room.check, None)  # the room went idle before its deadline
+    await asyncio.sleep(0.01)
+    assert clock.rooms == 0 and room.checked_at == []
