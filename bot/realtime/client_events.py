@@ -122,6 +122,15 @@ def audio_append(pcm16: bytes) -> dict[str, Any]:
     return {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm16).decode("ascii")}
 
 
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+
+
+def audio_append_json(pcm16: bytes) -> str:
+    """:func:`audio_append` as the compact JSON text the protocol sends, built without ``json.dumps``: the event is
+    sent 50 times a second per speaking room, and base64 never needs escaping, so the text is the same."""
+    return _APPEND_HEAD + base64.b64encode(pcm16).decode("ascii") + '"}'
+
+
 def audio_commit() -> dict[str, Any]:
     return {"type": "input_audio_buffer.commit"}
 

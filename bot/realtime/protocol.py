@@ -289,7 +289,11 @@ class RealtimeProtocol:
             raise ValueError("pcm16 audio must have an even number of bytes")
         self._recent_audio.append(pcm16)
         for start in range(0, len(pcm16), ce.MAX_APPEND_PCM16_BYTES):
-            self._send(ce.audio_append(pcm16[start : start + ce.MAX_APPEND_PCM16_BYTES]))
+            chunk = pcm16[start : start + ce.MAX_APPEND_PCM16_BYTES]
+            if self._debug_wire:
+                self._send(ce.audio_append(chunk))
+            else:
+                self._outgoing.append(ce.audio_append_json(chunk))
 
     def commit_audio(self) -> None:
         """End the user's turn by hand (for sessions without server VAD)."""

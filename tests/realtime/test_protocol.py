@@ -377,6 +377,18 @@ def test_audio_is_split_below_the_append_limit_and_must_be_whole_samples() -> No
         wire.proto.push_audio(b"\x00")
 
 
+@pytest.mark.parametrize("debug_wire", [False, True])
+def test_an_append_is_the_same_text_json_would_write(debug_wire: bool) -> None:
+    """Appends skip ``json.dumps`` (50 a second per speaking room): the text is exactly what it would write."""
+    wire = Wire(debug_wire=debug_wire)
+    pcm16 = bytes(range(256)) * 4
+    wire.proto.push_audio(pcm16)
+    [text] = wire.proto.data_to_send()
+    event = {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm16).decode("ascii")}
+    assert text == json.dumps(event, separators=(",", ":"))
+    assert schema_problems(json.loads(text), "ga") == []
+
+
 class Clock:
     def __init__(self) -> None:
         self.now_s = 0.0
