@@ -8,7 +8,8 @@ the bot's, the voice gateway's and the Realtime server's stamps can be subtracte
   receiver conceals it, so the stream positions of the frames after it hold);
 - ``socket_wait_ms``: per datagram that arrived, ``sendto`` returned -> discord.py's socket reader handed it to the
   bot's receiver (the first line of Python after its ``socket.recv``: time spent in the socket buffer waiting for the
-  reader thread), paired by RTP sequence;
+  reader thread), paired by RTP sequence; a fraction of a millisecond below zero when the reader, idle and waiting,
+  takes the datagram before the gateway's process, descheduled right after its ``sendto``, stamps the return;
 - ``appends``: an ``input_audio_buffer.append`` returned from ``send`` on the Realtime WebSocket, with the bytes of
   audio it carried and how many of them lead with exact zeros (the room's priming silence);
 - ``deltas``: the first ``response.output_audio.delta`` of an answer read from the Realtime WebSocket, by item id;

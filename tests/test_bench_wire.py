@@ -149,7 +149,9 @@ def test_the_wire_benchmark_times_the_whole_bot_socket_to_socket() -> None:
         assert run["inbound"]["count"] + run["frames_never_appended"] == run["voiced_datagrams_sent"] > 0
         arrived = run["voiced_datagrams_sent"] - run["voiced_datagrams_lost"]
         assert run["inbound"]["p50_ms"] > 0  # after the socket, never before it
-        assert run["socket_wait"]["count"] == arrived and run["socket_wait"]["p50_ms"] >= 0  # read after it was sent
+        # read after it was sent: the bot's reader may stamp a datagram a little before the gateway process, descheduled
+        # right after its sendto, stamps the return (one clock, two processes), but never a millisecond before
+        assert run["socket_wait"]["count"] == arrived and run["socket_wait"]["p50_ms"] > -1.0
         # each answer the server sent was paired with the bot's reads and packets (or counted as never heard)
         assert run["answers_sent"] >= 1 and run["answers_heard"] + run["answers_unheard"] == run["answers_sent"]
         assert run["outbound"]["count"] == run["first_audible"]["count"] == run["answers_heard"]
