@@ -27,14 +27,7 @@ class OpusCodecError(RuntimeError):
 @functools.cache
 def bind_libopus() -> ctypes.CDLL | None:
     """libopus with the encoder and decoder functions typed, or ``None`` if it cannot be found or loaded."""
-    name = ctypes.util.find_library("opus")
-    if name is None:
-        return None
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError:
-        return None
-    return _typed(lib)
+    return _load(ctypes.CDLL)
 
 
 @functools.cache
@@ -45,11 +38,15 @@ def bind_libopus_holding_gil() -> ctypes.CDLL | None:
     and a ``CDLL`` call gives the GIL away for that long; under load another thread takes it, and the sender then
     waits up to a switch interval (5 ms) to get it back, per frame per connection (``bench/FINDINGS.md``, issue 16).
     """
+    return _load(ctypes.PyDLL)
+
+
+def _load(loader: type[ctypes.CDLL]) -> ctypes.CDLL | None:
     name = ctypes.util.find_library("opus")
     if name is None:
         return None
     try:
-        lib = ctypes.PyDLL(name)
+        lib = loader(name)
     except OSError:
         return None
     return _typed(lib)

@@ -144,6 +144,17 @@ class OpusEncoder:
             raise OpusEncodeError(f"opus_encode failed with error {size}")
         return self._out.raw[:size]
 
+    @classmethod
+    def with_settings(cls, lib: ctypes.CDLL, settings: EncoderSettings) -> OpusEncoder:
+        """An encoder on ``lib`` (as bound by :mod:`bot.voice.libopus`) with ``settings``."""
+        return cls(
+            lib,
+            complexity=settings.complexity,
+            bitrate_bps=settings.bitrate_bps,
+            pcm_format=settings.pcm_format,
+            application=settings.application,
+        )
+
     def close(self) -> None:
         if self._state is not None:
             self._lib.opus_encoder_destroy(self._state)
@@ -163,13 +174,7 @@ def answer_encoder(settings: EncoderSettings = DISCORD_48K_STEREO) -> FrameEncod
         _warn_fallback()
         encoder: FrameEncoder = discord.opus.Encoder()
         return encoder
-    return OpusEncoder(
-        lib,
-        complexity=settings.complexity,
-        bitrate_bps=settings.bitrate_bps,
-        pcm_format=settings.pcm_format,
-        application=settings.application,
-    )
+    return OpusEncoder.with_settings(lib, settings)
 
 
 @functools.cache

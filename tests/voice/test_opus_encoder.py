@@ -58,14 +58,7 @@ def test_the_answer_encoder_keeps_the_gil_and_encodes_exactly_as_the_releasing_b
     assert isinstance(encoder, OpusEncoder) and encoder._lib is holding
 
     def encoder_on(library: ctypes.CDLL) -> OpusEncoder:
-        settings = NATIVE_24K_MONO
-        return OpusEncoder(
-            library,
-            complexity=settings.complexity,
-            bitrate_bps=settings.bitrate_bps,
-            pcm_format=settings.pcm_format,
-            application=settings.application,
-        )
+        return OpusEncoder.with_settings(library, NATIVE_24K_MONO)
 
     frames = [np.frombuffer(f, "<i2")[0::4].tobytes() for f in speech_frames]  # left channel at 24 kHz: 480 samples
     holding_encoder, releasing_encoder = encoder_on(holding), encoder_on(lib())
