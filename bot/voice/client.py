@@ -175,12 +175,7 @@ class ReceivingVoiceClient(discord.VoiceClient):
         clock = self._room_clock
         if clock is None:
             clock = self._room_clock = shared_room_clock(self.loop)
-        try:
-            due_s = self.room.next_due_s
-        except Exception:
-            _log.exception("room mixer failed; the room goes idle")
-            due_s = None
-        clock.schedule(self, self._tick_room, due_s)
+        clock.schedule(self, self._tick_room, self.room.next_due_s)
 
     def _passes_gate(self, user_id: int) -> bool:
         assert self._gate is not None
