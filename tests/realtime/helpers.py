@@ -19,6 +19,20 @@ from tests.realtime.server import UNIT_S, RealtimeTestServer
 
 FAST_RETRY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
 
+#: A recorded gpt-realtime ``response.done`` usage with cached audio: input text 59, audio 73, cached 64 (all audio);
+#: the output side (18 text, 152 audio) chosen so the old per-modality sum gives the $0.0124 an issue reported.
+CACHED_AUDIO_USAGE: dict[str, Any] = {
+    "input_tokens": 132,
+    "output_tokens": 170,
+    "input_token_details": {
+        "text_tokens": 59,
+        "audio_tokens": 73,
+        "cached_tokens": 64,
+        "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64},
+    },
+    "output_token_details": {"text_tokens": 18, "audio_tokens": 152},
+}
+
 
 def endpoint(server: RealtimeTestServer, key: str = "test-key", dialect: Dialect | None = None) -> Endpoint:
     chosen = dialect or ("beta" if server.dialect == "beta" else "ga")

@@ -19,7 +19,16 @@ from bot.realtime.errors import RejectedError
 from bot.realtime.protocol import Bounds
 from bot.tools import ToolRegistry
 from tests.realtime.conftest import ServerFactory
-from tests.realtime.helpers import FAST_RETRY, collect_until, endpoint, has, of_type, persona_settings, session_for
+from tests.realtime.helpers import (
+    CACHED_AUDIO_USAGE,
+    FAST_RETRY,
+    collect_until,
+    endpoint,
+    has,
+    of_type,
+    persona_settings,
+    session_for,
+)
 from tests.realtime.server import BYTES_PER_MS, UNIT_S, Peer, idle, tone_pcm16
 from tests.voice.fake_gateway import wait_until
 
@@ -408,18 +417,7 @@ async def test_a_handshake_refusal_echoing_the_key_in_its_code_is_redacted(realt
 
 
 async def test_usage_with_cached_audio_from_the_wire_is_priced_per_modality(realtime_server: ServerFactory) -> None:
-    cached_audio = {
-        "total_tokens": 302,
-        "input_tokens": 132,
-        "output_tokens": 170,
-        "input_token_details": {
-            "text_tokens": 59,
-            "audio_tokens": 73,
-            "cached_tokens": 64,
-            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64},
-        },
-        "output_token_details": {"text_tokens": 18, "audio_tokens": 152},
-    }
+    cached_audio = {"total_tokens": 302, **CACHED_AUDIO_USAGE}
 
     async def answers(peer: Peer) -> None:
         await peer.configured.wait()

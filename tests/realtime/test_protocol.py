@@ -19,6 +19,7 @@ from bot.realtime.protocol import (
     ResponseState,
 )
 from bot.realtime.server_text import MAX_SERVER_TEXT_CHARS
+from tests.realtime.helpers import CACHED_AUDIO_USAGE
 from tests.realtime.schema import schema_problems
 
 SETTINGS = SessionSettings(instructions="Be brief.")
@@ -297,17 +298,7 @@ def test_usage_is_summed_over_responses_with_each_cached_modality_at_its_own_rat
 def test_the_issues_recorded_usage_with_cached_audio_costs_what_openai_bills() -> None:
     """The input side of a recorded gpt-realtime response.done (text 59, audio 73, cached 64 of which audio 64);
     the output side (18 text, 152 audio) is chosen so the old sum gives the $0.0124 the issue reports."""
-    usage = {
-        "input_tokens": 132,
-        "output_tokens": 170,
-        "input_token_details": {
-            "text_tokens": 59,
-            "audio_tokens": 73,
-            "cached_tokens": 64,
-            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64},
-        },
-        "output_token_details": {"text_tokens": 18, "audio_tokens": 152},
-    }
+    usage = CACHED_AUDIO_USAGE
     wire = Wire(model="gpt-realtime-2025-08-28")  # a dated snapshot takes its family's prices
     wire.feed(created("r1"))
     [report] = [o for o in wire.feed(done("r1", usage=usage)) if isinstance(o, out.UsageReport)]

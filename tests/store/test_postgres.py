@@ -11,6 +11,7 @@ import pytest
 from bot.secret import Secret
 from bot.store import SCHEMA_VERSION, GuildSettings, Privacy, StoreError, StoreUnavailable, TalkTime, Usage
 from bot.store.postgres import MIGRATIONS, PostgresStore, describe_url, is_postgres_url
+from tests.store.checks import assert_version_3_guild_kept
 from tests.store.pg_server import BIN_DIR_VARIABLE, PostgresServer, PostgresUnavailable
 
 
@@ -51,13 +52,7 @@ async def test_migrates_a_version_3_database_to_turn_detection_with_its_defaults
     await old.execute("INSERT INTO user_privacy (guild_id, user_id, no_listen) VALUES (9, 1, TRUE)")
     await old.close()
     store = await PostgresStore.connect(url)
-    assert await store.schema_version() == SCHEMA_VERSION == 5
-    kept = await store.get(9)
-    assert kept == GuildSettings(voice="verse", silence_ms=800)
-    assert (kept.turn_detection, kept.eagerness) == ("server_vad", "auto")
-    assert await store.personas(9) == {}  # and migration 5's persona table exists
-    assert await store.opted_out(9) == {1: Privacy(no_listen=True)}
-    assert (await store.update(9, {"turn_detection": "semantic_vad"})).turn_detection == "semantic_vad"
+    await assert_version_3_guild_kept(store)
     await store.close()
 
 

@@ -22,6 +22,7 @@ from bot.store import (
     Usage,
 )
 from bot.store.sqlite import DB_FILENAME, SqliteStore
+from tests.store.checks import assert_version_3_guild_kept
 from tests.store.locking import Locker, locked_store_file
 
 V1_SCHEMA = (
@@ -104,13 +105,7 @@ async def test_migrates_a_version_3_file_to_turn_detection_with_its_defaults(tmp
         ),
     )
     store = await SqliteStore.open(path)
-    assert await store.schema_version() == SCHEMA_VERSION == 5
-    kept = await store.get(9)
-    assert kept == GuildSettings(voice="verse", silence_ms=800)
-    assert (kept.turn_detection, kept.eagerness) == ("server_vad", "auto")
-    assert await store.personas(9) == {}  # and migration 5's persona table exists
-    assert await store.opted_out(9) == {1: Privacy(no_listen=True)}
-    assert (await store.update(9, {"turn_detection": "semantic_vad"})).turn_detection == "semantic_vad"
+    await assert_version_3_guild_kept(store)
     await store.close()
 
 
